@@ -1,0 +1,74 @@
+//! `netspec`: check network specs and summarize them.
+//!
+//! ```text
+//! netspec check FILE...    exit 0 if every file is fine, 1 with diagnostics otherwise
+//! netspec summary FILE     per-layer table: output shape, parameters, FLOPs, totals
+//! ```
+
+use std::process::ExitCode;
+
+use netspec_grammar::{SourceFile, ir::Network, summary::summary};
+
+const USAGE: &str = "usage: netspec check FILE...\n       netspec summary FILE\n\n\
+check     parse and check specs; exit 0 if all are fine, 1 otherwise\n\
+summary   print each network's layers, output shapes, parameter counts and FLOPs";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.split_first() {
+        Some((command, files)) if command == "check" && !files.is_empty() => check(files),
+        Some((command, files)) if command == "summary" && files.len() == 1 => summarize(&files[0]),
+        Some((flag, _)) if flag == "-h" || flag == "--help" => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads and checks one file, printing diagnostics to stderr on failure.
+fn load(path: &str) -> Option<Vec<Network>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("error: cannot read `{path}`: {error}");
+            return None;
+        }
+    };
+    let source = SourceFile::from_bytes(path, &bytes);
+    match source.check() {
+        Ok(networks) => Some(networks),
+        Err(diagnostics) => {
+            eprint!("{}", source.render(&diagnostics));
+            None
+        }
+    }
+}
+
+fn check(files: &[String]) -> ExitCode {
+    let mut ok = true;
+    for path in files {
+        match load(path) {
+            Some(networks) => {
+                let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+                println!("{path}: ok ({})", names.join(", "));
+            }
+            None => ok = false,
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn summarize(path: &str) -> ExitCode {
+    match load(path) {
+        Some(networks) => {
+            let tables: Vec<String> = networks.iter().map(summary).collect();
+            print!("{}", tables.join("\n"));
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
+    }
+}

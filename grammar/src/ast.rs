@@ -1,0 +1,240 @@
+//! The syntax tree: what the spec says, with the byte span of every piece, before any checking.
+
+use crate::diagnostic::Span;
+
+/// A word of the spec with its span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The text of the word.
+    pub text: String,
+    /// Where it stands.
+    pub span: Span,
+}
+
+/// A number as written: the digits are kept as text so that the checker can tell `3` from
+/// `3.0` and report sizes too large for any integer type instead of rounding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Number {
+    /// Whether a `-` stood before it.
+    pub negative: bool,
+    /// The unsigned literal, e.g. `1e-5`.
+    pub digits: String,
+    /// The span of the sign (if any) and the literal.
+    pub span: Span,
+}
+
+impl Number {
+    /// The value as a float (always finite: the grammar admits only decimal literals, but a huge
+    /// exponent gives infinity, which the checker rejects).
+    pub fn value(&self) -> f64 {
+        let magnitude: f64 = self.digits.parse().unwrap_or(f64::INFINITY);
+        if self.negative { -magnitude } else { magnitude }
+    }
+
+    /// Whether the literal is written as a whole number (no `.` and no exponent).
+    pub fn is_integer_literal(&self) -> bool {
+        self.digits.bytes().all(|b| b.is_ascii_digit())
+    }
+}
+
+/// A parsed file: zero or more networks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    /// The networks in source order.
+    pub networks: Vec<NetworkAst>,
+}
+
+/// `network NAME { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkAst {
+    /// The network's name (becomes the Rust type name).
+    pub name: Word,
+    /// The statements of its body.
+    pub body: Vec<Statement>,
+    /// The whole network, keyword to closing brace.
+    pub span: Span,
+}
+
+/// One statement: a declaration, a layer, an augmentation or a block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// What kind of statement, with its positional arguments.
+    pub kind: StatementKind,
+    /// The leading keyword (or unknown word).
+    pub keyword: Word,
+    /// Options such as `init kaiming_normal` or `eps 1e-3`, in source order.
+    pub options: Vec<OptionAst>,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// The input of a network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputAst {
+    /// `input N;`
+    Vector(Number),
+    /// `input image(C, H, W);`
+    Image([Number; 3]),
+}
+
+/// Statement kinds with their positional arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatementKind {
+    /// `input ...;`
+    Input(InputAst),
+    /// `batch N;`
+    Batch(Number),
+    /// `preprocess METHOD [MODE] [eps E];`
+    Preprocess {
+        /// `mean_subtract`, `standardize` or `whiten`.
+        method: Word,
+        /// `per_pixel`, `per_channel`, `per_feature` or `pca`.
+        mode: Option<Word>,
+    },
+    /// `augment { ... }`
+    Augment(Vec<Statement>),
+    /// `loss KIND [weight W];`
+    Loss(Word),
+    /// `penalty KIND COEFF [on TARGET, ...];`
+    Penalty {
+        /// `l2`, `l1` or `l1_activity`.
+        kind: Word,
+        /// The coefficient.
+        coefficient: Number,
+        /// The selectors after `on`, e.g. `dense1.weight` or `relu2`.
+        targets: Vec<Word>,
+    },
+    /// `head NAME { ... }`
+    Head {
+        /// The head's name.
+        name: Word,
+        /// Its layers and loss.
+        body: Vec<Statement>,
+    },
+    /// `dense UNITS ...;`
+    Dense(Number),
+    /// `conv FILTERS ...;`
+    Conv(Number),
+    /// `batchnorm ...;`
+    BatchNorm,
+    /// `relu;`
+    Relu,
+    /// `leaky_relu [SLOPE];`
+    LeakyRelu(Option<Number>),
+    /// `tanh;`
+    Tanh,
+    /// `sigmoid;`
+    Sigmoid,
+    /// `identity;`
+    Identity,
+    /// `dropout P;`
+    Dropout(Number),
+    /// `noise gaussian SIGMA;` (a layer, or an augmentation inside `augment`)
+    GaussianNoise(Number),
+    /// `maxpool K ...;`
+    MaxPool(Number),
+    /// `avgpool K ...;`
+    AvgPool(Number),
+    /// `global_avgpool;`
+    GlobalAvgPool,
+    /// `fractional_maxpool ALPHA;`
+    FractionalMaxPool(Number),
+    /// `flatten;`
+    Flatten,
+    /// `residual ... { ... }`
+    Residual(Vec<Statement>),
+    /// `translate PIXELS;`
+    Translate(Number),
+    /// `flip AXIS;`
+    Flip(Word),
+    /// `rotate DEGREES;`
+    Rotate(Number),
+    /// `cutout SIZE;`
+    Cutout(Number),
+    /// `mixup ALPHA;`
+    Mixup(Number),
+    /// `cutmix ALPHA;`
+    Cutmix(Number),
+    /// A statement starting with a word that is not a keyword.
+    Unknown,
+}
+
+/// An option after a statement's arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionAst {
+    /// Which option, with its value.
+    pub kind: OptionKind,
+    /// The option's keyword (or unknown word).
+    pub keyword: Word,
+    /// The whole option.
+    pub span: Span,
+}
+
+/// Option kinds with their values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionKind {
+    /// `init SCHEME`
+    Init(InitAst),
+    /// `bias SCHEME` or `bias none`
+    Bias(Option<InitAst>),
+    /// `dropconnect P`
+    DropConnect(Number),
+    /// `kernel K`
+    Kernel(Number),
+    /// `stride S`
+    Stride(Number),
+    /// `pad P`
+    Pad(Number),
+    /// `eps E`
+    Eps(Number),
+    /// `momentum M`
+    Momentum(Number),
+    /// `weight W`
+    Weight(Number),
+    /// `stochastic_depth P`
+    StochasticDepth(Number),
+    /// A word that is not an option keyword.
+    Unknown,
+}
+
+/// An init scheme as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitAst {
+    /// The scheme.
+    pub kind: InitKind,
+    /// The scheme's name.
+    pub name: Word,
+    /// The whole scheme with its arguments.
+    pub span: Span,
+}
+
+/// Init schemes as written (resolved to distributions by the checker).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitKind {
+    /// `zeros`
+    Zeros,
+    /// `ones`
+    Ones,
+    /// `constant C`
+    Constant(Number),
+    /// `uniform(LO, HI)`
+    Uniform(Number, Number),
+    /// `normal(MEAN, STD)`
+    Normal(Number, Number),
+    /// `lecun_normal`
+    LecunNormal,
+    /// `lecun_uniform`
+    LecunUniform,
+    /// `xavier_normal`
+    XavierNormal,
+    /// `xavier_uniform`
+    XavierUniform,
+    /// `kaiming_normal`
+    KaimingNormal,
+    /// `kaiming_uniform`
+    KaimingUniform,
+    /// `orthogonal`
+    Orthogonal,
+    /// A word that is not an init scheme.
+    Unknown,
+}

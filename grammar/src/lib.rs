@@ -1,0 +1,75 @@
+//! The front end of netspec: spec text -> syntax tree (pest) -> checked IR, with diagnostics
+//! rendered like rustc's.
+//!
+//! ```
+//! let spec = "network Xor { input 2; dense 8 init xavier_normal; tanh; dense 1; loss mse; }";
+//! let networks = netspec_grammar::check_source(spec).unwrap();
+//! assert_eq!(networks[0].param_count(), 2 * 8 + 8 + 8 + 1);
+//! ```
+#![warn(missing_docs)]
+
+pub mod ast;
+mod check;
+pub mod diagnostic;
+pub mod ir;
+mod parse;
+mod suggest;
+pub mod summary;
+
+pub use check::{MAX_DIM, MAX_VALUES};
+pub use diagnostic::{Diagnostic, LineCol, Span, render_all};
+pub use parse::parse;
+
+/// Parses and checks spec text: every network it defines, or every error found.
+pub fn check_source(source: &str) -> Result<Vec<ir::Network>, Vec<Diagnostic>> {
+    let lexical = diagnostic::lexical_errors(source);
+    if !lexical.is_empty() {
+        return Err(lexical);
+    }
+    let file = parse(source).map_err(|error| vec![error])?;
+    check::check(&file)
+}
+
+/// A spec file's text as it is shown in diagnostics.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path shown in diagnostics.
+    pub path: String,
+    /// The text; bytes that are not UTF-8 are shown as U+FFFD.
+    pub text: String,
+    /// Where the first byte that is not UTF-8 stands, if any.
+    invalid_utf8_at: Option<usize>,
+}
+
+impl SourceFile {
+    /// A spec read from `path` (which is only shown, never opened).
+    pub fn from_bytes(path: impl Into<String>, bytes: &[u8]) -> Self {
+        // The lossy text equals the bytes up to the first invalid one, so that offset holds.
+        let invalid_utf8_at = std::str::from_utf8(bytes).err().map(|e| e.valid_up_to());
+        SourceFile {
+            path: path.into(),
+            text: String::from_utf8_lossy(bytes).into_owned(),
+            invalid_utf8_at,
+        }
+    }
+
+    /// Parses and checks the file.
+    pub fn check(&self) -> Result<Vec<ir::Network>, Vec<Diagnostic>> {
+        if let Some(at) = self.invalid_utf8_at {
+            return Err(vec![
+                Diagnostic::error(
+                    Span::new(at, at + '\u{fffd}'.len_utf8()),
+                    "the spec is not valid UTF-8",
+                )
+                .with_label("invalid byte here")
+                .with_help("save the file as UTF-8"),
+            ]);
+        }
+        check_source(&self.text)
+    }
+
+    /// Renders diagnostics found in this file.
+    pub fn render(&self, diagnostics: &[Diagnostic]) -> String {
+        render_all(diagnostics, &self.path, &self.text)
+    }
+}

@@ -1,0 +1,75 @@
+//! "Did you mean ...?" by edit distance.
+
+/// Levenshtein distance in characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo: at most one edit
+/// per three characters (and at least one), or `word` is a prefix of it (`kaiming` for
+/// `kaiming_normal`).
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            let d = distance(word, candidate);
+            let prefix = word.len() >= 3 && candidate.starts_with(word);
+            (if prefix { d.min(limit) } else { d }, candidate)
+        })
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// `did you mean `x`?` or a list of what is accepted.
+pub fn hint<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+    match closest(word, candidates.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("{what}: {}", list(candidates)),
+    }
+}
+
+/// `a`, `b` or `c`.
+pub fn list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_counts_edits() {
+        assert_eq!(distance("dense", "dense"), 0);
+        assert_eq!(distance("dens", "dense"), 1);
+        assert_eq!(distance("kaiming_norml", "kaiming_normal"), 1);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("flaten", "flatten"), 1);
+    }
+
+    #[test]
+    fn closest_finds_typos_and_prefixes_but_not_strangers() {
+        let schemes = ["kaiming_normal", "kaiming_uniform", "xavier_normal", "zeros"];
+        assert_eq!(closest("kaiming_norml", schemes), Some("kaiming_normal"));
+        assert_eq!(closest("xavier", schemes), Some("xavier_normal"));
+        assert_eq!(closest("glorot", schemes), None);
+        assert_eq!(closest("zero", schemes), Some("zeros"));
+    }
+}
