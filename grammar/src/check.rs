@@ -1326,8 +1326,8 @@ fn plan_layer(
     match &statement.kind {
         StatementKind::Dense(units) => {
             let units = checker.count(units, "the number of units", 1);
-            let dropconnect =
-                number("dropconnect").map(|n| checker.probability(n, "the DropConnect probability"));
+            let dropconnect = number("dropconnect")
+                .map(|n| checker.probability(n, "the DropConnect probability"));
             let inits_valid = inits_are_valid(checker, &options);
             let in_features = match input? {
                 Shape::Vector(n) => n,

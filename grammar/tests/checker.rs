@@ -1,0 +1,309 @@
+//! The checker's IR: shape inference for every layer kind, parameter layout, names, resolved
+//! options and defaults, penalties.
+
+use netspec_grammar::check_source;
+use netspec_grammar::ir::*;
+
+fn net(body: &str) -> Network {
+    let spec = format!("network T {{ {body} }}");
+    match check_source(&spec) {
+        Ok(mut networks) => networks.remove(0),
+        Err(errors) => panic!("{spec}\n{errors:#?}"),
+    }
+}
+
+fn shapes(net: &Network) -> Vec<(String, String)> {
+    net.all_layers().iter().map(|l| (l.name.clone(), l.output.to_string())).collect()
+}
+
+fn image(channels: usize, height: usize, width: usize) -> Shape {
+    Shape::Image { channels, height, width }
+}
+
+#[test]
+fn dense_maps_vectors_and_lays_out_weight_then_bias() {
+    let n = net("input 4; dense 3; dense 2 bias none; loss mse;");
+    assert_eq!(n.layers[0].output, Shape::Vector(3));
+    assert_eq!(n.layers[1].output, Shape::Vector(2));
+    let layout: Vec<_> =
+        n.params.iter().map(|p| (p.name.as_str(), p.shape.clone(), p.offset, p.len)).collect();
+    assert_eq!(
+        layout,
+        [
+            ("dense1.weight", vec![3, 4], 0, 12),
+            ("dense1.bias", vec![3], 12, 3),
+            ("dense2.weight", vec![2, 3], 15, 6),
+        ]
+    );
+    assert_eq!(n.param_count(), 21);
+    assert_eq!(n.params[0].fans, Some(Fans { fan_in: 4, fan_out: 3 }));
+    assert_eq!(n.layers[0].flops, 2 * 4 * 3 + 3);
+}
+
+#[test]
+fn conv_output_follows_the_conv2d_formula() {
+    // floor((H + 2p - k) / s) + 1: (9 + 2 - 3) / 2 + 1 = 5, and (7 + 0 - 3) / 1 + 1 = 5.
+    let n = net("input image(3, 9, 7); conv 8 kernel 3 stride 2 pad 1; conv 4 kernel 3; loss mse;");
+    assert_eq!(n.layers[0].output, image(8, 5, 4));
+    assert_eq!(n.layers[1].output, image(4, 3, 2));
+    let weight = n.param("conv1.weight").unwrap();
+    assert_eq!(weight.shape, [8, 3, 3, 3]);
+    assert_eq!(weight.fans, Some(Fans { fan_in: 27, fan_out: 72 }));
+    assert_eq!(n.param("conv2.bias").unwrap().shape, [4]);
+    assert_eq!(n.layers[0].flops, 2 * 27 * (8 * 5 * 4) + 8 * 5 * 4);
+}
+
+#[test]
+fn pools_default_their_stride_to_the_window() {
+    let n =
+        net("input image(2, 9, 9); maxpool 2; avgpool 3 stride 1 pad 1; global_avgpool; loss mse;");
+    assert_eq!(n.layers[0].output, image(2, 4, 4));
+    assert_eq!(n.layers[0].op, Op::MaxPool(Pool { kernel: 2, stride: 2, pad: 0 }));
+    assert_eq!(n.layers[1].output, image(2, 4, 4));
+    assert_eq!(n.layers[2].output, Shape::Vector(2));
+}
+
+#[test]
+fn fractional_maxpool_shrinks_by_alpha_like_pytorch() {
+    // FractionalMaxPool2d(2, output_ratio=1/1.41): int(8 * 0.7092) = 5.
+    let n = net("input image(1, 8, 8); fractional_maxpool 1.41; flatten; dense 2; loss mse;");
+    assert_eq!(n.layers[0].output, image(1, 5, 5));
+    assert_eq!(n.layers[1].output, Shape::Vector(25));
+}
+
+#[test]
+fn flatten_keeps_channel_major_order_and_size() {
+    let n = net("input image(3, 4, 5); flatten; dense 2; loss mse;");
+    assert_eq!(n.layers[0].output, Shape::Vector(60));
+    assert_eq!(n.param("dense1.weight").unwrap().shape, [2, 60]);
+}
+
+#[test]
+fn elementwise_layers_keep_the_shape() {
+    let n =
+        net("input image(2, 3, 3); relu; leaky_relu; leaky_relu 0.2; tanh; sigmoid; identity; \
+         dropout 0.5; noise gaussian 0.1; loss mse;");
+    assert!(n.layers.iter().all(|l| l.output == image(2, 3, 3)));
+    assert_eq!(n.layers[1].op, Op::Activation(Activation::LeakyRelu { slope: 0.01 }));
+    assert_eq!(n.layers[2].op, Op::Activation(Activation::LeakyRelu { slope: 0.2 }));
+    assert_eq!(n.layers[6].op, Op::Dropout { p: 0.5 });
+    assert_eq!(n.layers[7].op, Op::GaussianNoise { sigma: 0.1 });
+    assert_eq!(n.param_count(), 0);
+}
+
+#[test]
+fn batchnorm_has_gamma_beta_and_running_statistics_per_feature_or_channel() {
+    let n = net(
+        "input image(3, 4, 4); batchnorm; flatten; dense 5; batchnorm eps 1e-3 momentum 0.01; loss mse;",
+    );
+    assert_eq!(n.layers[0].op, Op::BatchNorm { eps: 1e-5, momentum: 0.1 });
+    assert_eq!(n.layers[3].op, Op::BatchNorm { eps: 1e-3, momentum: 0.01 });
+    let gamma = n.param("batchnorm1.weight").unwrap();
+    assert_eq!(
+        (gamma.shape.clone(), gamma.role, gamma.init),
+        (vec![3], Role::NormWeight, Init::Constant(1.0))
+    );
+    let beta = n.param("batchnorm2.bias").unwrap();
+    assert_eq!((beta.shape.clone(), beta.role, beta.init), (vec![5], Role::NormBias, Init::Zeros));
+    let buffers: Vec<_> =
+        n.buffers.iter().map(|b| (b.name.as_str(), b.shape.clone(), b.offset)).collect();
+    assert_eq!(
+        buffers,
+        [
+            ("batchnorm1.running_mean", vec![3], 0),
+            ("batchnorm1.running_var", vec![3], 3),
+            ("batchnorm1.num_batches_tracked", vec![], 0),
+            ("batchnorm2.running_mean", vec![5], 6),
+            ("batchnorm2.running_var", vec![5], 11),
+            ("batchnorm2.num_batches_tracked", vec![], 1),
+        ]
+    );
+    assert_eq!(n.buffer_count(), 16);
+}
+
+#[test]
+fn residual_keeps_the_shape_and_names_continue_through_branches() {
+    let n = net("input image(4, 6, 6); conv 4 kernel 3 pad 1; relu; \
+         residual stochastic_depth 0.2 { conv 4 kernel 3 pad 1; relu; conv 4 kernel 1 init zeros; } \
+         relu; flatten; dense 2; loss mse;");
+    let Op::Residual { stochastic_depth, branch } = &n.layers[2].op else { panic!() };
+    assert_eq!(*stochastic_depth, 0.2);
+    assert_eq!(branch.len(), 3);
+    assert_eq!(
+        shapes(&n),
+        [
+            ("conv1", "4x6x6"),
+            ("relu1", "4x6x6"),
+            ("residual1", "4x6x6"),
+            ("conv2", "4x6x6"),
+            ("relu2", "4x6x6"),
+            ("conv3", "4x6x6"),
+            ("relu3", "4x6x6"),
+            ("flatten1", "144"),
+            ("dense1", "2"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(n.param("conv3.weight").unwrap().init, Init::Zeros);
+}
+
+#[test]
+fn heads_share_the_trunk_output_and_carry_their_losses() {
+    let n = net("input 64; dense 32; relu; \
+         head digit { dense 10; loss softmax_cross_entropy; } \
+         head parity { dense 1; loss binary_cross_entropy weight 0.5; }");
+    assert!(n.loss.is_none());
+    let heads: Vec<_> =
+        n.heads.iter().map(|h| (h.name.as_str(), h.output, h.loss.kind, h.loss.weight)).collect();
+    assert_eq!(
+        heads,
+        [
+            ("digit", Shape::Vector(10), LossKind::SoftmaxCrossEntropy, 1.0),
+            ("parity", Shape::Vector(1), LossKind::BinaryCrossEntropy, 0.5),
+        ]
+    );
+    assert_eq!(n.heads[1].layers[0].name, "dense3");
+    assert_eq!(n.param("dense3.weight").unwrap().shape, [1, 32]);
+}
+
+#[test]
+fn declarations_resolve_with_defaults() {
+    let n = net("input 4; dense 2; loss mse;");
+    assert_eq!((n.batch, n.preprocess, n.augment.len()), (32, None, 0));
+    let n = net("input image(1, 8, 8); batch 16; preprocess whiten pca eps 0.1; \
+         augment { translate 1; flip horizontal; flip vertical; rotate 10; noise gaussian 0.05; \
+         cutout 3; mixup 0.2; cutmix 1.0; } flatten; dense 2; loss mse;");
+    assert_eq!(n.batch, 16);
+    assert_eq!(n.preprocess, Some(Preprocess { kind: PreprocessKind::WhitenPca, eps: 0.1 }));
+    assert_eq!(
+        n.augment,
+        [
+            Augmentation::Translate { pixels: 1 },
+            Augmentation::FlipHorizontal,
+            Augmentation::FlipVertical,
+            Augmentation::Rotate { degrees: 10.0 },
+            Augmentation::GaussianNoise { sigma: 0.05 },
+            Augmentation::Cutout { size: 3 },
+            Augmentation::Mixup { alpha: 0.2 },
+            Augmentation::Cutmix { alpha: 1.0 },
+        ]
+    );
+    for (text, kind) in [
+        ("mean_subtract per_pixel", PreprocessKind::MeanSubtractPerPixel),
+        ("mean_subtract per_channel", PreprocessKind::MeanSubtractPerChannel),
+        ("standardize per_channel", PreprocessKind::StandardizePerChannel),
+        ("standardize per_feature", PreprocessKind::StandardizePerFeature),
+    ] {
+        let n = net(&format!("input image(1, 2, 2); preprocess {text}; loss mse;"));
+        assert_eq!(n.preprocess, Some(Preprocess { kind, eps: 1e-5 }));
+    }
+}
+
+#[test]
+fn init_schemes_resolve_with_torch_formulas() {
+    let n = net("input 6; dense 3; dense 4 init kaiming_uniform; dense 5 init kaiming_normal; \
+         dense 6 init xavier_uniform; dense 7 init xavier_normal; dense 8 init lecun_uniform; \
+         dense 9 init lecun_normal; dense 10 init orthogonal bias constant 0.5; \
+         dense 11 init uniform(-0.1, 0.2) bias ones; dense 12 init normal(0, 0.01) bias zeros; \
+         loss mse;");
+    let init = |name: &str| n.param(name).unwrap().init;
+    let close = |a: Init, b: Init| match (a, b) {
+        (Init::Uniform { lo, hi }, Init::Uniform { lo: l2, hi: h2 }) => {
+            (lo - l2).abs() < 1e-12 && (hi - h2).abs() < 1e-12
+        }
+        (Init::Normal { mean, std }, Init::Normal { mean: m2, std: s2 }) => {
+            (mean - m2).abs() < 1e-12 && (std - s2).abs() < 1e-12
+        }
+        (a, b) => a == b,
+    };
+    let uniform = |b: f64| Init::Uniform { lo: -b, hi: b };
+    let normal = |std: f64| Init::Normal { mean: 0.0, std };
+    // nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+    assert!(close(init("dense1.weight"), uniform(1.0 / 6f64.sqrt())));
+    assert!(close(init("dense1.bias"), uniform(1.0 / 6f64.sqrt())));
+    assert!(close(init("dense2.weight"), uniform((6.0 / 3.0f64).sqrt())));
+    assert!(close(init("dense2.bias"), uniform(1.0 / 3f64.sqrt())));
+    assert!(close(init("dense3.weight"), normal((2.0 / 4.0f64).sqrt())));
+    assert!(close(init("dense4.weight"), uniform((6.0 / (5.0 + 6.0f64)).sqrt())));
+    assert!(close(init("dense5.weight"), normal((2.0 / (6.0 + 7.0f64)).sqrt())));
+    assert!(close(init("dense6.weight"), uniform((3.0 / 7.0f64).sqrt())));
+    assert!(close(init("dense7.weight"), normal((1.0 / 8.0f64).sqrt())));
+    assert_eq!(init("dense8.weight"), Init::Orthogonal { gain: 1.0 });
+    assert_eq!(init("dense8.bias"), Init::Constant(0.5));
+    assert_eq!(init("dense9.weight"), Init::Uniform { lo: -0.1, hi: 0.2 });
+    assert_eq!(init("dense9.bias"), Init::Constant(1.0));
+    assert_eq!(init("dense10.weight"), Init::Normal { mean: 0.0, std: 0.01 });
+    assert_eq!(init("dense10.bias"), Init::Zeros);
+    assert_eq!(n.param("dense1.weight").unwrap().init_scheme, "default");
+    assert_eq!(n.param("dense2.weight").unwrap().init_scheme, "kaiming_uniform");
+}
+
+#[test]
+fn penalties_apply_to_weights_by_default_and_to_named_targets() {
+    let n = net("input 4; dense 3 dropconnect 0.5; batchnorm; relu; dense 2; loss mse; \
+         penalty l2 5e-4; penalty l1 1e-5 on dense2.weight, dense1.bias; \
+         penalty l1_activity 1e-4 on relu1;");
+    let coefficients: Vec<_> = n.params.iter().map(|p| (p.name.as_str(), p.l1, p.l2)).collect();
+    assert_eq!(
+        coefficients,
+        [
+            ("dense1.weight", None, Some(5e-4)),
+            ("dense1.bias", Some(1e-5), None),
+            ("batchnorm1.weight", None, None),
+            ("batchnorm1.bias", None, None),
+            ("dense2.weight", Some(1e-5), Some(5e-4)),
+            ("dense2.bias", None, None),
+        ]
+    );
+    assert_eq!(
+        n.activity_penalties,
+        [ActivityPenalty { layer: "relu1".into(), coefficient: 1e-4 }]
+    );
+    assert_eq!(n.layers[0].op, Op::Dense { units: 3, bias: true, dropconnect: Some(0.5) });
+    // `on LAYER` selects the layer's weights only.
+    let n = net("input 4; dense 3; loss mse; penalty l1 0.1 on dense1;");
+    assert_eq!(n.param("dense1.weight").unwrap().l1, Some(0.1));
+    assert_eq!(n.param("dense1.bias").unwrap().l1, None);
+}
+
+#[test]
+fn rust_token_form_checks_like_the_file_form() {
+    let file = "network T { input 4; dense 3 init uniform(-0.1, 0.1); loss mse; penalty l1 1e-5 on dense1.weight; }";
+    let tokens = "network T { input 4 ; dense 3 init uniform ( - 0.1 , 0.1 ) ; loss mse ; penalty l1 1e-5 on dense1 . weight ; }";
+    let a = check_source(file).unwrap();
+    let b = check_source(tokens).unwrap();
+    assert_eq!(
+        a[0].params.iter().map(|p| (&p.name, p.init, p.l1)).collect::<Vec<_>>(),
+        b[0].params.iter().map(|p| (&p.name, p.init, p.l1)).collect::<Vec<_>>()
+    );
+    assert_eq!(b[0].param("dense1.weight").unwrap().init, Init::Uniform { lo: -0.1, hi: 0.1 });
+}
+
+#[test]
+fn the_design_documents_digits_cnn_has_pytorchs_parameter_count() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/digits_cnn.nn"))
+            .unwrap();
+    let n = &check_source(&text).unwrap()[0];
+    // PyTorch: sum(p.numel() for p in model.parameters()) for the same layers.
+    assert_eq!(n.param_count(), 21962);
+    assert_eq!(n.buffer_count(), 64);
+    let table = netspec_grammar::summary::summary(n);
+    assert!(table.contains("Trainable params: 21,962"), "{table}");
+    assert!(table.contains("dense1 (dense)"), "{table}");
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let errors = check_source(
+        "network T { input 4; dense 0; dropout 1.5; dense 3 init kaimng_normal; loss mse; penalty l2 -1; }",
+    )
+    .unwrap_err();
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    assert!(messages[0].contains("must be positive"));
+    assert!(messages[1].contains("[0, 1)"));
+    assert!(messages[2].contains("kaimng_normal"));
+    assert_eq!(errors[2].help.as_deref(), Some("did you mean `kaiming_normal`?"));
+    assert!(messages[3].contains(">= 0"));
+}
