@@ -233,7 +233,7 @@ fn syntax_error(source: &str, error: pest::error::Error<Rule>) -> Diagnostic {
         if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
     let mut diagnostic = Diagnostic::error(span, format!("expected {expected}, found {shown}"))
         .with_label(format!("expected {expected}"));
-    if let Some(help) = syntax_help(source, at, &expected, &found) {
+    if let Some(help) = syntax_help(source, at, &expected, found) {
         diagnostic = diagnostic.with_help(help);
     }
     diagnostic

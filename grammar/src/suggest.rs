@@ -34,7 +34,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `did you mean `x`?` or a list of what is accepted.
-pub fn hint<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn hint(word: &str, candidates: &[&str], what: &str) -> String {
     match closest(word, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!("{what}: {}", list(candidates)),

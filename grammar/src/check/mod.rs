@@ -1,0 +1,410 @@
+//! Syntax tree -> IR, in named passes (one module each) that collect every error they find:
+//!
+//! 1. `outline`: which statement may stand where, duplicates, unknown statements.
+//! 2. `layers`: each layer's options validated and resolved (defaults included), names assigned
+//!    (kind + index), shapes inferred, parameters and buffers laid out in one flat buffer.
+//! 3. `outputs`: every output has a loss that fits its shape.
+//! 4. `penalties`: `penalty` statements resolved to the parameters or layers they apply to.
+//!
+//! A pass keeps going after an error; a layer whose input shape is unknown (because an earlier
+//! layer was wrong) skips its shape checks so that one mistake is reported once.
+
+mod declarations;
+mod layers;
+mod outline;
+mod outputs;
+mod penalties;
+
+use std::collections::HashMap;
+
+use crate::ast::{self, InitKind, InputAst, Number, OptionKind, Statement, StatementKind, Word};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::ir::*;
+use crate::suggest;
+
+use layers::Lowering;
+use outline::{HeadOutline, Outline, Place};
+
+/// Largest size of any one dimension (units, channels, image side).
+pub const MAX_DIM: usize = 1 << 24;
+/// Largest number of values in any parameter tensor, activation or the whole network.
+pub const MAX_VALUES: u64 = 1 << 31;
+
+const LAYERS: &[&str] = &[
+    "dense",
+    "conv",
+    "batchnorm",
+    "relu",
+    "leaky_relu",
+    "tanh",
+    "sigmoid",
+    "identity",
+    "dropout",
+    "noise",
+    "maxpool",
+    "avgpool",
+    "global_avgpool",
+    "fractional_maxpool",
+    "flatten",
+    "residual",
+];
+const DECLARATIONS: &[&str] =
+    &["input", "batch", "preprocess", "augment", "loss", "penalty", "head"];
+const AUGMENTATIONS: &[&str] =
+    &["translate", "flip", "rotate", "noise", "cutout", "mixup", "cutmix"];
+const INIT_SCHEMES: &[&str] = &[
+    "zeros",
+    "ones",
+    "constant",
+    "uniform",
+    "normal",
+    "lecun_normal",
+    "lecun_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "orthogonal",
+];
+const LOSSES: &[&str] = &["softmax_cross_entropy", "mse", "binary_cross_entropy"];
+const PENALTIES: &[&str] = &["l2", "l1", "l1_activity"];
+const PREPROCESS_METHODS: &[&str] = &["mean_subtract", "standardize", "whiten"];
+
+/// Checks every network of a parsed file.
+pub fn check(file: &ast::File) -> Result<Vec<Network>, Vec<Diagnostic>> {
+    let mut checker = Checker::default();
+    let mut networks = Vec::new();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for network in &file.networks {
+        if let Some(first) = seen.insert(&network.name.text, network.name.span) {
+            checker.error(
+                Diagnostic::error(
+                    network.name.span,
+                    format!("a network named `{}` is already defined", network.name.text),
+                )
+                .with_label("second definition")
+                .with_help(format!(
+                    "rename one of them; the first is at byte {} of the file",
+                    first.start
+                )),
+            );
+        }
+        if let Some(network) = checker.network(network) {
+            networks.push(network);
+        }
+    }
+    if file.networks.is_empty() {
+        checker.error(
+            Diagnostic::error(Span::new(0, 0), "no network in this spec")
+                .with_label("expected `network NAME { ... }`")
+                .with_help("a spec holds `network NAME { input ...; layers...; loss ...; }`"),
+        );
+    }
+    if checker.errors.is_empty() {
+        return Ok(networks);
+    }
+    // Passes run one after another; the reader wants the errors in the order of the text.
+    checker.errors.sort_by_key(|d| d.span.start);
+    Err(checker.errors)
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<Diagnostic>,
+}
+
+fn is_layer(kind: &StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Dense(_)
+            | StatementKind::Conv(_)
+            | StatementKind::BatchNorm
+            | StatementKind::Relu
+            | StatementKind::LeakyRelu(_)
+            | StatementKind::Tanh
+            | StatementKind::Sigmoid
+            | StatementKind::Identity
+            | StatementKind::Dropout(_)
+            | StatementKind::GaussianNoise(_)
+            | StatementKind::MaxPool(_)
+            | StatementKind::AvgPool(_)
+            | StatementKind::GlobalAvgPool
+            | StatementKind::FractionalMaxPool(_)
+            | StatementKind::Flatten
+            | StatementKind::Residual(_)
+    )
+}
+
+fn is_augmentation(kind: &StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Translate(_)
+            | StatementKind::Flip(_)
+            | StatementKind::Rotate(_)
+            | StatementKind::GaussianNoise(_)
+            | StatementKind::Cutout(_)
+            | StatementKind::Mixup(_)
+            | StatementKind::Cutmix(_)
+    )
+}
+
+impl Checker {
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.errors.push(diagnostic);
+    }
+
+    fn network(&mut self, network: &ast::NetworkAst) -> Option<Network> {
+        let errors_before = self.errors.len();
+        let outline = self.outline(network);
+        let input = self.input(network, outline.input);
+        let batch = match outline.batch {
+            Some(Statement { kind: StatementKind::Batch(n), .. }) => {
+                self.count(n, "the batch size", 1)
+            }
+            _ => Some(32),
+        };
+        let preprocess = outline.preprocess.and_then(|s| self.preprocess(s, input));
+        let augment = self.augmentations(&outline.augment, input);
+
+        let mut lowering = Lowering::default();
+        let layers = lowering.layers(self, &outline.trunk, input);
+        let trunk_output = shape_after(&layers, input);
+        let heads = self.heads(&mut lowering, &outline.heads, trunk_output);
+        let loss = self.network_loss(network, &outline, trunk_output);
+
+        let mut net = Network {
+            name: network.name.text.clone(),
+            input: input.unwrap_or(Shape::Vector(1)),
+            batch: batch.unwrap_or(1),
+            preprocess,
+            augment,
+            layers,
+            heads,
+            loss,
+            params: std::mem::take(&mut lowering.params),
+            buffers: std::mem::take(&mut lowering.buffers),
+            activity_penalties: Vec::new(),
+            span: network.span,
+        };
+        self.penalties(&mut net, &outline.penalties, &lowering.failed);
+        if lowering.param_offset as u64 > MAX_VALUES {
+            self.error(
+                Diagnostic::error(
+                    network.name.span,
+                    format!("`{}` has {} parameters, too many", net.name, lowering.param_offset),
+                )
+                .with_help(format!("a network may hold at most {MAX_VALUES} parameters")),
+            );
+        }
+        (self.errors.len() == errors_before).then_some(net)
+    }
+
+    // ---- Numbers ----------------------------------------------------------------------------
+
+    fn finite(&mut self, n: &Number, what: &str) -> Option<f64> {
+        let value = n.value();
+        if value.is_finite() {
+            return Some(value);
+        }
+        self.error(
+            Diagnostic::error(n.span, format!("{what} is too large to represent"))
+                .with_label("not a finite number")
+                .with_help("use a number between -1e38 and 1e38"),
+        );
+        None
+    }
+
+    /// A whole number of at least `min` and at most [`MAX_DIM`].
+    fn count(&mut self, n: &Number, what: &str, min: usize) -> Option<usize> {
+        if !n.is_integer_literal() {
+            self.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("{what} must be a whole number, found `{}`", n.digits),
+                )
+                .with_label("not a whole number")
+                .with_help(format!(
+                    "write a whole number such as `{}`",
+                    n.value().abs().round().max(min as f64)
+                )),
+            );
+            return None;
+        }
+        let parsed = n.digits.parse::<u64>().ok().filter(|&v| v <= MAX_DIM as u64);
+        match parsed {
+            None => {
+                self.error(
+                    Diagnostic::error(n.span, format!("{what} is too large: `{}`", n.digits))
+                        .with_label("too large")
+                        .with_help(format!("{what} may be at most {MAX_DIM}")),
+                );
+                None
+            }
+            Some(v) if n.negative || (v as usize) < min => {
+                let shown = if n.negative { format!("-{}", n.digits) } else { n.digits.clone() };
+                let bound = if min == 0 {
+                    "zero or more"
+                } else if min == 1 {
+                    "positive"
+                } else {
+                    "larger"
+                };
+                self.error(
+                    Diagnostic::error(n.span, format!("{what} must be {bound}, found `{shown}`"))
+                        .with_label(format!("must be at least {min}"))
+                        .with_help(format!("{what} must be at least {min}")),
+                );
+                None
+            }
+            Some(v) => Some(v as usize),
+        }
+    }
+
+    /// A probability of dropping: 0 <= p < 1.
+    fn probability(&mut self, n: &Number, what: &str) -> Option<f64> {
+        let p = self.finite(n, what)?;
+        if (0.0..1.0).contains(&p) {
+            return Some(p);
+        }
+        self.error(
+            Diagnostic::error(n.span, format!("{what} must be in [0, 1), found {p}"))
+                .with_label("not a probability of dropping")
+                .with_help("a probability must be in [0, 1): 0 keeps everything, 0.5 drops half"),
+        );
+        None
+    }
+
+    /// A finite number with `valid` true, else an error saying `rule`.
+    fn bounded(
+        &mut self,
+        n: &Number,
+        what: &str,
+        rule: &str,
+        help: &str,
+        valid: impl Fn(f64) -> bool,
+    ) -> Option<f64> {
+        let value = self.finite(n, what)?;
+        if valid(value) {
+            return Some(value);
+        }
+        self.error(
+            Diagnostic::error(n.span, format!("{what} must be {rule}, found {value}"))
+                .with_label(format!("must be {rule}"))
+                .with_help(help),
+        );
+        None
+    }
+
+    fn positive(&mut self, n: &Number, what: &str, help: &str) -> Option<f64> {
+        self.bounded(n, what, "> 0", help, |v| v > 0.0)
+    }
+
+    fn non_negative(&mut self, n: &Number, what: &str) -> Option<f64> {
+        self.bounded(n, what, ">= 0", "0 turns it off; negative values have no meaning", |v| {
+            v >= 0.0
+        })
+    }
+
+    // ---- Options ----------------------------------------------------------------------------
+
+    /// The options of a statement by keyword, reporting unknown, misplaced and repeated ones.
+    fn options<'a>(
+        &mut self,
+        statement: &'a Statement,
+        allowed: &[&str],
+    ) -> HashMap<&'a str, &'a ast::OptionAst> {
+        let mut found: HashMap<&str, &ast::OptionAst> = HashMap::new();
+        let owner = &statement.keyword.text;
+        for option in &statement.options {
+            let word = option.keyword.text.as_str();
+            if matches!(option.kind, OptionKind::Unknown) {
+                let help = if LAYERS.contains(&word) || DECLARATIONS.contains(&word) {
+                    format!("`{word}` starts a statement: is a `;` missing before it?")
+                } else if allowed.is_empty() {
+                    format!("`{owner}` takes no options")
+                } else {
+                    suggest::hint(word, allowed, &format!("`{owner}` takes"))
+                };
+                self.error(
+                    Diagnostic::error(
+                        option.keyword.span,
+                        format!("unknown option `{word}` for `{owner}`"),
+                    )
+                    .with_label("unknown option")
+                    .with_help(help),
+                );
+            } else if !allowed.contains(&word) {
+                let takers = option_takers(word);
+                let help = if allowed.is_empty() {
+                    format!("`{owner}` takes no options; `{word}` applies to {takers}")
+                } else {
+                    format!(
+                        "`{owner}` takes {}; `{word}` applies to {takers}",
+                        suggest::list(allowed)
+                    )
+                };
+                self.error(
+                    Diagnostic::error(
+                        option.keyword.span,
+                        format!("`{word}` does not apply to `{owner}`"),
+                    )
+                    .with_label("not an option of this statement")
+                    .with_help(help),
+                );
+            } else if let Some(first) = found.insert(word, option) {
+                found.insert(word, first);
+                self.error(
+                    Diagnostic::error(
+                        option.keyword.span,
+                        format!("option `{word}` is given twice"),
+                    )
+                    .with_label("second time")
+                    .with_help(format!("keep one `{word}`")),
+                );
+            }
+        }
+        found
+    }
+}
+
+/// The output of the last layer, or the input if there is none; `None` if unknown.
+fn shape_after(layers: &[Layer], input: Option<Shape>) -> Option<Shape> {
+    match layers.last() {
+        Some(layer) => Some(layer.output),
+        None => input,
+    }
+}
+
+/// The first line of a statement's text, for messages.
+fn first_line(statement: &Statement) -> String {
+    let keyword = &statement.keyword.text;
+    match &statement.kind {
+        StatementKind::Input(InputAst::Vector(n)) => format!("{keyword} {};", n.digits),
+        StatementKind::Batch(n) => format!("{keyword} {};", n.digits),
+        StatementKind::Translate(n)
+        | StatementKind::Rotate(n)
+        | StatementKind::Cutout(n)
+        | StatementKind::Mixup(n)
+        | StatementKind::Cutmix(n) => {
+            format!("{keyword} {};", n.digits)
+        }
+        StatementKind::Flip(axis) => format!("{keyword} {};", axis.text),
+        StatementKind::Loss(word) => format!("{keyword} {};", word.text),
+        _ => format!("{keyword} ...;"),
+    }
+}
+
+/// Which statements take an option, for "does not apply" messages.
+fn option_takers(option: &str) -> &'static str {
+    match option {
+        "init" | "bias" => "`dense` and `conv`",
+        "dropconnect" => "`dense`",
+        "kernel" => "`conv`",
+        "stride" | "pad" => "`conv`, `maxpool` and `avgpool`",
+        "eps" => "`batchnorm` and `preprocess`",
+        "momentum" => "`batchnorm`",
+        "weight" => "a head's `loss`",
+        "stochastic_depth" => "`residual`",
+        _ => "nothing",
+    }
+}
