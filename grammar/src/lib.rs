@@ -27,7 +27,7 @@ pub fn check_source(source: &str) -> Result<Vec<ir::Network>, Vec<Diagnostic>> {
         return Err(lexical);
     }
     let file = parse(source).map_err(|error| vec![error])?;
-    check::check(&file)
+    check::check(&file, source)
 }
 
 /// A spec file's text as it is shown in diagnostics.

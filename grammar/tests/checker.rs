@@ -307,3 +307,25 @@ fn every_error_is_reported_not_only_the_first() {
     assert_eq!(errors[2].help.as_deref(), Some("did you mean `kaiming_normal`?"));
     assert!(messages[3].contains(">= 0"));
 }
+
+#[test]
+fn a_failed_layer_does_not_cascade_into_later_shape_errors() {
+    // batchnorm fails; the loss must not then be checked against the conv's image output.
+    let errors = check_source(
+        "network T { input image(1, 4, 4); conv 2 kernel 3 pad 1; batchnorm eps 0; flatten; dense 2; \
+         loss softmax_cross_entropy; penalty l1 0.1 on dense1.weight; }",
+    )
+    .unwrap_err();
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["batch norm's eps must be > 0, found 0"]);
+}
+
+#[test]
+fn references_to_other_places_name_their_line() {
+    let errors = check_source(
+        "network T { input 4; dense 2; loss mse;\n penalty l2 0.1;\n penalty l2 0.2 on dense1; }",
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].help.as_deref().unwrap().starts_with("the penalty on line 2"), "{errors:?}");
+}

@@ -33,7 +33,7 @@ impl Lowering {
         checker: &mut Checker,
         statements: &[&Statement],
         input: Option<Shape>,
-    ) -> Vec<Layer> {
+    ) -> (Vec<Layer>, Option<Shape>) {
         let mut layers = Vec::new();
         let mut shape = input;
         for statement in statements {
@@ -49,7 +49,7 @@ impl Lowering {
                 }
             }
         }
-        layers
+        (layers, shape)
     }
 
     pub(super) fn next_name(&mut self, kind: &str) -> String {
@@ -162,12 +162,8 @@ impl Lowering {
                     .with_help("put the branch's layers inside the braces, e.g. `residual { conv 16 kernel 3 pad 1; relu; }`"),
             );
         }
-        let branch = self.layers(checker, &layers, input);
-        let input = input?;
-        if branch.len() != layers.len() {
-            return None;
-        }
-        let output = shape_after(&branch, Some(input))?;
+        let (branch, output) = self.layers(checker, &layers, input);
+        let (input, output) = (input?, output?);
         if output != input {
             checker.error(
                 Diagnostic::error(

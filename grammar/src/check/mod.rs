@@ -71,8 +71,8 @@ const PENALTIES: &[&str] = &["l2", "l1", "l1_activity"];
 const PREPROCESS_METHODS: &[&str] = &["mean_subtract", "standardize", "whiten"];
 
 /// Checks every network of a parsed file.
-pub fn check(file: &ast::File) -> Result<Vec<Network>, Vec<Diagnostic>> {
-    let mut checker = Checker::default();
+pub fn check(file: &ast::File, source: &str) -> Result<Vec<Network>, Vec<Diagnostic>> {
+    let mut checker = Checker { errors: Vec::new(), source_lines: LineIndex::new(source) };
     let mut networks = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for network in &file.networks {
@@ -84,8 +84,8 @@ pub fn check(file: &ast::File) -> Result<Vec<Network>, Vec<Diagnostic>> {
                 )
                 .with_label("second definition")
                 .with_help(format!(
-                    "rename one of them; the first is at byte {} of the file",
-                    first.start
+                    "rename one of them; the first is on line {}",
+                    checker.source_lines.line(first)
                 )),
             );
         }
@@ -108,9 +108,25 @@ pub fn check(file: &ast::File) -> Result<Vec<Network>, Vec<Diagnostic>> {
     Err(checker.errors)
 }
 
-#[derive(Default)]
 struct Checker {
     errors: Vec<Diagnostic>,
+    /// To refer to another place of the spec by line in a message.
+    source_lines: LineIndex,
+}
+
+/// The byte offset where each line starts.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(source: &str) -> Self {
+        let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex(starts.collect())
+    }
+
+    /// The 1-based line of a span's start.
+    fn line(&self, span: Span) -> usize {
+        self.0.partition_point(|&start| start <= span.start)
+    }
 }
 
 fn is_layer(kind: &StatementKind) -> bool {
@@ -167,8 +183,7 @@ impl Checker {
         let augment = self.augmentations(&outline.augment, input);
 
         let mut lowering = Lowering::default();
-        let layers = lowering.layers(self, &outline.trunk, input);
-        let trunk_output = shape_after(&layers, input);
+        let (layers, trunk_output) = lowering.layers(self, &outline.trunk, input);
         let heads = self.heads(&mut lowering, &outline.heads, trunk_output);
         let loss = self.network_loss(network, &outline, trunk_output);
 
@@ -364,14 +379,6 @@ impl Checker {
             }
         }
         found
-    }
-}
-
-/// The output of the last layer, or the input if there is none; `None` if unknown.
-fn shape_after(layers: &[Layer], input: Option<Shape>) -> Option<Shape> {
-    match layers.last() {
-        Some(layer) => Some(layer.output),
-        None => input,
     }
 }
 

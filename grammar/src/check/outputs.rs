@@ -22,8 +22,7 @@ impl Checker {
                     .with_help("give each head its own name"),
                 );
             }
-            let layers = lowering.layers(self, &head.layers, trunk_output);
-            let output = shape_after(&layers, trunk_output);
+            let (layers, output) = lowering.layers(self, &head.layers, trunk_output);
             let loss = match head.loss {
                 Some(statement) => self.loss(statement, output, true),
                 None => {

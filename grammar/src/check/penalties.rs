@@ -61,8 +61,8 @@ impl Checker {
                                 Diagnostic::error(statement.span, format!("`{}` gets `penalty {name}` twice", net.params[i].name))
                                     .with_label("second penalty on the same parameter")
                                     .with_help(format!(
-                                        "the penalty at byte {} already covers it; a bare `penalty {name}` covers every weight, so name the others with `on`",
-                                        first.start
+                                        "the penalty on line {} already covers it; a bare `penalty {name}` covers every weight, so name the others with `on`",
+                                        self.source_lines.line(first)
                                     )),
                             );
                         }
