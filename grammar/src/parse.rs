@@ -269,7 +269,8 @@ fn describe_expected(positives: &[Rule]) -> String {
             Rule::option => "an option",
             Rule::init_scheme | Rule::bias_none => "an init scheme",
             Rule::image_shape | Rule::kw_image => "`image(C, H, W)`",
-            Rule::kw_network | Rule::network => "`network NAME { ... }`",
+            // `file` is what pest names when nothing at all matched at the top level.
+            Rule::kw_network | Rule::network | Rule::file => "`network NAME { ... }`",
             Rule::kw_on | Rule::on_clause => "`on`",
             Rule::kw_gaussian => "`gaussian`",
             Rule::EOI => "the end of the file",

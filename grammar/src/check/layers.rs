@@ -2,6 +2,7 @@
 //! inferred, parameters and buffers laid out in one flat buffer.
 
 use super::*;
+use crate::ast::InitKind;
 
 /// Names, shapes and the flat parameter layout, built as layers are lowered in source order.
 #[derive(Default)]
@@ -267,6 +268,8 @@ pub(super) fn plan_layer(
             let inits_valid = inits_are_valid(checker, &options);
             let kernel = match number("kernel") {
                 Some(n) => checker.count(n, "the kernel size", 1),
+                // A misspelled `kernel` is reported as such; one error is enough.
+                None if misspelled(statement, "kernel") => None,
                 None => {
                     checker.error(
                         Diagnostic::error(statement.keyword.span, "`conv` needs a kernel size")
@@ -467,6 +470,14 @@ pub(super) fn plan_layer(
     }
 }
 
+/// Whether an unknown option of the statement is most likely a misspelling of `option`.
+fn misspelled(statement: &Statement, option: &str) -> bool {
+    statement.options.iter().any(|o| {
+        matches!(o.kind, OptionKind::Unknown)
+            && suggest::closest(&o.keyword.text, [option]).is_some()
+    })
+}
+
 /// The (channels, height, width) of an image input, or an error naming the layer.
 pub(super) fn image_input(
     checker: &mut Checker,
@@ -651,24 +662,40 @@ pub(super) fn resolve_init(
         }
         InitKind::Orthogonal => Init::Orthogonal { gain: 1.0 },
         InitKind::Unknown => {
-            checker.error(
-                Diagnostic::error(
-                    init.name.span,
-                    format!("unknown init scheme `{}`", init.name.text),
-                )
-                .with_label("not an init scheme")
-                .with_help(suggest::hint(
-                    &init.name.text,
-                    INIT_SCHEMES,
-                    "expected",
-                )),
-            );
+            checker.error(unknown_init(init));
             return None;
         }
     };
     Some((written, resolved))
 }
 
-pub(super) fn uniform(bound: f64) -> Init {
+/// A word after `init`/`bias` that is not a scheme, or a scheme written without its arguments
+/// (the grammar only accepts `uniform` with its parentheses).
+fn unknown_init(init: &ast::InitAst) -> Diagnostic {
+    let name = init.name.text.as_str();
+    let form = match name {
+        "constant" => Some("constant C"),
+        "uniform" => Some("uniform(LO, HI)"),
+        "normal" => Some("normal(MEAN, STD)"),
+        _ => None,
+    };
+    match form {
+        Some(form) => {
+            Diagnostic::error(init.span, format!("`{name}` needs its arguments: `{form}`"))
+                .with_label("arguments missing or malformed")
+                .with_help(format!(
+                    "write e.g. `{}`",
+                    form.replace("LO, HI", "-0.1, 0.1")
+                        .replace("MEAN, STD", "0, 0.01")
+                        .replace(" C", " 0.1")
+                ))
+        }
+        None => Diagnostic::error(init.name.span, format!("unknown init scheme `{name}`"))
+            .with_label("not an init scheme")
+            .with_help(suggest::hint(name, INIT_SCHEMES, "expected")),
+    }
+}
+
+fn uniform(bound: f64) -> Init {
     Init::Uniform { lo: -bound, hi: bound }
 }

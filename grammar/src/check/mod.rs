@@ -17,7 +17,7 @@ mod penalties;
 
 use std::collections::HashMap;
 
-use crate::ast::{self, InitKind, InputAst, Number, OptionKind, Statement, StatementKind, Word};
+use crate::ast::{self, InputAst, Number, OptionKind, Statement, StatementKind, Word};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
 use crate::suggest;
