@@ -289,6 +289,12 @@ fn describe_expected(positives: &[Rule]) -> String {
 
 /// A hint for the common slips: a missing `;`, a missing brace, a stray character.
 fn syntax_help(source: &str, at: usize, expected: &str, found: &str) -> Option<String> {
+    if found.starts_with('#') {
+        return Some("comments start with `//` (or are enclosed in `/* */`)".to_string());
+    }
+    if found.starts_with(|c: char| !c.is_ascii()) {
+        return Some(format!("`{found}` is not ASCII: names use ASCII letters, digits and `_`"));
+    }
     if expected.contains("`;`") {
         let previous_end = source[..at].trim_end().len();
         let line = source[..previous_end].matches('\n').count() + 1;

@@ -1,19 +1,26 @@
 //! "Did you mean ...?" by edit distance.
 
-/// Levenshtein distance in characters.
+/// Edit distance in characters where swapping two neighbours counts as one edit, like an
+/// insertion, deletion or substitution (optimal string alignment: `rleu` is 1 from `relu`).
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: distance between the first i characters of a and the first j of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo: at most one edit
@@ -62,6 +69,8 @@ mod tests {
         assert_eq!(distance("kaiming_norml", "kaiming_normal"), 1);
         assert_eq!(distance("", "abc"), 3);
         assert_eq!(distance("flaten", "flatten"), 1);
+        assert_eq!(distance("rleu", "relu"), 1);
+        assert_eq!(distance("bais", "bias"), 1);
     }
 
     #[test]

@@ -267,7 +267,7 @@ impl Checker {
                 self.error(
                     Diagnostic::error(n.span, format!("{what} must be {bound}, found `{shown}`"))
                         .with_label(format!("must be at least {min}"))
-                        .with_help(format!("{what} must be at least {min}")),
+                        .with_help(format!("write a whole number from {min} to {MAX_DIM}")),
                 );
                 None
             }
