@@ -167,6 +167,15 @@ pub(crate) fn lexical_errors(source: &str) -> Vec<Diagnostic> {
         } else if c == '/' && next == Some('*') {
             comment_starts.push(at);
             chars.next();
+        } else if comment_starts.len() > MAX_NESTING {
+            errors.push(
+                Diagnostic::error(Span::new(at, at + 1), "block comments are nested too deeply")
+                    .with_label(format!("nesting level {}", comment_starts.len()))
+                    .with_help(format!(
+                        "block comments may nest at most {MAX_NESTING} levels deep"
+                    )),
+            );
+            return errors;
         } else if !comment_starts.is_empty() {
             if c == '*' && next == Some('/') {
                 comment_starts.pop();
@@ -196,6 +205,48 @@ pub(crate) fn lexical_errors(source: &str) -> Vec<Diagnostic> {
         );
     }
     errors
+}
+
+/// The byte offset of the `{` most likely never closed (outside comments), if any: braces pair
+/// up innermost first, so the unclosed one is usually the `{` whose line is indented deeper than
+/// the `}` that paired with it; failing that, the first one left open.
+pub(crate) fn unclosed_brace(source: &str) -> Option<usize> {
+    let indent_of_line = |at: usize| {
+        let start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = &source[start..];
+        (line.len() - line.trim_start().len(), start + (line.len() - line.trim_start().len()))
+    };
+    let mut open = Vec::new();
+    let mut suspect = None;
+    let mut chars = source.char_indices().peekable();
+    let (mut line_comment, mut block_depth) = (false, 0usize);
+    while let Some((at, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        if line_comment {
+            line_comment = c != '\n';
+        } else if c == '/' && next == Some('*') {
+            block_depth += 1;
+            chars.next();
+        } else if block_depth > 0 {
+            if c == '*' && next == Some('/') {
+                block_depth -= 1;
+                chars.next();
+            }
+        } else if c == '/' && next == Some('/') {
+            line_comment = true;
+        } else if c == '{' {
+            open.push(at);
+        } else if c == '}' {
+            let (indent, first_on_line) = indent_of_line(at);
+            if let Some(opener) = open.pop()
+                && first_on_line == at
+                && indent < indent_of_line(opener).0
+            {
+                suspect = suspect.or(Some(opener));
+            }
+        }
+    }
+    if open.is_empty() { None } else { suspect.or(open.first().copied()) }
 }
 
 #[cfg(test)]

@@ -224,11 +224,29 @@ fn syntax_error(source: &str, error: pest::error::Error<Rule>) -> Diagnostic {
         InputLocation::Span((start, _)) => start,
     };
     let found = found_at(source, at);
-    let span = Span::new(at, at + found.len().max(1));
+    // At the end of the file the span is empty; the renderer still draws one caret.
+    let span = Span::new(at, at + found.len());
     let expected = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+        // pest's own guard against exhausting the stack (the lexical pass caps nesting first).
+        ErrorVariant::CustomError { message } if message.contains("limit reached") => {
+            return Diagnostic::error(span, "the spec is nested too deeply to parse")
+                .with_help("flatten the nesting of blocks, parentheses and comments");
+        }
         ErrorVariant::CustomError { message } => message.clone(),
     };
+    if found.is_empty()
+        && expected.contains("`}`")
+        && let Some(open) = crate::diagnostic::unclosed_brace(source)
+    {
+        let line = source[..open].matches('\n').count() + 1;
+        return Diagnostic::error(
+            Span::new(open, open + 1),
+            format!("the `{{` on line {line} is never closed"),
+        )
+        .with_label("this block is never closed")
+        .with_help("add `}` where the block ends");
+    }
     let shown =
         if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
     let mut diagnostic = Diagnostic::error(span, format!("expected {expected}, found {shown}"))
@@ -292,11 +310,18 @@ fn syntax_help(source: &str, at: usize, expected: &str, found: &str) -> Option<S
     if found.starts_with('#') {
         return Some("comments start with `//` (or are enclosed in `/* */`)".to_string());
     }
+    if found.starts_with(['\u{2212}', '\u{2013}']) {
+        return Some("use the ASCII minus sign `-`".to_string());
+    }
     if found.starts_with(|c: char| !c.is_ascii()) {
         return Some(format!("`{found}` is not ASCII: names use ASCII letters, digits and `_`"));
     }
+    let previous_end = source[..at].trim_end().len();
+    let same_line = !source[previous_end..at].contains('\n');
+    if same_line && found.starts_with(|c: char| c.is_ascii_punctuation()) {
+        return Some(format!("delete the stray `{found}`"));
+    }
     if expected.contains("`;`") {
-        let previous_end = source[..at].trim_end().len();
         let line = source[..previous_end].matches('\n').count() + 1;
         return Some(format!("add `;` at the end of the statement on line {line}"));
     }

@@ -40,8 +40,38 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, candidate)| candidate)
 }
 
+/// Names other frameworks use for netspec's words (Keras, PyTorch, Caffe).
+const ALIASES: &[(&str, &str)] = &[
+    ("he_normal", "kaiming_normal"),
+    ("he_uniform", "kaiming_uniform"),
+    ("glorot_normal", "xavier_normal"),
+    ("glorot_uniform", "xavier_uniform"),
+    ("linear", "dense"),
+    ("fc", "dense"),
+    ("innerproduct", "dense"),
+    ("conv2d", "conv"),
+    ("convolution", "conv"),
+    ("batch_norm", "batchnorm"),
+    ("batchnorm2d", "batchnorm"),
+    ("bn", "batchnorm"),
+    ("max_pool", "maxpool"),
+    ("avg_pool", "avgpool"),
+    ("leakyrelu", "leaky_relu"),
+    ("weight_decay", "l2"),
+    ("cross_entropy", "softmax_cross_entropy"),
+    ("categorical_crossentropy", "softmax_cross_entropy"),
+    ("bce", "binary_cross_entropy"),
+    ("binary_crossentropy", "binary_cross_entropy"),
+    ("mean_squared_error", "mse"),
+];
+
 /// `did you mean `x`?` or a list of what is accepted.
 pub fn hint(word: &str, candidates: &[&str], what: &str) -> String {
+    let lower = word.to_ascii_lowercase();
+    let alias = ALIASES.iter().find(|(alias, _)| *alias == lower).map(|&(_, name)| name);
+    if let Some(name) = alias.filter(|name| candidates.contains(name)) {
+        return format!("did you mean `{name}`? (netspec's name for `{word}`)");
+    }
     match closest(word, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!("{what}: {}", list(candidates)),

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Layer, Network, Op};
+use crate::ir::{Activation, Layer, Network, Op};
 
 /// Renders the table: layer, output shape, parameter count and forward FLOPs, then totals.
 pub fn summary(net: &Network) -> String {
@@ -92,7 +92,11 @@ fn describe(op: &Op) -> String {
             s
         }
         Op::BatchNorm { .. } => "batchnorm".into(),
-        Op::Activation(a) => format!("{a:?}").to_lowercase(),
+        Op::Activation(Activation::Relu) => "relu".into(),
+        Op::Activation(Activation::LeakyRelu { slope }) => format!("leaky_relu {slope}"),
+        Op::Activation(Activation::Tanh) => "tanh".into(),
+        Op::Activation(Activation::Sigmoid) => "sigmoid".into(),
+        Op::Activation(Activation::Identity) => "identity".into(),
         Op::Dropout { p } => format!("dropout {p}"),
         Op::GaussianNoise { sigma } => format!("noise {sigma}"),
         Op::MaxPool(pool) => format!("maxpool {}x{}", pool.kernel, pool.kernel),

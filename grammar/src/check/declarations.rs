@@ -46,7 +46,8 @@ impl Checker {
         }
         self.error(
             Diagnostic::error(span, format!("the shape {shape} holds too many values"))
-                .with_help(format!("one sample may hold at most {MAX_VALUES} values")),
+                .with_label("too large")
+                .with_help(format!("one sample may hold at most 2^31 = {MAX_VALUES} values")),
         );
         false
     }
@@ -169,6 +170,7 @@ impl Checker {
                                 n.span,
                                 format!("{what} {size} does not fit the {s}-pixel input"),
                             )
+                            .with_label("too large")
                             .with_help(format!("use at most {}", s - 1)),
                         );
                         None
@@ -208,7 +210,11 @@ impl Checker {
                     )
                     .map(|degrees| Augmentation::Rotate { degrees }),
                 StatementKind::GaussianNoise(n) => self
-                    .non_negative(n, "the noise level")
+                    .non_negative(
+                        n,
+                        "the noise level",
+                        "sigma is a standard deviation; 0 adds no noise",
+                    )
                     .map(|sigma| Augmentation::GaussianNoise { sigma }),
                 StatementKind::Mixup(n) => self
                     .positive(

@@ -362,7 +362,11 @@ pub(super) fn plan_layer(
             elementwise(Op::Dropout { p }, 0)
         }
         StatementKind::GaussianNoise(sigma) => {
-            let sigma = checker.non_negative(sigma, "the noise level")?;
+            let sigma = checker.non_negative(
+                sigma,
+                "the noise level",
+                "sigma is a standard deviation; 0 adds no noise",
+            )?;
             elementwise(Op::GaussianNoise { sigma }, 0)
         }
         StatementKind::MaxPool(k) | StatementKind::AvgPool(k) => {
@@ -627,7 +631,11 @@ pub(super) fn resolve_init(
                         ),
                     )
                     .with_label("empty interval")
-                    .with_help(format!("write `uniform({hi_v}, {lo_v})`?")),
+                    .with_help(if lo_v == hi_v {
+                        format!("for a single value write `constant {lo_v}`")
+                    } else {
+                        format!("write `uniform({hi_v}, {lo_v})`?")
+                    }),
                 );
                 return None;
             }
@@ -635,7 +643,11 @@ pub(super) fn resolve_init(
         }
         InitKind::Normal(mean, std) => {
             let mean = checker.finite(mean, "the mean");
-            let std = checker.non_negative(std, "the standard deviation");
+            let std = checker.non_negative(
+                std,
+                "the standard deviation",
+                "write e.g. `normal(0, 0.01)`; the mean may be negative, the spread may not",
+            );
             Init::Normal { mean: mean?, std: std? }
         }
         // LeCun (1998): Var(w) = 1/fan_in, the lecture's derivation; Keras draws it truncated.

@@ -314,10 +314,8 @@ impl Checker {
         self.bounded(n, what, "> 0", help, |v| v > 0.0)
     }
 
-    fn non_negative(&mut self, n: &Number, what: &str) -> Option<f64> {
-        self.bounded(n, what, ">= 0", "0 turns it off; negative values have no meaning", |v| {
-            v >= 0.0
-        })
+    fn non_negative(&mut self, n: &Number, what: &str, help: &str) -> Option<f64> {
+        self.bounded(n, what, ">= 0", help, |v| v >= 0.0)
     }
 
     // ---- Options ----------------------------------------------------------------------------

@@ -95,9 +95,11 @@ impl Checker {
         };
         let options = self.options(statement, if in_head { &["weight"] } else { &[] });
         let weight = match options.get("weight") {
-            Some(ast::OptionAst { kind: OptionKind::Weight(n), .. }) => {
-                self.non_negative(n, "a loss weight")?
-            }
+            Some(ast::OptionAst { kind: OptionKind::Weight(n), .. }) => self.non_negative(
+                n,
+                "a loss weight",
+                "a head's loss is multiplied by its weight; 0 ignores the head",
+            )?,
             _ => 1.0,
         };
         let kind = match word.text.as_str() {

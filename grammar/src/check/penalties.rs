@@ -17,7 +17,11 @@ impl Checker {
             let StatementKind::Penalty { kind, coefficient, targets } = &statement.kind else {
                 continue;
             };
-            let Some(a) = self.non_negative(coefficient, "a penalty coefficient") else {
+            let Some(a) = self.non_negative(
+                coefficient,
+                "a penalty coefficient",
+                "0 turns the penalty off; a negative one would reward large weights",
+            ) else {
                 continue;
             };
             match kind.text.as_str() {
@@ -90,6 +94,7 @@ impl Checker {
                     target.span,
                     format!("`{}` is a running statistic, not a trainable parameter", buffer.name),
                 )
+                .with_label("not trainable")
                 .with_help(format!(
                     "penalize `{}.weight` or `{}.bias` instead",
                     buffer.layer, buffer.layer
