@@ -1,23 +1,26 @@
-//! `netspec`: check network specs and summarize them.
+//! `netspec`: check network specs, summarize them, print the code they compile to.
 //!
 //! ```text
 //! netspec check FILE...    exit 0 if every file is fine, 1 with diagnostics otherwise
 //! netspec summary FILE     per-layer table: output shape, parameters, FLOPs, totals
+//! netspec emit FILE        the Rust code netspec-build writes for the spec
 //! ```
 
 use std::process::ExitCode;
 
 use netspec_grammar::{SourceFile, ir::Network, summary::summary};
 
-const USAGE: &str = "usage: netspec check FILE...\n       netspec summary FILE\n\n\
+const USAGE: &str = "usage: netspec check FILE...\n       netspec summary FILE\n       netspec emit FILE\n\n\
 check     parse and check specs; exit 0 if all are fine, 1 otherwise\n\
-summary   print each network's layers, output shapes, parameter counts and FLOPs";
+summary   print each network's layers, output shapes, parameter counts and FLOPs\n\
+emit      print the Rust code the spec compiles to (what netspec-build writes)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.split_first() {
         Some((command, files)) if command == "check" && !files.is_empty() => check(files),
         Some((command, files)) if command == "summary" && files.len() == 1 => summarize(&files[0]),
+        Some((command, files)) if command == "emit" && files.len() == 1 => emit(&files[0]),
         Some((flag, _)) if flag == "-h" || flag == "--help" => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -70,5 +73,19 @@ fn summarize(path: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
+    }
+}
+
+fn emit(path: &str) -> ExitCode {
+    // The same code path as a build script, so both give the same code byte for byte.
+    match netspec_build::Config::new().generate(std::path::Path::new(path)) {
+        Ok(code) => {
+            print!("{code}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprint!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,136 @@
+//! The netspec code generator: a checked [`ir::Network`] becomes Rust tokens for a struct that
+//! owns its parameters, gradients and activation workspace, with shape-specialized forward and
+//! backward passes, the layout table and initialization.
+//!
+//! Generated code names everything through [`Config::runtime_path`] (`::netspec` unless set),
+//! reaching internals only through its `#[doc(hidden)] __private` module.
+//!
+//! ```
+//! let spec = "network Xor { input 2; dense 8 init xavier_normal; tanh; dense 1; loss mse; }";
+//! let tokens = netspec_codegen::generate_source(spec, &netspec_codegen::Config::default()).unwrap();
+//! assert!(tokens.to_string().contains("pub struct Xor"));
+//! ```
+//!
+//! Constructs the generator does not handle yet (convolutions, pooling, batch norm, dropout,
+//! DropConnect, noise, residual blocks, heads, preprocessing, augmentation, activity
+//! penalties) are reported as [`Diagnostic`]s located at the construct, never as panics.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod emit;
+mod support;
+pub mod tokens;
+
+use netspec_grammar::ir;
+pub use netspec_grammar::{Diagnostic, Span};
+use proc_macro2::TokenStream;
+
+/// Code generation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The path generated code names the facade crate by (`::netspec` unless set); it must
+    /// provide `__private` as the `netspec` crate does.
+    pub runtime_path: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { runtime_path: "::netspec".to_string() }
+    }
+}
+
+impl Config {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Config::default()
+    }
+
+    /// Sets the path of the facade crate (for example `crate` inside the facade itself).
+    pub fn runtime_path(mut self, path: impl Into<String>) -> Self {
+        self.runtime_path = path.into();
+        self
+    }
+}
+
+/// Generates the code for one checked network.
+///
+/// Every construct the generator does not support yet is reported, each at the span of the
+/// layer that uses it (network-level constructs without a span of their own in the IR, such as
+/// `preprocess`, are reported at the network; [`generate_source`] locates them exactly).
+pub fn generate(net: &ir::Network, config: &Config) -> Result<TokenStream, Vec<Diagnostic>> {
+    generate_located(net, None, config)
+}
+
+/// Parses, checks and generates every network of a spec text, concatenated.
+///
+/// Errors of every network are collected; the text is parsed once more for the syntax tree so
+/// that unsupported network-level statements are reported at the statement itself.
+pub fn generate_source(source: &str, config: &Config) -> Result<TokenStream, Vec<Diagnostic>> {
+    let networks = netspec_grammar::check_source(source)?;
+    let ast = netspec_grammar::parse(source).ok();
+    let mut out = TokenStream::new();
+    let mut errors = Vec::new();
+    for net in &networks {
+        let net_ast =
+            ast.as_ref().and_then(|file| file.networks.iter().find(|n| n.span == net.span));
+        match generate_located(net, net_ast, config) {
+            Ok(tokens) => out.extend(tokens),
+            Err(mut diagnostics) => errors.append(&mut diagnostics),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+fn generate_located(
+    net: &ir::Network,
+    ast: Option<&netspec_grammar::ast::NetworkAst>,
+    config: &Config,
+) -> Result<TokenStream, Vec<Diagnostic>> {
+    let errors = support::check(net, ast);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let runtime: TokenStream = config.runtime_path.parse().map_err(|_| {
+        vec![
+            Diagnostic::error(
+                net.span,
+                format!("the runtime path `{}` is not a Rust path", config.runtime_path),
+            )
+            .with_help("set `Config::runtime_path` to a path such as `::netspec`"),
+        ]
+    })?;
+    emit::network(net, &runtime)
+}
+
+/// The `network!` macro's whole expansion: the tokens it received become spec text, the text is
+/// checked and generated, and every diagnostic becomes a `compile_error!` at the token it points
+/// into, followed by a skeleton (`pub struct NAME;`) for each network that failed, so that the
+/// user sees the spec's errors and not a cascade of "cannot find type" errors.
+pub fn expand_macro(input: TokenStream, config: &Config) -> TokenStream {
+    let spec = tokens::SpecText::from_tokens(input);
+    match generate_source(&spec.text, config) {
+        Ok(tokens) => tokens,
+        Err(diagnostics) => {
+            let mut out: TokenStream = diagnostics.iter().map(|d| spec.compile_error(d)).collect();
+            // Networks that generated fine are still emitted: only failed ones become skeletons.
+            let checked = netspec_grammar::check_source(&spec.text).unwrap_or_default();
+            let mut emitted = Vec::new();
+            for net in &checked {
+                let failed = diagnostics
+                    .iter()
+                    .any(|d| d.span.start >= net.span.start && d.span.start < net.span.end);
+                if !failed && let Ok(tokens) = generate(net, config) {
+                    out.extend(tokens);
+                    emitted.push(net.name.clone());
+                }
+            }
+            for (name, span) in spec.network_names() {
+                if !emitted.contains(&name) {
+                    out.extend(tokens::skeleton(&name, span));
+                    emitted.push(name);
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Rust tokens <-> spec text, for `network!`.
+//!
+//! The macro receives Rust tokens; the front end reads text. [`SpecText::from_tokens`] joins the
+//! tokens with single spaces (writing group delimiters) and remembers, for every token, its byte
+//! range in the text and its [`proc_macro2::Span`], so a diagnostic's byte span maps back to the
+//! tokens the user wrote.
+
+use std::ops::Range;
+
+use netspec_grammar::Diagnostic;
+use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
+
+/// What kind of token stands at a range of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An identifier or keyword.
+    Ident,
+    /// A punctuation character.
+    Punct,
+    /// A literal.
+    Literal,
+    /// An opening or closing delimiter of a group.
+    Delimiter,
+}
+
+/// One token of the macro input as it appears in the text.
+#[derive(Debug, Clone)]
+pub struct TextToken {
+    /// Its bytes in [`SpecText::text`].
+    pub range: Range<usize>,
+    /// Where the user wrote it.
+    pub span: Span,
+    /// What it is.
+    pub kind: TokenKind,
+}
+
+/// Spec text built from macro tokens, with the way back from bytes to tokens.
+#[derive(Debug, Clone, Default)]
+pub struct SpecText {
+    /// The tokens joined by single spaces.
+    pub text: String,
+    /// Every token, in text order.
+    pub tokens: Vec<TextToken>,
+}
+
+impl SpecText {
+    /// Joins `input` into text, recursing into groups.
+    pub fn from_tokens(input: TokenStream) -> SpecText {
+        let mut spec = SpecText::default();
+        spec.walk(input);
+        spec
+    }
+
+    fn push(&mut self, text: &str, span: Span, kind: TokenKind) {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.tokens.push(TextToken { range: start..self.text.len(), span, kind });
+    }
+
+    fn walk(&mut self, input: TokenStream) {
+        for tree in input {
+            match tree {
+                TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::Bracket => ("[", "]"),
+                        // From `macro_rules!` fragments: no text of its own.
+                        Delimiter::None => ("", ""),
+                    };
+                    if !open.is_empty() {
+                        self.push(open, group.span_open(), TokenKind::Delimiter);
+                    }
+                    self.walk(group.stream());
+                    if !close.is_empty() {
+                        self.push(close, group.span_close(), TokenKind::Delimiter);
+                    }
+                }
+                TokenTree::Ident(ident) => {
+                    self.push(&ident.to_string(), ident.span(), TokenKind::Ident)
+                }
+                TokenTree::Punct(punct) => {
+                    self.push(&punct.as_char().to_string(), punct.span(), TokenKind::Punct)
+                }
+                TokenTree::Literal(literal) => {
+                    self.push(&literal.to_string(), literal.span(), TokenKind::Literal)
+                }
+            }
+        }
+    }
+
+    /// The index of the token containing byte `offset`, else of the nearest token before it,
+    /// else the first token; `None` only when there are no tokens.
+    pub fn token_at(&self, offset: usize) -> Option<usize> {
+        // Tokens are sorted by start: the last one starting at or before `offset` contains it
+        // or is the nearest before it (offsets in the separating spaces map to the left).
+        let after = self.tokens.partition_point(|t| t.range.start <= offset);
+        if after == 0 { (!self.tokens.is_empty()).then_some(0) } else { Some(after - 1) }
+    }
+
+    /// The span of the token at byte `offset` (see [`SpecText::token_at`]); the macro call site
+    /// when the input was empty.
+    pub fn span_at(&self, offset: usize) -> Span {
+        self.token_at(offset).map_or_else(Span::call_site, |i| self.tokens[i].span)
+    }
+
+    /// Every `network NAME` pair of the tokens: the names to give skeletons when checking fails.
+    pub fn network_names(&self) -> Vec<(String, Span)> {
+        self.tokens
+            .windows(2)
+            .filter(|pair| {
+                pair[0].kind == TokenKind::Ident
+                    && &self.text[pair[0].range.clone()] == "network"
+                    && pair[1].kind == TokenKind::Ident
+            })
+            .map(|pair| (self.text[pair[1].range.clone()].to_string(), pair[1].span))
+            .collect()
+    }
+
+    /// `::core::compile_error! { "..." }` located at the diagnostic's tokens.
+    ///
+    /// As `syn::Error::to_compile_error` does: the path carries the first token's span and the
+    /// braces the last one's, so rustc underlines from the first to the last token of the span.
+    pub fn compile_error(&self, diagnostic: &Diagnostic) -> TokenStream {
+        let first = self.span_at(diagnostic.span.start);
+        let last_byte = diagnostic.span.end.saturating_sub(1).max(diagnostic.span.start);
+        let last = self.span_at(last_byte);
+        compile_error_tokens(&message(diagnostic), first, last)
+    }
+}
+
+/// The diagnostic's whole text: message, label and help.
+pub fn message(diagnostic: &Diagnostic) -> String {
+    let mut text = diagnostic.message.clone();
+    if let Some(label) = &diagnostic.label {
+        text.push_str(&format!("\n  = note: {label}"));
+    }
+    if let Some(help) = &diagnostic.help {
+        text.push_str(&format!("\n  = help: {help}"));
+    }
+    text
+}
+
+/// `::core::compile_error! { "message" }` spanning `first` to `last`.
+pub fn compile_error_tokens(message: &str, first: Span, last: Span) -> TokenStream {
+    let mut colon1 = Punct::new(':', Spacing::Joint);
+    colon1.set_span(first);
+    let mut colon2 = Punct::new(':', Spacing::Alone);
+    colon2.set_span(first);
+    let mut colon3 = colon1.clone();
+    colon3.set_span(first);
+    let mut colon4 = colon2.clone();
+    colon4.set_span(first);
+    let mut bang = Punct::new('!', Spacing::Alone);
+    bang.set_span(first);
+    let mut literal = Literal::string(message);
+    literal.set_span(last);
+    let mut body = Group::new(Delimiter::Brace, TokenTree::Literal(literal).into());
+    body.set_span(last);
+    [
+        TokenTree::Punct(colon1),
+        TokenTree::Punct(colon2),
+        TokenTree::Ident(Ident::new("core", first)),
+        TokenTree::Punct(colon3),
+        TokenTree::Punct(colon4),
+        TokenTree::Ident(Ident::new("compile_error", first)),
+        TokenTree::Punct(bang),
+        TokenTree::Group(body),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// `pub struct NAME;` after an error, so uses of the type do not add errors of their own;
+/// nothing when `name` cannot be a type name.
+pub fn skeleton(name: &str, span: Span) -> TokenStream {
+    if !crate::support::is_type_name(name) {
+        return TokenStream::new();
+    }
+    let ident = Ident::new(name, span);
+    quote::quote! {
+        #[allow(dead_code)]
+        pub struct #ident;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netspec_grammar::Span as ByteSpan;
+
+    fn spec(text: &str) -> SpecText {
+        SpecText::from_tokens(text.parse().unwrap())
+    }
+
+    #[test]
+    fn joins_tokens_with_single_spaces() {
+        let s = spec("network Xor { input image(1, 8, 8); penalty l1 -1e-5 on dense1.weight; }");
+        assert_eq!(
+            s.text,
+            "network Xor { input image ( 1 , 8 , 8 ) ; penalty l1 - 1e-5 on dense1 . weight ; }"
+        );
+        for t in &s.tokens {
+            assert!(!s.text[t.range.clone()].contains(' '));
+        }
+        assert_eq!(s.tokens.len(), s.text.split(' ').count());
+    }
+
+    #[test]
+    fn maps_offsets_to_tokens() {
+        let s = spec("network Xor { dense 8 ; }");
+        // "network Xor { dense 8 ; }"
+        //  0       8   12 14    20 22 24
+        assert_eq!(s.token_at(0), Some(0));
+        assert_eq!(s.token_at(6), Some(0));
+        assert_eq!(s.token_at(7), Some(0), "the space after a token maps to it");
+        assert_eq!(s.token_at(8), Some(1));
+        assert_eq!(s.token_at(14), Some(3));
+        assert_eq!(s.token_at(18), Some(3));
+        assert_eq!(s.token_at(20), Some(4));
+        assert_eq!(s.token_at(24), Some(6));
+        assert_eq!(s.token_at(1000), Some(6), "past the end maps to the last token");
+        assert_eq!(SpecText::default().token_at(0), None);
+    }
+
+    #[test]
+    fn compile_error_carries_message_and_help() {
+        let s = spec("network Xor { conv 3 ; }");
+        let d = Diagnostic::error(ByteSpan::new(14, 20), "`conv` is not supported")
+            .with_help("remove it");
+        let out = s.compile_error(&d).to_string();
+        assert!(out.starts_with(":: core :: compile_error !"), "{out}");
+        assert!(out.contains("`conv` is not supported\\n  = help: remove it"), "{out}");
+    }
+
+    #[test]
+    fn finds_network_names() {
+        let s = spec("network A { } network B { network }");
+        let names: Vec<String> = s.network_names().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["A", "B"]);
+        assert!(skeleton("type", Span::call_site()).is_empty());
+        assert_eq!(
+            skeleton("A", Span::call_site()).to_string(),
+            "# [allow (dead_code)] pub struct A ;"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! Unsupported constructs and spec errors become located diagnostics and `compile_error!`s,
+//! never panics.
+
+use netspec_codegen::{Config, expand_macro, generate, generate_source};
+use proc_macro2::{TokenStream, TokenTree};
+
+fn errors(spec: &str) -> Vec<netspec_codegen::Diagnostic> {
+    generate_source(spec, &Config::default()).expect_err("the spec must be refused")
+}
+
+#[test]
+fn unsupported_layers_are_reported_at_the_layer() {
+    let spec = "network Cnn { input image(1, 8, 8); conv 4 kernel 3; relu; maxpool 2; flatten; \
+                dense 10; dropout 0.5; dense 3 dropconnect 0.5; loss softmax_cross_entropy; }";
+    let errs = errors(spec);
+    let at: Vec<(&str, &str)> =
+        errs.iter().map(|d| (&spec[d.span.start..d.span.end], d.message.as_str())).collect();
+    assert_eq!(
+        at,
+        [
+            ("conv 4 kernel 3;", "`conv` is not supported by the code generator yet"),
+            ("maxpool 2;", "`maxpool` is not supported by the code generator yet"),
+            ("dropout 0.5;", "`dropout` is not supported by the code generator yet"),
+            (
+                "dense 3 dropconnect 0.5;",
+                "`dropconnect` is not supported by the code generator yet"
+            ),
+        ]
+    );
+    assert!(errs.iter().all(|d| d.help.is_some()));
+}
+
+#[test]
+fn unsupported_network_level_statements_are_located() {
+    let spec = "network P { input 4; preprocess standardize per_feature; augment { noise gaussian 0.1; } \
+                dense 2; relu; loss mse; penalty l1_activity 1e-4 on relu1; }";
+    let errs = errors(spec);
+    let at: Vec<&str> = errs.iter().map(|d| &spec[d.span.start..d.span.end]).collect();
+    assert_eq!(
+        at,
+        [
+            "preprocess standardize per_feature;",
+            "augment { noise gaussian 0.1; }",
+            "penalty l1_activity 1e-4 on relu1;"
+        ]
+    );
+    // Without the source, `generate` falls back to the network's span.
+    let net = &netspec_grammar::check_source(spec).unwrap()[0];
+    let errs = generate(net, &Config::default()).unwrap_err();
+    assert!(errs.iter().all(|d| d.span == net.span));
+}
+
+#[test]
+fn heads_and_residuals_are_reported() {
+    let spec = "network H { input 4; dense 8; relu; residual { dense 8; } \
+                head a { dense 2; loss softmax_cross_entropy; } head b { dense 1; loss mse; } }";
+    let errs = errors(spec);
+    let messages: Vec<&str> = errs.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`residual` is not supported by the code generator yet",
+            "`head` is not supported by the code generator yet",
+            "`head` is not supported by the code generator yet"
+        ]
+    );
+    assert!(spec[errs[1].span.start..].starts_with("head a"));
+}
+
+#[test]
+fn the_digits_cnn_spec_gives_errors_not_a_panic() {
+    let spec = include_str!("../../specs/digits_cnn.nn");
+    let errs = errors(spec);
+    assert!(errs.len() >= 5, "{errs:?}");
+    for d in &errs {
+        assert!(d.span.end <= spec.len() && d.span.start < d.span.end, "{d:?}");
+    }
+}
+
+#[test]
+fn a_bad_runtime_path_is_an_error() {
+    let spec = "network Xor { input 2; dense 1; loss mse; }";
+    let errs = generate_source(spec, &Config::new().runtime_path("::netspec::(")).unwrap_err();
+    assert!(errs[0].message.contains("is not a Rust path"));
+}
+
+/// The `compile_error!` invocations of an expansion: (line, column) of their first token, and
+/// the message.
+fn compile_errors(out: &TokenStream) -> Vec<((usize, usize), String)> {
+    let tokens: Vec<TokenTree> = out.clone().into_iter().collect();
+    let mut found = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if let TokenTree::Ident(ident) = t
+            && ident == "compile_error"
+            && let Some(TokenTree::Group(group)) = tokens.get(i + 2)
+        {
+            let start = tokens[i - 3].span().start();
+            let message = group.stream().to_string();
+            found.push(((start.line, start.column), message));
+        }
+    }
+    found
+}
+
+#[test]
+fn macro_errors_point_at_the_tokens_and_leave_a_skeleton() {
+    // Line 2, column 8 is `conv`; line 3, column 8 is the misspelt `relux`.
+    let input: TokenStream =
+        "network Cnn {\n    input 4;\n    relux;\n    dense 2; loss mse; }".parse().unwrap();
+    let out = expand_macro(input, &Config::default());
+    let errs = compile_errors(&out);
+    assert_eq!(errs.len(), 1, "{out}");
+    assert_eq!(errs[0].0, (3, 4), "{errs:?}");
+    assert!(errs[0].1.contains("relux"), "{errs:?}");
+    assert!(out.to_string().contains("pub struct Cnn ;"), "{out}");
+
+    let input: TokenStream =
+        "network Cnn {\n    input image(1, 4, 4);\n    conv 2 kernel 3;\n    flatten; dense 2; loss mse; }"
+            .parse()
+            .unwrap();
+    let out = expand_macro(input, &Config::default());
+    let errs = compile_errors(&out);
+    assert_eq!(errs.len(), 1, "{out}");
+    assert_eq!(errs[0].0, (3, 4), "{errs:?}");
+    assert!(errs[0].1.contains("`conv` is not supported by the code generator yet"));
+    assert!(errs[0].1.contains("= help:"));
+    // The skeleton, and nothing else of the failed network.
+    assert!(out.to_string().ends_with("pub struct Cnn ;"), "{out}");
+}
+
+#[test]
+fn a_good_network_is_generated_beside_a_failing_one() {
+    let input: TokenStream =
+        "network Good { input 2; dense 1; loss mse; } network Bad { input 2; dropout 0.5; dense 1; loss mse; }"
+            .parse()
+            .unwrap();
+    let out = expand_macro(input, &Config::default()).to_string();
+    assert!(out.contains("pub struct Good {"), "{out}");
+    assert!(out.contains("pub struct Bad ;"), "{out}");
+    assert_eq!(out.matches("compile_error").count(), 1);
+}
+
+#[test]
+fn empty_and_odd_inputs_do_not_panic() {
+    for text in [
+        "",
+        "network",
+        "network 3 { }",
+        "network type { input 2; dense 1; loss mse; }",
+        "{ [ ( ) ] }",
+        "'a' \"s\" 1u8",
+    ] {
+        let out = expand_macro(text.parse().unwrap(), &Config::default());
+        let _ = out.to_string();
+    }
+    let out = expand_macro(
+        "network type { input 2; dense 1; loss mse; }".parse().unwrap(),
+        &Config::default(),
+    );
+    assert!(out.to_string().contains("cannot name a Rust type"), "{out}");
+}
