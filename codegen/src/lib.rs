@@ -52,41 +52,10 @@ impl Config {
     }
 }
 
-/// Generates the code for one checked network.
-///
-/// Every construct the generator does not support yet is reported, each at the span of the
-/// layer that uses it (network-level constructs without a span of their own in the IR, such as
-/// `preprocess`, are reported at the network; [`generate_source`] locates them exactly).
+/// Generates the code for one checked network; every construct the generator does not support
+/// yet is reported at its own span.
 pub fn generate(net: &ir::Network, config: &Config) -> Result<TokenStream, Vec<Diagnostic>> {
-    generate_located(net, None, config)
-}
-
-/// Parses, checks and generates every network of a spec text, concatenated.
-///
-/// Errors of every network are collected; the text is parsed once more for the syntax tree so
-/// that unsupported network-level statements are reported at the statement itself.
-pub fn generate_source(source: &str, config: &Config) -> Result<TokenStream, Vec<Diagnostic>> {
-    let networks = netspec_grammar::check_source(source)?;
-    let ast = netspec_grammar::parse(source).ok();
-    let mut out = TokenStream::new();
-    let mut errors = Vec::new();
-    for net in &networks {
-        let net_ast =
-            ast.as_ref().and_then(|file| file.networks.iter().find(|n| n.span == net.span));
-        match generate_located(net, net_ast, config) {
-            Ok(tokens) => out.extend(tokens),
-            Err(mut diagnostics) => errors.append(&mut diagnostics),
-        }
-    }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
-}
-
-fn generate_located(
-    net: &ir::Network,
-    ast: Option<&netspec_grammar::ast::NetworkAst>,
-    config: &Config,
-) -> Result<TokenStream, Vec<Diagnostic>> {
-    let errors = support::check(net, ast);
+    let errors = support::check(net);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -100,6 +69,21 @@ fn generate_located(
         ]
     })?;
     emit::network(net, &runtime)
+}
+
+/// Parses, checks and generates every network of a spec text, concatenated; the errors of
+/// every network are collected.
+pub fn generate_source(source: &str, config: &Config) -> Result<TokenStream, Vec<Diagnostic>> {
+    let networks = netspec_grammar::check_source(source)?;
+    let mut out = TokenStream::new();
+    let mut errors = Vec::new();
+    for net in &networks {
+        match generate(net, config) {
+            Ok(tokens) => out.extend(tokens),
+            Err(mut diagnostics) => errors.append(&mut diagnostics),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
 /// The `network!` macro's whole expansion: the tokens it received become spec text, the text is

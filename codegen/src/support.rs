@@ -1,6 +1,5 @@
 //! Pass 1: what the generator cannot handle yet, each reported where it is written.
 
-use netspec_grammar::ast::{NetworkAst, StatementKind};
 use netspec_grammar::ir::{self, Op};
 use netspec_grammar::{Diagnostic, Span};
 
@@ -32,35 +31,25 @@ fn unsupported(span: Span, construct: &str) -> Diagnostic {
         )
 }
 
-/// Every unsupported construct of `net`; `ast` (when given) locates network-level ones.
-pub(crate) fn check(net: &ir::Network, ast: Option<&NetworkAst>) -> Vec<Diagnostic> {
+/// Every construct of `net` the generator cannot emit, each at its own span.
+pub(crate) fn check(net: &ir::Network) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
-    // The IR keeps no span for these; the syntax tree does.
-    let statement_span = |wanted: &dyn Fn(&StatementKind) -> bool| {
-        ast.and_then(|n| n.body.iter().find(|s| wanted(&s.kind)).map(|s| s.span))
-            .unwrap_or(net.span)
-    };
     if !is_type_name(&net.name) {
-        let span = ast.map_or(net.span, |n| n.name.span);
+        let span = net.name_span;
         errors.push(
             Diagnostic::error(span, format!("`{}` cannot name a Rust type", net.name))
                 .with_label("the generated struct takes this name")
                 .with_help("rename the network, e.g. `network MyNet { ... }`"),
         );
     }
-    if net.preprocess.is_some() {
-        let span = statement_span(&|k| matches!(k, StatementKind::Preprocess { .. }));
-        errors.push(unsupported(span, "preprocess"));
+    if let Some(preprocess) = &net.preprocess {
+        errors.push(unsupported(preprocess.span, "preprocess"));
     }
-    if !net.augment.is_empty() {
-        let span = statement_span(&|k| matches!(k, StatementKind::Augment(_)));
+    if let Some(span) = net.augment_span {
         errors.push(unsupported(span, "augment"));
     }
-    if !net.activity_penalties.is_empty() {
-        let span = statement_span(
-            &|k| matches!(k, StatementKind::Penalty { kind, .. } if kind.text == "l1_activity"),
-        );
-        errors.push(unsupported(span, "penalty l1_activity"));
+    if let Some(penalty) = net.activity_penalties.first() {
+        errors.push(unsupported(penalty.span, "penalty l1_activity"));
     }
     for layer in &net.layers {
         if let Some(construct) = unsupported_op(&layer.op) {

@@ -80,6 +80,10 @@ pub struct Network {
     pub activity_penalties: Vec<ActivityPenalty>,
     /// Where the network is written.
     pub span: Span,
+    /// Where its name is written.
+    pub name_span: Span,
+    /// Where its `augment { }` block is written, if any.
+    pub augment_span: Option<Span>,
 }
 
 impl Network {
@@ -406,6 +410,8 @@ pub struct Preprocess {
     pub kind: PreprocessKind,
     /// Added to variances (standardize) or eigenvalues (whiten); 1e-5 unless given.
     pub eps: f64,
+    /// Where the `preprocess` statement is written.
+    pub span: Span,
 }
 
 /// Preprocessing methods, fitted on the training split and applied by `predict`.
@@ -470,4 +476,6 @@ pub struct ActivityPenalty {
     pub layer: String,
     /// The coefficient.
     pub coefficient: f64,
+    /// Where the `penalty` statement is written.
+    pub span: Span,
 }

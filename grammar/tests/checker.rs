@@ -174,7 +174,9 @@ fn declarations_resolve_with_defaults() {
          augment { translate 1; flip horizontal; flip vertical; rotate 10; noise gaussian 0.05; \
          cutout 3; mixup 0.2; cutmix 1.0; } flatten; dense 2; loss mse;");
     assert_eq!(n.batch, 16);
-    assert_eq!(n.preprocess, Some(Preprocess { kind: PreprocessKind::WhitenPca, eps: 0.1 }));
+    let preprocess = n.preprocess.unwrap();
+    assert_eq!((preprocess.kind, preprocess.eps), (PreprocessKind::WhitenPca, 0.1));
+    assert!(n.augment_span.is_some());
     assert_eq!(
         n.augment,
         [
@@ -195,7 +197,8 @@ fn declarations_resolve_with_defaults() {
         ("standardize per_feature", PreprocessKind::StandardizePerFeature),
     ] {
         let n = net(&format!("input image(1, 2, 2); preprocess {text}; loss mse;"));
-        assert_eq!(n.preprocess, Some(Preprocess { kind, eps: 1e-5 }));
+        let preprocess = n.preprocess.unwrap();
+        assert_eq!((preprocess.kind, preprocess.eps), (kind, 1e-5));
     }
 }
 
@@ -255,10 +258,9 @@ fn penalties_apply_to_weights_by_default_and_to_named_targets() {
             ("dense2.bias", None, None),
         ]
     );
-    assert_eq!(
-        n.activity_penalties,
-        [ActivityPenalty { layer: "relu1".into(), coefficient: 1e-4 }]
-    );
+    let activity: Vec<_> =
+        n.activity_penalties.iter().map(|p| (p.layer.as_str(), p.coefficient)).collect();
+    assert_eq!(activity, [("relu1", 1e-4)]);
     assert_eq!(n.layers[0].op, Op::Dense { units: 3, bias: true, dropconnect: Some(0.5) });
     // `on LAYER` selects the layer's weights only.
     let n = net("input 4; dense 3; loss mse; penalty l1 0.1 on dense1;");

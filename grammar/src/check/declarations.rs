@@ -136,7 +136,7 @@ impl Checker {
             );
             return None;
         }
-        Some(Preprocess { kind, eps })
+        Some(Preprocess { kind, eps, span: statement.span })
     }
 
     pub(super) fn augmentations(

@@ -193,6 +193,8 @@ impl Checker {
             batch: batch.unwrap_or(1),
             preprocess,
             augment,
+            name_span: network.name.span,
+            augment_span: outline.augment_block.map(|block| block.span),
             layers,
             heads,
             loss,

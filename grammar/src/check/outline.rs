@@ -8,6 +8,8 @@ pub(super) struct Outline<'a> {
     pub(super) input: Option<&'a Statement>,
     pub(super) batch: Option<&'a Statement>,
     pub(super) preprocess: Option<&'a Statement>,
+    /// The `augment { }` block, and the augmentations inside it.
+    pub(super) augment_block: Option<&'a Statement>,
     pub(super) augment: Vec<&'a Statement>,
     pub(super) loss: Option<&'a Statement>,
     pub(super) penalties: Vec<&'a Statement>,
@@ -53,9 +55,7 @@ impl Checker {
                 StatementKind::Loss(_) => self.once(&mut outline.loss, statement),
                 StatementKind::Penalty { .. } => outline.penalties.push(statement),
                 StatementKind::Augment(items) => {
-                    if let Some(first) = outline.augment.first() {
-                        self.duplicate(statement, first);
-                    }
+                    self.once(&mut outline.augment_block, statement);
                     for item in items {
                         if is_augmentation(&item.kind) {
                             outline.augment.push(item);

@@ -38,6 +38,7 @@ impl Checker {
                             net.activity_penalties.push(ActivityPenalty {
                                 layer: target.text.clone(),
                                 coefficient: a,
+                                span: statement.span,
                             });
                         } else {
                             let layers: Vec<String> =
