@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::layout::ParamInfo;
+
 /// Element types a checkpoint holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
@@ -343,6 +345,60 @@ fn load_bytes(
         }
     }
     Ok(())
+}
+
+/// Saves each layout entry as a tensor named and shaped as PyTorch's `state_dict`.
+pub fn save_params(
+    path: &Path,
+    layout: &[ParamInfo],
+    params: &[f32],
+) -> Result<(), CheckpointError> {
+    let mut tensors = Vec::with_capacity(layout.len());
+    for info in layout {
+        let data = params.get(info.offset..info.offset + info.len).ok_or_else(|| {
+            CheckpointError::InvalidTensor {
+                name: info.name.to_string(),
+                reason: "lies outside the parameter buffer".into(),
+            }
+        })?;
+        tensors.push(TensorRef { name: info.name, shape: info.shape, data: TensorData::F32(data) });
+    }
+    save(path, &tensors)
+}
+
+/// Loads every layout entry from a checkpoint; on error `params` is unchanged.
+pub fn load_params(
+    path: &Path,
+    layout: &[ParamInfo],
+    params: &mut [f32],
+) -> Result<(), CheckpointError> {
+    // Hand out disjoint slices in offset order (the layout is contiguous and sorted, but
+    // do not rely on it beyond what is checked here).
+    let mut order: Vec<&ParamInfo> = layout.iter().collect();
+    order.sort_by_key(|info| info.offset);
+    let mut tensors = Vec::with_capacity(order.len());
+    let mut rest = params;
+    let mut at = 0;
+    for info in order {
+        let invalid = |reason: &str| CheckpointError::InvalidTensor {
+            name: info.name.to_string(),
+            reason: reason.to_string(),
+        };
+        let skip = info.offset.checked_sub(at).ok_or_else(|| invalid("overlaps another tensor"))?;
+        if skip + info.len > rest.len() {
+            return Err(invalid("lies outside the parameter buffer"));
+        }
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(skip);
+        let (data, tail) = tail.split_at_mut(info.len);
+        rest = tail;
+        at = info.offset + info.len;
+        tensors.push(TensorMut {
+            name: info.name,
+            shape: info.shape,
+            data: TensorDataMut::F32(data),
+        });
+    }
+    load(path, &mut tensors)
 }
 
 #[cfg(test)]

@@ -41,15 +41,19 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod checkpoint;
 pub mod data;
 pub mod init;
+pub mod kernels;
 pub mod layout;
+pub mod loss;
 pub mod optim;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
 
+pub use batch::BatchError;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
 pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};
 pub use init::Init;

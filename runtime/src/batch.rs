@@ -1,0 +1,128 @@
+//! Argument checks at the boundary of generated code: wrong slice lengths and class indices
+//! become a [`BatchError`] before anything is computed.
+
+use std::fmt;
+
+/// A slice handed to a generated network's batch method has the wrong length, or a class index
+/// is out of range. Returned before anything is computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// A slice whose length is fixed by the network.
+    Length {
+        /// The network's name.
+        network: &'static str,
+        /// The method called.
+        method: &'static str,
+        /// The argument.
+        argument: &'static str,
+        /// Values required.
+        expected: usize,
+        /// How `expected` is made up, e.g. `BATCH * INPUT = 32 * 2`.
+        formula: &'static str,
+        /// Values given.
+        found: usize,
+    },
+    /// `predict_batch` inputs that are not a whole number of samples, or outputs of another
+    /// number of samples.
+    Samples {
+        /// The network's name.
+        network: &'static str,
+        /// Values in `inputs`.
+        inputs: usize,
+        /// Values per input sample.
+        input_width: usize,
+        /// Values in `outputs`.
+        outputs: usize,
+        /// Values per output sample.
+        output_width: usize,
+    },
+    /// A class index not below the number of classes.
+    Label {
+        /// The network's name.
+        network: &'static str,
+        /// The method called.
+        method: &'static str,
+        /// The sample within the batch.
+        sample: usize,
+        /// The index given.
+        label: usize,
+        /// The number of classes (the network's `OUTPUT`).
+        classes: usize,
+    },
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchError::Length { network, method, argument, expected, formula, found } => write!(
+                f,
+                "{network}::{method}: `{argument}` has {found} values but must have {expected} \
+                 ({formula}); pass exactly one mini-batch"
+            ),
+            BatchError::Samples { network, inputs, input_width, outputs, output_width } => {
+                write!(
+                    f,
+                    "{network}::predict_batch: `inputs` has {inputs} values and `outputs` \
+                     {outputs}; they must be n * {input_width} and n * {output_width} for the \
+                     same number n of samples"
+                )
+            }
+            BatchError::Label { network, method, sample, label, classes } => write!(
+                f,
+                "{network}::{method}: sample {sample} has class {label} but the network has \
+                 {classes} classes (0..{classes}); check the labels or the last layer's units"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// `Err` unless `found == expected`.
+pub fn check_len(
+    network: &'static str,
+    method: &'static str,
+    argument: &'static str,
+    found: usize,
+    expected: usize,
+    formula: &'static str,
+) -> Result<(), BatchError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(BatchError::Length { network, method, argument, expected, formula, found })
+    }
+}
+
+/// The number of samples when `inputs` and `outputs` hold the same whole number of them.
+pub fn check_samples(
+    network: &'static str,
+    inputs: usize,
+    input_width: usize,
+    outputs: usize,
+    output_width: usize,
+) -> Result<usize, BatchError> {
+    let samples = inputs / input_width.max(1);
+    if inputs.is_multiple_of(input_width.max(1))
+        && samples.checked_mul(output_width) == Some(outputs)
+    {
+        Ok(samples)
+    } else {
+        Err(BatchError::Samples { network, inputs, input_width, outputs, output_width })
+    }
+}
+
+/// `Err` for the first label not below `classes`.
+pub fn check_labels(
+    network: &'static str,
+    method: &'static str,
+    labels: &[usize],
+    classes: usize,
+) -> Result<(), BatchError> {
+    match labels.iter().position(|&label| label >= classes) {
+        None => Ok(()),
+        Some(sample) => {
+            Err(BatchError::Label { network, method, sample, label: labels[sample], classes })
+        }
+    }
+}

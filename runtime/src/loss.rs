@@ -1,0 +1,153 @@
+//! Losses and weight penalties over mini-batches of rows, with PyTorch's definitions. Each
+//! returns its value in f64 (summed in f64) and writes or adds its gradient.
+
+/// nn.CrossEntropyLoss on logits, mean over the rows, times `weight`: per row
+/// `logsumexp(z) - z[label]`; writes `weight * (softmax(z) - onehot(label)) / rows`.
+/// Labels were checked to be below `K`.
+pub fn softmax_cross_entropy<const K: usize>(
+    logits: &[[f32; K]],
+    labels: &[usize],
+    weight: f32,
+    dlogits: &mut [[f32; K]],
+) -> f64 {
+    let scale = weight / logits.len().max(1) as f32;
+    let mut total = 0.0f64;
+    for ((z, &label), dz) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
+        // logsumexp with the max subtracted, so exp cannot overflow.
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for (dz, &z) in dz.iter_mut().zip(z) {
+            *dz = (z - max).exp();
+            sum += *dz;
+        }
+        total += f64::from(max + sum.ln() - z[label]);
+        let inv = scale / sum;
+        for dz in dz.iter_mut() {
+            *dz *= inv;
+        }
+        dz[label] -= scale;
+    }
+    f64::from(weight) * total / logits.len().max(1) as f64
+}
+
+/// nn.MSELoss: mean of (y - t)^2 over every value, times `weight`; writes
+/// `weight * 2 (y - t) / count`.
+pub fn mse<const K: usize>(
+    outputs: &[[f32; K]],
+    targets: &[[f32; K]],
+    weight: f32,
+    doutputs: &mut [[f32; K]],
+) -> f64 {
+    let count = (outputs.len() * K).max(1);
+    let scale = 2.0 * weight / count as f32;
+    let mut total = 0.0f64;
+    for ((y, t), dy) in outputs.iter().zip(targets).zip(doutputs.iter_mut()) {
+        for ((&y, &t), dy) in y.iter().zip(t).zip(dy.iter_mut()) {
+            let diff = y - t;
+            total += f64::from(diff * diff);
+            *dy = scale * diff;
+        }
+    }
+    f64::from(weight) * total / count as f64
+}
+
+/// nn.BCEWithLogitsLoss: mean over every value of
+/// `max(z, 0) - z t + ln(1 + e^-|z|)` (never overflows), times `weight`; writes
+/// `weight * (sigmoid(z) - t) / count`.
+pub fn binary_cross_entropy_with_logits<const K: usize>(
+    logits: &[[f32; K]],
+    targets: &[[f32; K]],
+    weight: f32,
+    dlogits: &mut [[f32; K]],
+) -> f64 {
+    let count = (logits.len() * K).max(1);
+    let scale = weight / count as f32;
+    let mut total = 0.0f64;
+    for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
+        for ((&z, &t), dz) in z.iter().zip(t).zip(dz.iter_mut()) {
+            let e = (-z.abs()).exp();
+            total += f64::from(z.max(0.0) - z * t + e.ln_1p());
+            // sigmoid(z) from e = exp(-|z|), stable on both sides.
+            let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            *dz = scale * (sigmoid - t);
+        }
+    }
+    f64::from(weight) * total / count as f64
+}
+
+/// `penalty l2 a`: returns (a/2) sum(w^2), adds a w to the gradient.
+pub fn l2_penalty(w: &[f32], grad: &mut [f32], a: f32) -> f64 {
+    let mut sum = 0.0f64;
+    for (&w, g) in w.iter().zip(grad.iter_mut()) {
+        sum += f64::from(w * w);
+        *g += a * w;
+    }
+    0.5 * f64::from(a) * sum
+}
+
+/// `penalty l1 a`: returns a sum|w|, adds the subgradient a sign(w) (sign(0) = 0).
+pub fn l1_penalty(w: &[f32], grad: &mut [f32], a: f32) -> f64 {
+    let mut sum = 0.0f64;
+    for (&w, g) in w.iter().zip(grad.iter_mut()) {
+        sum += f64::from(w.abs());
+        if w != 0.0 {
+            *g += a * w.signum();
+        }
+    }
+    f64::from(a) * sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn softmax_cross_entropy_matches_its_definition() {
+        // Row 0: logsumexp(1, 2, 3) - 3 = 0.40760596; row 1: logsumexp(0, 0, 0) - 0 = ln 3.
+        let logits = [[1.0f32, 2.0, 3.0], [0.0, 0.0, 0.0]];
+        let mut grad = [[0.0f32; 3]; 2];
+        let loss = softmax_cross_entropy(&logits, &[2, 0], 1.0, &mut grad);
+        assert!(close(loss, (0.407_605_964 + 3f64.ln()) / 2.0), "{loss}");
+        // d/dz = (softmax(z) - onehot) / rows.
+        let softmax0 = [0.090_030_57, 0.244_728_48, 0.665_240_96];
+        for (g, (s, t)) in grad[0].iter().zip(softmax0.iter().zip([0.0, 0.0, 1.0])) {
+            assert!(close(f64::from(*g), (s - t) / 2.0), "{grad:?}");
+        }
+        assert!(close(f64::from(grad[1][0]), (1.0 / 3.0 - 1.0) / 2.0));
+        // A weight scales loss and gradient; huge logits do not overflow.
+        let loss = softmax_cross_entropy(&[[1000.0f32, 0.0]], &[1], 0.5, &mut [[0.0; 2]]);
+        assert!(close(loss, 0.5 * 1000.0), "{loss}");
+    }
+
+    #[test]
+    fn mse_and_binary_cross_entropy_match_their_definitions() {
+        let mut grad = [[0.0f32; 2]];
+        // ((1 - 0)^2 + (2 - 4)^2) / 2 = 2.5; d/dy = 2 (y - t) / 2.
+        let loss = mse(&[[1.0f32, 2.0]], &[[0.0, 4.0]], 1.0, &mut grad);
+        assert!(close(loss, 2.5));
+        assert_eq!(grad, [[1.0, -2.0]]);
+        // BCE with logits: z = 0, t = 1 gives ln 2; z = 100, t = 0 gives 100 without overflow.
+        let loss =
+            binary_cross_entropy_with_logits(&[[0.0f32, 100.0]], &[[1.0, 0.0]], 1.0, &mut grad);
+        assert!(close(loss, (2f64.ln() + 100.0) / 2.0), "{loss}");
+        // d/dz = (sigmoid(z) - t) / count.
+        assert!(close(f64::from(grad[0][0]), (0.5 - 1.0) / 2.0));
+        assert!(close(f64::from(grad[0][1]), 0.5));
+    }
+
+    #[test]
+    fn penalties_add_their_value_and_gradient() {
+        let w = [1.0f32, -2.0, 0.0];
+        let mut grad = [0.5f32; 3];
+        // (a/2) sum w^2 = 0.05 * 5; gradient a w added to what is there.
+        assert!(close(l2_penalty(&w, &mut grad, 0.1), 0.25));
+        assert_eq!(grad, [0.6, 0.3, 0.5]);
+        // a sum |w| = 0.1 * 3; subgradient a sign(w), sign(0) = 0.
+        assert!(close(l1_penalty(&w, &mut grad, 0.1), 0.3));
+        assert_eq!(grad, [0.70000005, 0.20000002, 0.5]);
+    }
+}
