@@ -193,6 +193,8 @@ pub enum OptionKind {
     Weight(Number),
     /// `stochastic_depth P`
     StochasticDepth(Number),
+    /// `rescale train` or `rescale test`
+    Rescale(Word),
     /// A word that is not an option keyword.
     Unknown,
 }

@@ -187,10 +187,12 @@ pub enum Op {
     },
     /// An elementwise activation.
     Activation(Activation),
-    /// Inverted dropout: drop with probability `p`, scale kept units by 1/(1-p) while training.
+    /// Dropout: drop each unit with probability `p` while training.
     Dropout {
         /// Probability of dropping a unit.
         p: f64,
+        /// When the kept units are rescaled to keep the expected activation.
+        rescale: Rescale,
     },
     /// Additive Gaussian noise while training, identity in eval.
     GaussianNoise {
@@ -217,6 +219,17 @@ pub enum Op {
         /// The branch F.
         branch: Vec<Layer>,
     },
+}
+
+/// When dropout rescales, so that a unit's expected value is the same in training and eval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rescale {
+    /// Inverted dropout (the default, as nn.Dropout): kept units are scaled by 1/(1-p) while
+    /// training; eval is the identity.
+    Train,
+    /// The original paper's rule (Srivastava et al. 2014): units are kept unscaled while
+    /// training and scaled by (1-p) in eval, the weight-scaling approximation of the ensemble.
+    Test,
 }
 
 /// Pooling window.

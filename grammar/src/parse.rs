@@ -177,6 +177,7 @@ fn option(node: Node) -> OptionAst {
         (Rule::momentum_clause, Some(v)) => OptionKind::Momentum(number(v)),
         (Rule::weight_clause, Some(v)) => OptionKind::Weight(number(v)),
         (Rule::stochastic_depth_clause, Some(v)) => OptionKind::StochasticDepth(number(v)),
+        (Rule::rescale_clause, Some(v)) => OptionKind::Rescale(word(v)),
         _ => OptionKind::Unknown,
     };
     OptionAst { kind, keyword, span: whole }

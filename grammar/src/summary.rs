@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Activation, Layer, Network, Op};
+use crate::ir::{Activation, Layer, Network, Op, Rescale};
 
 /// Renders the table: layer, output shape, parameter count and forward FLOPs, then totals.
 pub fn summary(net: &Network) -> String {
@@ -97,7 +97,8 @@ fn describe(op: &Op) -> String {
         Op::Activation(Activation::Tanh) => "tanh".into(),
         Op::Activation(Activation::Sigmoid) => "sigmoid".into(),
         Op::Activation(Activation::Identity) => "identity".into(),
-        Op::Dropout { p } => format!("dropout {p}"),
+        Op::Dropout { p, rescale: Rescale::Train } => format!("dropout {p}"),
+        Op::Dropout { p, rescale: Rescale::Test } => format!("dropout {p}, rescale test"),
         Op::GaussianNoise { sigma } => format!("noise {sigma}"),
         Op::MaxPool(pool) => format!("maxpool {}x{}", pool.kernel, pool.kernel),
         Op::AvgPool(pool) => format!("avgpool {}x{}", pool.kernel, pool.kernel),

@@ -82,12 +82,15 @@ fn flatten_keeps_channel_major_order_and_size() {
 fn elementwise_layers_keep_the_shape() {
     let n =
         net("input image(2, 3, 3); relu; leaky_relu; leaky_relu 0.2; tanh; sigmoid; identity; \
-         dropout 0.5; noise gaussian 0.1; loss mse;");
+         dropout 0.5; noise gaussian 0.1; dropout 0.2 rescale test; dropout 0.3 rescale train; \
+         loss mse;");
     assert!(n.layers.iter().all(|l| l.output == image(2, 3, 3)));
     assert_eq!(n.layers[1].op, Op::Activation(Activation::LeakyRelu { slope: 0.01 }));
     assert_eq!(n.layers[2].op, Op::Activation(Activation::LeakyRelu { slope: 0.2 }));
-    assert_eq!(n.layers[6].op, Op::Dropout { p: 0.5 });
+    assert_eq!(n.layers[6].op, Op::Dropout { p: 0.5, rescale: Rescale::Train });
     assert_eq!(n.layers[7].op, Op::GaussianNoise { sigma: 0.1 });
+    assert_eq!(n.layers[8].op, Op::Dropout { p: 0.2, rescale: Rescale::Test });
+    assert_eq!(n.layers[9].op, Op::Dropout { p: 0.3, rescale: Rescale::Train });
     assert_eq!(n.param_count(), 0);
 }
 

@@ -202,6 +202,7 @@ pub(super) fn plan_layer(
         StatementKind::Conv(_) => &["kernel", "stride", "pad", "init", "bias"],
         StatementKind::BatchNorm => &["eps", "momentum"],
         StatementKind::MaxPool(_) | StatementKind::AvgPool(_) => &["stride", "pad"],
+        StatementKind::Dropout(_) => &["rescale"],
         _ => &[],
     };
     let options = checker.options(statement, allowed);
@@ -358,8 +359,27 @@ pub(super) fn plan_layer(
         StatementKind::Sigmoid => elementwise(Op::Activation(Activation::Sigmoid), 1),
         StatementKind::Identity => elementwise(Op::Activation(Activation::Identity), 0),
         StatementKind::Dropout(p) => {
-            let p = checker.probability(p, "the dropout probability")?;
-            elementwise(Op::Dropout { p }, 0)
+            let p = checker.probability(p, "the dropout probability");
+            let rescale = match options.get("rescale").map(|o| &o.kind) {
+                Some(OptionKind::Rescale(when)) => match when.text.as_str() {
+                    "train" => Some(Rescale::Train),
+                    "test" => Some(Rescale::Test),
+                    other => {
+                        checker.error(
+                            Diagnostic::error(when.span, format!("unknown rescale rule `{other}`"))
+                                .with_label("expected `train` or `test`")
+                                .with_help(
+                                    "`rescale train` scales kept units by 1/(1-p) while training \
+                                     (inverted dropout, the default); `rescale test` scales by \
+                                     (1-p) in eval, as the original paper",
+                                ),
+                        );
+                        None
+                    }
+                },
+                _ => Some(Rescale::Train),
+            };
+            elementwise(Op::Dropout { p: p?, rescale: rescale? }, 0)
         }
         StatementKind::GaussianNoise(sigma) => {
             let sigma = checker.non_negative(

@@ -412,6 +412,7 @@ fn option_takers(option: &str) -> &'static str {
         "momentum" => "`batchnorm`",
         "weight" => "a head's `loss`",
         "stochastic_depth" => "`residual`",
+        "rescale" => "`dropout`",
         _ => "nothing",
     }
 }
