@@ -88,33 +88,30 @@ pub fn generate_source(source: &str, config: &Config) -> Result<TokenStream, Vec
 
 /// The `network!` macro's whole expansion: the tokens it received become spec text, the text is
 /// checked and generated, and every diagnostic becomes a `compile_error!` at the token it points
-/// into, followed by a skeleton (`pub struct NAME;`) for each network that failed, so that the
-/// user sees the spec's errors and not a cascade of "cannot find type" errors.
+/// into. Networks without errors are still emitted; each one with errors becomes a skeleton
+/// with the generated API's names, so that the user sees the spec's errors and not a cascade of
+/// "cannot find type" or "no function named `new`" errors.
 pub fn expand_macro(input: TokenStream, config: &Config) -> TokenStream {
     let spec = tokens::SpecText::from_tokens(input);
-    match generate_source(&spec.text, config) {
-        Ok(tokens) => tokens,
-        Err(diagnostics) => {
-            let mut out: TokenStream = diagnostics.iter().map(|d| spec.compile_error(d)).collect();
-            // Networks that generated fine are still emitted: only failed ones become skeletons.
-            let checked = netspec_grammar::check_source(&spec.text).unwrap_or_default();
-            let mut emitted = Vec::new();
-            for net in &checked {
-                let failed = diagnostics
-                    .iter()
-                    .any(|d| d.span.start >= net.span.start && d.span.start < net.span.end);
-                if !failed && let Ok(tokens) = generate(net, config) {
-                    out.extend(tokens);
-                    emitted.push(net.name.clone());
-                }
+    let (networks, mut diagnostics) = netspec_grammar::check_source_partial(&spec.text);
+    let mut out = TokenStream::new();
+    let mut emitted = Vec::new();
+    for net in &networks {
+        match generate(net, config) {
+            Ok(tokens) => {
+                out.extend(tokens);
+                emitted.push(net.name.clone());
             }
-            for (name, span) in spec.network_names() {
-                if !emitted.contains(&name) {
-                    out.extend(tokens::skeleton(&name, span));
-                    emitted.push(name);
-                }
-            }
-            out
+            Err(mut errors) => diagnostics.append(&mut errors),
         }
     }
+    out.extend(diagnostics.iter().map(|d| spec.compile_error(d)));
+    let runtime: Option<TokenStream> = config.runtime_path.parse().ok();
+    for (name, span) in spec.network_names() {
+        if !emitted.contains(&name) {
+            out.extend(tokens::skeleton(&name, span, runtime.as_ref()));
+            emitted.push(name);
+        }
+    }
+    out
 }

@@ -132,12 +132,11 @@ impl SpecText {
     }
 }
 
-/// The diagnostic's whole text: message, label and help.
+/// The diagnostic's text for `compile_error!`: the message and the help. The label is left out:
+/// it is written to stand beside a caret, and rustc prints a `compile_error!` message above its
+/// location, where the label would only repeat the message.
 pub fn message(diagnostic: &Diagnostic) -> String {
     let mut text = diagnostic.message.clone();
-    if let Some(label) = &diagnostic.label {
-        text.push_str(&format!("\n  = note: {label}"));
-    }
     if let Some(help) = &diagnostic.help {
         text.push_str(&format!("\n  = help: {help}"));
     }
@@ -174,16 +173,43 @@ pub fn compile_error_tokens(message: &str, first: Span, last: Span) -> TokenStre
     .collect()
 }
 
-/// `pub struct NAME;` after an error, so uses of the type do not add errors of their own;
-/// nothing when `name` cannot be a type name.
-pub fn skeleton(name: &str, span: Span) -> TokenStream {
+/// After an error: a struct with the generated API's constants and methods (never run, since
+/// the crate does not compile), so that uses of the type add no errors of their own; nothing
+/// when `name` cannot be a type name, and only the struct when the runtime path is unusable.
+pub fn skeleton(name: &str, span: Span, runtime: Option<&TokenStream>) -> TokenStream {
     if !crate::support::is_type_name(name) {
         return TokenStream::new();
     }
     let ident = Ident::new(name, span);
+    let Some(rt) = runtime else {
+        return quote::quote! {
+            #[allow(dead_code)]
+            pub struct #ident;
+        };
+    };
+    let p = quote::quote!(#rt::__private);
+    let never = quote::quote!(::core::unreachable!("the network spec has errors"));
     quote::quote! {
         #[allow(dead_code)]
         pub struct #ident;
+        #[allow(dead_code, unused_variables)]
+        impl #ident {
+            pub const INPUT: usize = 0;
+            pub const OUTPUT: usize = 0;
+            pub const BATCH: usize = 0;
+            pub const PARAM_COUNT: usize = 0;
+            pub const PARAMS: &'static [#p::ParamInfo] = &[];
+            pub fn new(rng: &mut #p::Rng) -> Self { #never }
+            pub fn params(&self) -> &[f32] { #never }
+            pub fn params_mut(&mut self) -> &mut [f32] { #never }
+            pub fn grads(&self) -> &[f32] { #never }
+            pub fn predict<const I: usize, const O: usize>(&self, input: &[f32; I]) -> [f32; O] { #never }
+            pub fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) -> ::core::result::Result<(), #p::BatchError> { #never }
+            pub fn loss_and_grad<T>(&mut self, inputs: &[f32], targets: &[T]) -> ::core::result::Result<f32, #p::BatchError> { #never }
+            pub fn train_step<T>(&mut self, inputs: &[f32], targets: &[T], optimizer: &mut impl #p::Optimizer, rng: &mut #p::Rng) -> ::core::result::Result<f32, #p::BatchError> { #never }
+            pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> { #never }
+            pub fn load(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> { #never }
+        }
     }
 }
 
@@ -241,10 +267,18 @@ mod tests {
         let s = spec("network A { } network B { network }");
         let names: Vec<String> = s.network_names().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["A", "B"]);
-        assert!(skeleton("type", Span::call_site()).is_empty());
+        let runtime: TokenStream = "::netspec".parse().unwrap();
+        assert!(skeleton("type", Span::call_site(), Some(&runtime)).is_empty());
         assert_eq!(
-            skeleton("A", Span::call_site()).to_string(),
+            skeleton("A", Span::call_site(), None).to_string(),
             "# [allow (dead_code)] pub struct A ;"
         );
+        // With a runtime path the skeleton carries the API's names, typed through the runtime.
+        let full = skeleton("A", Span::call_site(), Some(&runtime)).to_string();
+        for item in ["pub struct A", "impl A", "fn new", "fn train_step", "const OUTPUT", "fn load"]
+        {
+            assert!(full.contains(item), "{item} missing from {full}");
+        }
+        assert!(full.contains(":: netspec :: __private :: Rng"), "{full}");
     }
 }

@@ -124,14 +124,31 @@ fn macro_errors_point_at_the_tokens_and_leave_a_skeleton() {
     assert_eq!(errs[0].0, (3, 4), "{errs:?}");
     assert!(errs[0].1.contains("`conv` is not supported by the code generator yet"));
     assert!(errs[0].1.contains("= help:"));
-    // The skeleton, and nothing else of the failed network.
-    assert!(out.to_string().ends_with("pub struct Cnn ;"), "{out}");
+    // The skeleton (the struct and the API's names with bodies that never run), and nothing
+    // else of the failed network: no layer functions, no layout table.
+    let text = out.to_string();
+    assert!(text.contains("pub struct Cnn ;"), "{out}");
+    assert!(
+        text.contains("PARAMS : & 'static [:: netspec :: __private :: ParamInfo] = & []"),
+        "{out}"
+    );
+    assert!(!text.contains("_forward"), "{out}");
 }
 
 #[test]
 fn a_good_network_is_generated_beside_a_failing_one() {
     let input: TokenStream =
         "network Good { input 2; dense 1; loss mse; } network Bad { input 2; dropout 0.5; dense 1; loss mse; }"
+            .parse()
+            .unwrap();
+    let out = expand_macro(input, &Config::default()).to_string();
+    assert!(out.contains("pub struct Good {"), "{out}");
+    assert!(out.contains("pub struct Bad ;"), "{out}");
+    assert_eq!(out.matches("compile_error").count(), 1);
+
+    // The same when the other network fails the checker rather than the generator.
+    let input: TokenStream =
+        "network Good { input 2; dense 1; loss mse; } network Bad { input 2; dense 0; loss mse; }"
             .parse()
             .unwrap();
     let out = expand_macro(input, &Config::default()).to_string();

@@ -22,12 +22,22 @@ pub use parse::parse;
 
 /// Parses and checks spec text: every network it defines, or every error found.
 pub fn check_source(source: &str) -> Result<Vec<ir::Network>, Vec<Diagnostic>> {
+    let (networks, errors) = check_source_partial(source);
+    if errors.is_empty() { Ok(networks) } else { Err(errors) }
+}
+
+/// Parses and checks spec text, keeping the networks that have no errors of their own beside
+/// every error found: the `network!` macro still emits a good network when its neighbour in the
+/// same invocation is wrong.
+pub fn check_source_partial(source: &str) -> (Vec<ir::Network>, Vec<Diagnostic>) {
     let lexical = diagnostic::lexical_errors(source);
     if !lexical.is_empty() {
-        return Err(lexical);
+        return (Vec::new(), lexical);
     }
-    let file = parse(source).map_err(|error| vec![error])?;
-    check::check(&file, source)
+    match parse(source) {
+        Ok(file) => check::check(&file, source),
+        Err(error) => (Vec::new(), vec![error]),
+    }
 }
 
 /// A spec file's text as it is shown in diagnostics.

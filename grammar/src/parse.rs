@@ -308,6 +308,20 @@ fn describe_expected(positives: &[Rule]) -> String {
 
 /// A hint for the common slips: a missing `;`, a missing brace, a stray character.
 fn syntax_help(source: &str, at: usize, expected: &str, found: &str) -> Option<String> {
+    if found.starts_with(['"', '\'']) {
+        return Some(
+            "specs take bare words and numbers, not string or character literals: drop the quotes"
+                .to_string(),
+        );
+    }
+    let suffixed = found.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if found.starts_with(|c: char| c.is_ascii_digit())
+        && ["usize", "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32", "f64"]
+            .contains(&suffixed)
+    {
+        let number = &found[..found.len() - suffixed.len()];
+        return Some(format!("numbers in a spec take no type suffix: write `{number}`"));
+    }
     if found.starts_with('#') {
         return Some("comments start with `//` (or are enclosed in `/* */`)".to_string());
     }

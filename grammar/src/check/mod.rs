@@ -70,8 +70,9 @@ const LOSSES: &[&str] = &["softmax_cross_entropy", "mse", "binary_cross_entropy"
 const PENALTIES: &[&str] = &["l2", "l1", "l1_activity"];
 const PREPROCESS_METHODS: &[&str] = &["mean_subtract", "standardize", "whiten"];
 
-/// Checks every network of a parsed file.
-pub fn check(file: &ast::File, source: &str) -> Result<Vec<Network>, Vec<Diagnostic>> {
+/// Checks every network of a parsed file: the networks without errors, and every error found
+/// (sorted by position).
+pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>) {
     let mut checker = Checker { errors: Vec::new(), source_lines: LineIndex::new(source) };
     let mut networks = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -100,12 +101,9 @@ pub fn check(file: &ast::File, source: &str) -> Result<Vec<Network>, Vec<Diagnos
                 .with_help("a spec holds `network NAME { input ...; layers...; loss ...; }`"),
         );
     }
-    if checker.errors.is_empty() {
-        return Ok(networks);
-    }
     // Passes run one after another; the reader wants the errors in the order of the text.
     checker.errors.sort_by_key(|d| d.span.start);
-    Err(checker.errors)
+    (networks, checker.errors)
 }
 
 struct Checker {

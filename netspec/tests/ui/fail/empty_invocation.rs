@@ -1,0 +1,3 @@
+netspec::network! {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+netspec::network! {
+    network Mlp {
+        input 4;
+        dense 8;
+        relu;
+        dense 2;
+    }
+}
+
+fn main() {}

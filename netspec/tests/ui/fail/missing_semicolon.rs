@@ -1,0 +1,11 @@
+netspec::network! {
+    network Mlp {
+        input 4;
+        dense 8 init kaiming_uniform
+        relu;
+        dense 2;
+        loss mse;
+    }
+}
+
+fn main() {}

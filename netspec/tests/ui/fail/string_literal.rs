@@ -1,0 +1,10 @@
+// Sizes are numbers, not strings.
+netspec::network! {
+    network Mlp {
+        input "4";
+        dense 2;
+        loss mse;
+    }
+}
+
+fn main() {}
