@@ -326,6 +326,9 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             }
         }
 
+        // Init bounds such as sqrt(6/3) are computed values that clippy would mistake for
+        // hand-typed approximations of its constants (SQRT_2, ...).
+        #[allow(clippy::approx_constant, clippy::excessive_precision)]
         impl #name {
             /// Values in one input sample.
             pub const INPUT: usize = #input_lit;
