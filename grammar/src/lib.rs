@@ -17,6 +17,103 @@ mod suggest;
 pub mod summary;
 
 pub use check::{MAX_DIM, MAX_VALUES};
+
+/// Every word of the language: the grammar's keywords, then the words the checker accepts as
+/// values (loss kinds, penalty kinds, preprocessing methods and modes, flip axes, rescale rules).
+/// For tools and tests that generate or complete specs.
+pub const VOCABULARY: &[&str] = &[
+    // Keywords (`kw_*` rules of network.pest, in its order; a test keeps them in step).
+    "network",
+    "input",
+    "image",
+    "batch",
+    "preprocess",
+    "augment",
+    "loss",
+    "penalty",
+    "head",
+    "dense",
+    "conv",
+    "batchnorm",
+    "relu",
+    "leaky_relu",
+    "tanh",
+    "sigmoid",
+    "identity",
+    "dropout",
+    "noise",
+    "gaussian",
+    "maxpool",
+    "avgpool",
+    "global_avgpool",
+    "fractional_maxpool",
+    "flatten",
+    "residual",
+    "translate",
+    "flip",
+    "rotate",
+    "cutout",
+    "mixup",
+    "cutmix",
+    "init",
+    "bias",
+    "dropconnect",
+    "kernel",
+    "stride",
+    "pad",
+    "eps",
+    "momentum",
+    "weight",
+    "stochastic_depth",
+    "rescale",
+    "on",
+    "none",
+    "zeros",
+    "ones",
+    "constant",
+    "uniform",
+    "normal",
+    "lecun_normal",
+    "lecun_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "orthogonal",
+    // Values.
+    "softmax_cross_entropy",
+    "mse",
+    "binary_cross_entropy",
+    "l2",
+    "l1",
+    "l1_activity",
+    "mean_subtract",
+    "standardize",
+    "whiten",
+    "per_pixel",
+    "per_channel",
+    "per_feature",
+    "pca",
+    "horizontal",
+    "vertical",
+    "train",
+    "test",
+];
+
+#[cfg(test)]
+mod vocabulary_tests {
+    #[test]
+    fn the_vocabulary_lists_every_keyword_of_the_grammar_in_order() {
+        let grammar = include_str!("network.pest");
+        let keywords: Vec<&str> = grammar
+            .lines()
+            .filter(|line| line.starts_with("kw_"))
+            .filter_map(|line| line.split('"').nth(1))
+            .collect();
+        assert_eq!(keywords.len(), 57);
+        assert_eq!(&super::VOCABULARY[..keywords.len()], keywords.as_slice());
+    }
+}
 pub use diagnostic::{Diagnostic, LineCol, Span, render_all};
 pub use parse::parse;
 

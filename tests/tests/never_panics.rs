@@ -9,86 +9,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use std::sync::OnceLock;
 
-/// Every keyword and punctuation mark of the language, numbers of every form, names that are
-/// close to keywords, and characters that do not belong.
-const TOKENS: &[&str] = &[
-    // structure
-    "network",
-    "input",
-    "image",
-    "batch",
-    "preprocess",
-    "augment",
-    "loss",
-    "penalty",
-    "head",
-    // layers
-    "dense",
-    "conv",
-    "batchnorm",
-    "relu",
-    "leaky_relu",
-    "tanh",
-    "sigmoid",
-    "identity",
-    "dropout",
-    "noise",
-    "gaussian",
-    "maxpool",
-    "avgpool",
-    "global_avgpool",
-    "fractional_maxpool",
-    "flatten",
-    "residual",
-    // augmentations
-    "translate",
-    "flip",
-    "rotate",
-    "cutout",
-    "mixup",
-    "cutmix",
-    "horizontal",
-    "vertical",
-    // options
-    "init",
-    "bias",
-    "dropconnect",
-    "kernel",
-    "stride",
-    "pad",
-    "eps",
-    "momentum",
-    "weight",
-    "stochastic_depth",
-    "on",
-    "none",
-    // init schemes
-    "zeros",
-    "ones",
-    "constant",
-    "uniform",
-    "normal",
-    "lecun_normal",
-    "lecun_uniform",
-    "xavier_normal",
-    "xavier_uniform",
-    "kaiming_normal",
-    "kaiming_uniform",
-    "orthogonal",
-    // losses, penalties, preprocessing
-    "softmax_cross_entropy",
-    "mse",
-    "binary_cross_entropy",
-    "l1",
-    "l2",
-    "l1_activity",
-    "mean_subtract",
-    "standardize",
-    "whiten",
-    "per_pixel",
-    "per_channel",
-    "per_feature",
-    "pca",
+/// Names close to keywords, numbers of every form, punctuation and characters that do not belong;
+/// the language's own words come from [`netspec_grammar::VOCABULARY`].
+const OTHER_TOKENS: &[&str] = &[
     // names
     "dense1",
     "relu2",
@@ -261,11 +184,16 @@ enum Edit {
     Swap(usize, usize),
 }
 
+/// The language's words and the other tokens, in one list to draw from.
+fn tokens() -> Vec<&'static str> {
+    netspec_grammar::VOCABULARY.iter().chain(OTHER_TOKENS).copied().collect()
+}
+
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         any::<usize>().prop_map(Edit::Delete),
-        (any::<usize>(), select(TOKENS)).prop_map(|(i, t)| Edit::Insert(i, t)),
-        (any::<usize>(), select(TOKENS)).prop_map(|(i, t)| Edit::Replace(i, t)),
+        (any::<usize>(), select(tokens())).prop_map(|(i, t)| Edit::Insert(i, t)),
+        (any::<usize>(), select(tokens())).prop_map(|(i, t)| Edit::Replace(i, t)),
         (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Edit::Swap(i, j)),
     ]
 }
@@ -276,7 +204,7 @@ proptest! {
     /// (a) Random strings over the language's tokens, joined by nothing, a space or a newline.
     #[test]
     fn random_token_soup(
-        tokens in prop::collection::vec((select(TOKENS), select(&["", " ", " ", "\n"][..])), 0..80),
+        tokens in prop::collection::vec((select(tokens()), select(&["", " ", " ", "\n"][..])), 0..80),
         wrap in any::<bool>(),
     ) {
         let mut text: String = tokens.iter().flat_map(|(t, sep)| [*t, *sep]).collect();
