@@ -11,9 +11,9 @@
 //! assert!(tokens.to_string().contains("pub struct Xor"));
 //! ```
 //!
-//! Constructs the generator does not handle yet (convolutions, pooling, batch norm, dropout,
-//! DropConnect, noise, residual blocks, heads, preprocessing, augmentation, activity
-//! penalties) are reported as [`Diagnostic`]s located at the construct, never as panics.
+//! Constructs the generator does not handle yet (convolutions, pooling, residual blocks,
+//! preprocessing, augmentation) are reported as [`Diagnostic`]s located at the construct, never
+//! as panics.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -25,9 +25,10 @@ fn unsupported(span: Span, construct: &str) -> Diagnostic {
     Diagnostic::error(span, format!("`{construct}` is not supported by the code generator yet"))
         .with_label("not supported yet")
         .with_help(
-            "the code generator handles vector (or flattened image) inputs, `dense`, `flatten`, \
-             `relu`, `leaky_relu`, `tanh`, `sigmoid`, `identity`, the three losses and \
-             `penalty l1`/`l2`; remove this construct or check the spec with `netspec check`",
+            "the code generator handles vector (or flattened image) inputs, `dense` (with \
+             `dropconnect`), `flatten`, `batchnorm`, `dropout`, `noise gaussian`, `relu`, \
+             `leaky_relu`, `tanh`, `sigmoid`, `identity`, heads, the three losses and every \
+             `penalty`; remove this construct or check the spec with `netspec check`",
         )
 }
 
@@ -48,16 +49,38 @@ pub(crate) fn check(net: &ir::Network) -> Vec<Diagnostic> {
     if let Some(span) = net.augment_span {
         errors.push(unsupported(span, "augment"));
     }
-    if let Some(penalty) = net.activity_penalties.first() {
-        errors.push(unsupported(penalty.span, "penalty l1_activity"));
-    }
-    for layer in &net.layers {
+    for layer in net.layers.iter().chain(net.heads.iter().flat_map(|h| &h.layers)) {
         if let Some(construct) = unsupported_op(&layer.op) {
             errors.push(unsupported(layer.span, construct));
         }
+        // PyTorch refuses too: "Expected more than 1 value per channel when training".
+        if let Op::BatchNorm { .. } = layer.op {
+            let spatial = layer.input.len() / layer.input.dims()[0].max(1);
+            if net.batch * spatial < 2 {
+                errors.push(
+                    Diagnostic::error(layer.span, "batch norm needs more than 1 value per channel")
+                        .with_label("normalizes over a mini-batch of 1")
+                        .with_help("use `batch 2` or more: the batch variance of one value is 0"),
+                );
+            }
+        }
     }
     for head in &net.heads {
-        errors.push(unsupported(head.span, "head"));
+        // Each head's field in the generated output and targets structs.
+        if !is_type_name(&head.name) {
+            errors.push(
+                Diagnostic::error(head.span, format!("`{}` cannot name a Rust field", head.name))
+                    .with_label("the generated output and targets structs have a field so named")
+                    .with_help("rename the head, e.g. `head digit { ... }`"),
+            );
+        }
+        if head.layers.iter().all(|l| matches!(l.op, Op::Flatten)) {
+            errors.push(
+                Diagnostic::error(head.span, format!("head `{}` computes nothing", head.name))
+                    .with_label("the head's loss would read the trunk's output directly")
+                    .with_help("give the head its own layers, e.g. `dense 10;`"),
+            );
+        }
     }
     errors
 }
@@ -65,12 +88,13 @@ pub(crate) fn check(net: &ir::Network) -> Vec<Diagnostic> {
 /// The keyword of an operation the generator cannot emit yet.
 fn unsupported_op(op: &Op) -> Option<&'static str> {
     match op {
-        Op::Dense { dropconnect: Some(_), .. } => Some("dropconnect"),
-        Op::Dense { .. } | Op::Activation(_) | Op::Flatten => None,
+        Op::Dense { .. }
+        | Op::Activation(_)
+        | Op::Flatten
+        | Op::BatchNorm { .. }
+        | Op::Dropout { .. }
+        | Op::GaussianNoise { .. } => None,
         Op::Conv { .. } => Some("conv"),
-        Op::BatchNorm { .. } => Some("batchnorm"),
-        Op::Dropout { .. } => Some("dropout"),
-        Op::GaussianNoise { .. } => Some("noise"),
         Op::MaxPool(_) => Some("maxpool"),
         Op::AvgPool(_) => Some("avgpool"),
         Op::GlobalAvgPool => Some("global_avgpool"),

@@ -20,11 +20,6 @@ fn unsupported_layers_are_reported_at_the_layer() {
         [
             ("conv 4 kernel 3;", "`conv` is not supported by the code generator yet"),
             ("maxpool 2;", "`maxpool` is not supported by the code generator yet"),
-            ("dropout 0.5;", "`dropout` is not supported by the code generator yet"),
-            (
-                "dense 3 dropconnect 0.5;",
-                "`dropconnect` is not supported by the code generator yet"
-            ),
         ]
     );
     assert!(errs.iter().all(|d| d.help.is_some()));
@@ -36,14 +31,7 @@ fn unsupported_network_level_statements_are_located() {
                 dense 2; relu; loss mse; penalty l1_activity 1e-4 on relu1; }";
     let errs = errors(spec);
     let at: Vec<&str> = errs.iter().map(|d| &spec[d.span.start..d.span.end]).collect();
-    assert_eq!(
-        at,
-        [
-            "preprocess standardize per_feature;",
-            "augment { noise gaussian 0.1; }",
-            "penalty l1_activity 1e-4 on relu1;"
-        ]
-    );
+    assert_eq!(at, ["preprocess standardize per_feature;", "augment { noise gaussian 0.1; }"]);
     // The IR carries these spans, so `generate` on a checked network locates them too.
     let net = &netspec_grammar::check_source(spec).unwrap()[0];
     let from_ir: Vec<_> = generate(net, &Config::default()).unwrap_err();
@@ -51,20 +39,24 @@ fn unsupported_network_level_statements_are_located() {
 }
 
 #[test]
-fn heads_and_residuals_are_reported() {
+fn residuals_are_reported_heads_are_generated() {
     let spec = "network H { input 4; dense 8; relu; residual { dense 8; } \
                 head a { dense 2; loss softmax_cross_entropy; } head b { dense 1; loss mse; } }";
     let errs = errors(spec);
     let messages: Vec<&str> = errs.iter().map(|d| d.message.as_str()).collect();
-    assert_eq!(
-        messages,
-        [
-            "`residual` is not supported by the code generator yet",
-            "`head` is not supported by the code generator yet",
-            "`head` is not supported by the code generator yet"
-        ]
-    );
-    assert!(spec[errs[1].span.start..].starts_with("head a"));
+    assert_eq!(messages, ["`residual` is not supported by the code generator yet"]);
+    let spec = "network H { input 4; dense 8; relu; \
+                head a { dense 2; loss softmax_cross_entropy; } head b { dense 1; loss mse; } }";
+    assert!(generate_source(spec, &Config::default()).is_ok());
+}
+
+#[test]
+fn batch_norm_over_one_value_is_refused() {
+    // PyTorch: "Expected more than 1 value per channel when training".
+    let spec = "network B { input 4; batch 1; batchnorm; dense 2; loss mse; }";
+    let errs = errors(spec);
+    assert_eq!(&spec[errs[0].span.start..errs[0].span.end], "batchnorm;");
+    assert!(errs[0].message.contains("more than 1 value per channel"), "{errs:?}");
 }
 
 #[test]
@@ -138,7 +130,7 @@ fn macro_errors_point_at_the_tokens_and_leave_a_skeleton() {
 #[test]
 fn a_good_network_is_generated_beside_a_failing_one() {
     let input: TokenStream =
-        "network Good { input 2; dense 1; loss mse; } network Bad { input 2; dropout 0.5; dense 1; loss mse; }"
+        "network Good { input 2; dense 1; loss mse; } network Bad { input 2; residual { dense 2; } dense 1; loss mse; }"
             .parse()
             .unwrap();
     let out = expand_macro(input, &Config::default()).to_string();

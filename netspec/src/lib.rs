@@ -47,12 +47,21 @@ macro_rules! include_spec {
 #[doc(hidden)]
 pub mod __private {
     pub use netspec_runtime::batch::{check_labels, check_len, check_samples};
+    pub use netspec_runtime::batchnorm::{
+        NormShape, backward_eval as batch_norm_backward_eval,
+        backward_train as batch_norm_backward_train, forward_eval as batch_norm_forward_eval,
+        forward_train as batch_norm_forward_train,
+    };
     pub use netspec_runtime::checkpoint::{load_params, save_params};
+    pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise, mask_weights};
     pub use netspec_runtime::kernels::dot;
     pub use netspec_runtime::loss::{
-        binary_cross_entropy_with_logits, l1_penalty, l2_penalty, mse, softmax_cross_entropy,
+        binary_cross_entropy_with_logits, l1_activity, l1_penalty, l2_penalty, mse,
+        softmax_cross_entropy,
     };
+    pub use netspec_runtime::state::{State, load_state, save_state};
     pub use netspec_runtime::{
-        BatchError, CheckpointError, Init, Optimizer, ParamInfo, Rng, Role, init_params,
+        BatchError, BufferInfo, BufferKind, CheckpointError, Init, Optimizer, ParamInfo, Rng, Role,
+        StepLoss, init_params, reset_buffers,
     };
 }

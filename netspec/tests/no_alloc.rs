@@ -1,4 +1,5 @@
-//! `predict`, `predict_batch`, `loss_and_grad` and `train_step` never allocate, proved with a
+//! `predict`, `predict_batch`, `predict_sample`, `predict_mc`, `forward`, `resample`,
+//! `loss_and_grad` and `train_step` never allocate, in both modes and with every layer kind, proved with a
 //! counting global allocator (counted per thread, so parallel tests cannot interfere).
 //!
 //! The only `unsafe` in the crates: `GlobalAlloc` is an unsafe trait, and counting needs one.
@@ -41,6 +42,15 @@ netspec::network! {
         loss softmax_cross_entropy; penalty l2 1e-4; penalty l1 1e-5 on dense1.weight;
     }
     network Regressor { input 3; batch 4; dense 5; sigmoid; dense 2; loss mse; }
+    // Every construct of the regularization issue.
+    network Regularized {
+        input image(2, 3, 3); batch 8;
+        batchnorm; flatten; noise gaussian 0.1; dense 16 dropconnect 0.3; batchnorm; relu;
+        dropout 0.5; dense 12 bias none; tanh; dropout 0.25 rescale test;
+        head digit { dense 10 dropconnect 0.2; loss softmax_cross_entropy; }
+        head parity { dense 4; relu; dense 1; loss binary_cross_entropy weight 0.5; }
+        penalty l2 1e-3; penalty l1 1e-4 on dense2.weight; penalty l1_activity 1e-3 on relu1;
+    }
 }
 
 #[test]
@@ -58,7 +68,28 @@ fn training_and_inference_do_not_allocate() {
     net.train_step(&inputs, &labels, &mut adam, &mut rng).unwrap();
     reg.train_step(&inputs[..12], &reg_targets, &mut sgd, &mut rng).unwrap();
 
+    let mut regularized = Regularized::new(&mut rng);
+    let x18: Vec<f32> = inputs.iter().cycle().take(8 * 18).copied().collect();
+    let parity = [1.0f32; 8];
+    let targets = RegularizedTargets { digit: &labels, parity: &parity };
+    let mut reg_outputs = [RegularizedOutput::default(); 8];
+    let mut adam2 = netspec::Adam::new().lr(1e-3).build().unwrap();
+    regularized.train_step(&x18, targets, &mut adam2, &mut rng).unwrap();
+
     let before = allocations();
+    for training in [true, false] {
+        regularized.set_training(training);
+        regularized.train_step(&x18, targets, &mut adam2, &mut rng).unwrap();
+        regularized.resample(&mut rng);
+        regularized.loss_and_grad(&x18, targets).unwrap();
+        regularized.forward(&x18, &mut reg_outputs, &mut rng).unwrap();
+        regularized.predict_batch(&x18, &mut reg_outputs).unwrap();
+        let one: &[f32; 18] = x18[..18].try_into().unwrap();
+        std::hint::black_box(regularized.predict(one));
+        std::hint::black_box(regularized.predict_sample(one, &mut rng));
+        std::hint::black_box(regularized.predict_mc(one, 5, &mut rng));
+        std::hint::black_box(regularized.last_loss());
+    }
     for _ in 0..10 {
         net.train_step(&inputs, &labels, &mut adam, &mut rng).unwrap();
         net.loss_and_grad(&inputs, &labels).unwrap();

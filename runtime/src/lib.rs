@@ -12,7 +12,10 @@
 //! - [`data`]: [`Dataset`] (bundled digits and iris, CSV loading, stratified splits),
 //!   fixed-size shuffled [`Batches`], and metrics;
 //! - [`progress`]: a terminal progress bar for training loops;
-//! - [`checkpoint`]: safetensors checkpoints that PyTorch's `load_state_dict` accepts.
+//! - [`checkpoint`]: safetensors checkpoints that PyTorch's `load_state_dict` accepts, and
+//!   [`state`]: a whole network state (parameters and batch-norm buffers) in one of them;
+//! - [`batchnorm`], [`dropout`], [`loss`]: the shape-independent halves of batch norm, dropout,
+//!   DropConnect, noise, losses and penalties.
 //!
 //! Semantics follow PyTorch wherever PyTorch has an answer, so results can be checked against
 //! it and weights moved both ways.
@@ -42,8 +45,10 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod batchnorm;
 pub mod checkpoint;
 pub mod data;
+pub mod dropout;
 pub mod init;
 pub mod kernels;
 pub mod layout;
@@ -52,6 +57,7 @@ pub mod optim;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
+pub mod state;
 
 pub use batch::BatchError;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
@@ -60,6 +66,7 @@ pub use init::Init;
 pub use layout::{
     BufferInfo, BufferKind, LayoutError, ParamInfo, Role, init_params, reset_buffers,
 };
+pub use loss::StepLoss;
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use progress::Progress;
 pub use rng::Rng;

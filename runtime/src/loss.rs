@@ -97,6 +97,35 @@ pub fn l1_penalty(w: &[f32], grad: &mut [f32], a: f32) -> f64 {
     f64::from(a) * sum
 }
 
+/// `penalty l1_activity a on LAYER` (Keras `ActivityRegularization(l1=a)`, whose loss Keras
+/// divides by the batch size): returns `a * sum(|x|) / rows`, the L1 norm of each sample's
+/// activation averaged over the mini-batch, and adds the subgradient `a * sign(x) / rows`
+/// (sign(0) = 0) to `grad` when given.
+pub fn l1_activity(x: &[f32], grad: Option<&mut [f32]>, a: f32, rows: usize) -> f64 {
+    let rows = rows.max(1);
+    let sum: f64 = x.iter().map(|&v| f64::from(v.abs())).sum();
+    if let Some(grad) = grad {
+        let scale = a / rows as f32;
+        for (g, &v) in grad.iter_mut().zip(x) {
+            if v != 0.0 {
+                *g += scale * v.signum();
+            }
+        }
+    }
+    f64::from(a) * sum / rows as f64
+}
+
+/// The loss of one mini-batch, in parts: what `train_step` returned is `total`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepLoss {
+    /// The data loss: the mean loss over the mini-batch (the weighted sum over heads).
+    pub data: f32,
+    /// Every `penalty` term: l1/l2 on parameters and l1_activity on activations.
+    pub penalty: f32,
+    /// `data + penalty`.
+    pub total: f32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +178,15 @@ mod tests {
         // a sum |w| = 0.1 * 3; subgradient a sign(w), sign(0) = 0.
         assert!(close(l1_penalty(&w, &mut grad, 0.1), 0.3));
         assert_eq!(grad, [0.70000005, 0.20000002, 0.5]);
+    }
+
+    #[test]
+    fn l1_activity_is_the_batch_mean_of_each_sample_l1_norm() {
+        // rows [1, -2] and [0, 3]: 0.5 * (3 + 3) / 2 = 1.5; gradient 0.5 sign(x) / 2, sign(0) = 0.
+        let x = [1.0f32, -2.0, 0.0, 3.0];
+        let mut grad = [1.0f32; 4];
+        assert!(close(l1_activity(&x, Some(&mut grad), 0.5, 2), 1.5));
+        assert_eq!(grad, [1.25, 0.75, 1.0, 1.25]);
+        assert!(close(l1_activity(&x, None, 0.5, 2), 1.5));
     }
 }

@@ -1,11 +1,15 @@
-//! An independent f64 reference: the IR of a spec, interpreted sample by sample.
+//! An independent f64 reference: the IR of a spec, interpreted layer by layer over the batch.
 //!
-//! The generated code is f32 and written very differently (batched rows, ping-pong gradient
-//! buffers, a lane-split dot product); this straightforward f64 interpreter of the same IR is the
-//! oracle its losses are compared with, and the function central differences are taken of.
+//! The generated code is f32 and written very differently (batched rows, per-buffer gradients,
+//! a lane-split dot product, batch norm in the runtime); this straightforward f64 interpreter of
+//! the same IR is the oracle its losses are compared with, and the function central differences
+//! are taken of. Randomness (dropout and DropConnect masks, noise) is not drawn here: it is read
+//! from the network under test through its `__noise` hook and frozen in a [`Mode`].
 #![allow(dead_code)]
 
-use netspec_grammar::ir::{self, Activation, LossKind, Op, Role};
+use std::collections::HashMap;
+
+use netspec_grammar::ir::{self, Activation, BufferKind, LossKind, Op, Rescale, Role};
 
 /// The targets of one mini-batch.
 pub enum Targets<'a> {
@@ -13,6 +17,42 @@ pub enum Targets<'a> {
     Labels(&'a [usize]),
     /// `OUTPUT` values per sample.
     Values(&'a [f32]),
+    /// One per head, in the spec's order.
+    Heads(Vec<Targets<'a>>),
+}
+
+/// Training or eval, with the frozen masks and the batch-norm running statistics.
+#[derive(Clone, Debug, Default)]
+pub struct Mode {
+    /// Training mode: masks and noise applied, batch statistics.
+    pub training: bool,
+    /// Masks (dropout, DropConnect) and noise by layer name, as the network's `__noise` hook
+    /// returns them.
+    pub masks: HashMap<String, Vec<f32>>,
+    /// The f32 buffers (running statistics) as the network holds them.
+    pub buffers: Vec<f32>,
+}
+
+impl Mode {
+    /// Training mode with no stochastic layer and fresh buffers.
+    pub fn training() -> Mode {
+        Mode { training: true, ..Mode::default() }
+    }
+
+    /// Reads every stochastic layer's masks from `noise` (the network's hook).
+    pub fn frozen<'a>(
+        net: &ir::Network,
+        training: bool,
+        buffers: &[f32],
+        noise: impl Fn(&str) -> Option<&'a [f32]>,
+    ) -> Mode {
+        let masks = net
+            .all_layers()
+            .iter()
+            .filter_map(|l| noise(&l.name).map(|m| (l.name.clone(), m.to_vec())))
+            .collect();
+        Mode { training, masks, buffers: buffers.to_vec() }
+    }
 }
 
 /// The one network of a spec text.
@@ -22,69 +62,225 @@ pub fn network(spec: &str) -> ir::Network {
     nets.remove(0)
 }
 
-/// Mean data loss over the batch plus penalties, all in f64.
+/// Mean data loss over the batch plus penalties, all in f64, in training mode without masks.
 pub fn loss(net: &ir::Network, params: &[f64], inputs: &[f32], targets: &Targets<'_>) -> f64 {
-    let input = net.input.len();
-    let batch = inputs.len() / input;
-    let output = net.trunk_output().len();
-    let mut data = 0.0;
-    for n in 0..batch {
-        let a = forward(net, params, &inputs[n * input..(n + 1) * input]);
-        let loss = net.loss.unwrap();
-        data += loss.weight
-            * match (loss.kind, targets) {
-                (LossKind::SoftmaxCrossEntropy, Targets::Labels(labels)) => {
-                    let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let lse = max + a.iter().map(|z| (z - max).exp()).sum::<f64>().ln();
-                    lse - a[labels[n]]
-                }
-                (LossKind::Mse, Targets::Values(t)) => {
-                    a.iter()
-                        .zip(&t[n * output..])
-                        .map(|(y, &t)| (y - t as f64).powi(2))
-                        .sum::<f64>()
-                        / output as f64
-                }
-                (LossKind::BinaryCrossEntropy, Targets::Values(t)) => {
-                    a.iter()
-                        .zip(&t[n * output..])
-                        .map(|(&z, &t)| {
-                            // -[t ln s(z) + (1 - t) ln(1 - s(z))]
-                            let s = 1.0 / (1.0 + (-z).exp());
-                            -(t as f64 * s.ln() + (1.0 - t as f64) * (1.0 - s).ln())
-                        })
-                        .sum::<f64>()
-                        / output as f64
-                }
-                _ => panic!("targets do not fit the loss"),
-            };
-    }
-    data / batch as f64 + penalty(net, params)
+    loss_in(net, params, inputs, targets, &Mode::training())
 }
 
-/// The network's output for one sample.
+type Rows = Vec<Vec<f64>>;
+
+/// Data loss (weighted sum over outputs) plus parameter and activity penalties, in `mode`.
+pub fn loss_in(
+    net: &ir::Network,
+    params: &[f64],
+    inputs: &[f32],
+    targets: &Targets<'_>,
+    mode: &Mode,
+) -> f64 {
+    let (outputs, activations) = forward_all(net, params, inputs, mode);
+    let mut total = 0.0;
+    let losses: Vec<ir::Loss> = match net.loss {
+        Some(loss) => vec![loss],
+        None => net.heads.iter().map(|h| h.loss).collect(),
+    };
+    let per_output: Vec<&Targets<'_>> = match targets {
+        Targets::Heads(each) => each.iter().collect(),
+        single => vec![single],
+    };
+    for ((rows, loss), targets) in outputs.iter().zip(&losses).zip(per_output) {
+        total += loss.weight * data_loss(loss.kind, rows, targets);
+    }
+    let batch = inputs.len() / net.input.len();
+    for penalty in &net.activity_penalties {
+        // a * sum |y| / BATCH
+        let rows = &activations[&penalty.layer];
+        let sum: f64 = rows.iter().flatten().map(|v| v.abs()).sum();
+        total += penalty.coefficient * sum / batch as f64;
+    }
+    total + penalty(net, params)
+}
+
+fn data_loss(kind: LossKind, rows: &Rows, targets: &Targets<'_>) -> f64 {
+    let output = rows[0].len();
+    let mut data = 0.0;
+    for (n, a) in rows.iter().enumerate() {
+        data += match (kind, targets) {
+            (LossKind::SoftmaxCrossEntropy, Targets::Labels(labels)) => {
+                let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + a.iter().map(|z| (z - max).exp()).sum::<f64>().ln();
+                lse - a[labels[n]]
+            }
+            (LossKind::Mse, Targets::Values(t)) => {
+                a.iter().zip(&t[n * output..]).map(|(y, &t)| (y - t as f64).powi(2)).sum::<f64>()
+                    / output as f64
+            }
+            (LossKind::BinaryCrossEntropy, Targets::Values(t)) => {
+                a.iter()
+                    .zip(&t[n * output..])
+                    .map(|(&z, &t)| {
+                        // -[t ln s(z) + (1 - t) ln(1 - s(z))]
+                        let s = 1.0 / (1.0 + (-z).exp());
+                        -(t as f64 * s.ln() + (1.0 - t as f64) * (1.0 - s).ln())
+                    })
+                    .sum::<f64>()
+                    / output as f64
+            }
+            _ => panic!("targets do not fit the loss"),
+        };
+    }
+    data / rows.len() as f64
+}
+
+/// The network's output for one sample, in eval mode with fresh buffers.
 pub fn forward(net: &ir::Network, params: &[f64], sample: &[f32]) -> Vec<f64> {
-    let mut a: Vec<f64> = sample.iter().map(|&v| v as f64).collect();
-    for layer in &net.layers {
+    forward_in(net, params, sample, &Mode::default())
+}
+
+/// The outputs (every head's, concatenated) of each sample of `inputs`, in `mode`.
+pub fn forward_in(net: &ir::Network, params: &[f64], inputs: &[f32], mode: &Mode) -> Vec<f64> {
+    let (outputs, _) = forward_all(net, params, inputs, mode);
+    let rows = outputs[0].len();
+    (0..rows).flat_map(|n| outputs.iter().flat_map(move |o| o[n].clone())).collect()
+}
+
+/// Every output's rows, and every layer's output rows by name.
+fn forward_all(
+    net: &ir::Network,
+    params: &[f64],
+    inputs: &[f32],
+    mode: &Mode,
+) -> (Vec<Rows>, HashMap<String, Rows>) {
+    let rows: Rows =
+        inputs.chunks(net.input.len()).map(|s| s.iter().map(|&v| v as f64).collect()).collect();
+    let mut seen = HashMap::new();
+    let trunk = layers(net, &net.layers, params, rows, mode, &mut seen);
+    let outputs = if net.heads.is_empty() {
+        vec![trunk]
+    } else {
+        net.heads
+            .iter()
+            .map(|h| layers(net, &h.layers, params, trunk.clone(), mode, &mut seen))
+            .collect()
+    };
+    (outputs, seen)
+}
+
+fn layers(
+    net: &ir::Network,
+    list: &[ir::Layer],
+    params: &[f64],
+    mut a: Rows,
+    mode: &Mode,
+    seen: &mut HashMap<String, Rows>,
+) -> Rows {
+    for layer in list {
+        let param = |role| layer.params.iter().map(|&i| &net.params[i]).find(|p| p.role == role);
+        let mask = || &mode.masks[&layer.name];
         a = match &layer.op {
-            Op::Dense { units, .. } => {
-                let param =
-                    |role| layer.params.iter().map(|&i| &net.params[i]).find(|p| p.role == role);
+            Op::Dense { units, dropconnect, .. } => {
                 let w = param(Role::Weight).unwrap();
                 let b = param(Role::Bias);
-                // y = W x + b, W row-major [units, in]
-                (0..*units)
-                    .map(|o| {
-                        let row = &params[w.offset + o * a.len()..w.offset + (o + 1) * a.len()];
-                        let dot: f64 = row.iter().zip(&a).map(|(w, x)| w * x).sum();
-                        dot + b.map_or(0.0, |b| params[b.offset + o])
+                let width = a[0].len();
+                // y = (W * M) x + b, W row-major [units, in]; M only while training.
+                let weight = |o: usize, i: usize| {
+                    let w = params[w.offset + o * width + i];
+                    match dropconnect {
+                        Some(_) if mode.training => w * mask()[o * width + i] as f64,
+                        _ => w,
+                    }
+                };
+                a.iter()
+                    .map(|x| {
+                        (0..*units)
+                            .map(|o| {
+                                let dot: f64 =
+                                    x.iter().enumerate().map(|(i, x)| weight(o, i) * x).sum();
+                                dot + b.map_or(0.0, |b| params[b.offset + o])
+                            })
+                            .collect()
                     })
                     .collect()
             }
-            Op::Activation(act) => a.iter().map(|&x| activate(*act, x)).collect(),
+            Op::Activation(act) => {
+                a.iter().map(|x| x.iter().map(|&x| activate(*act, x)).collect()).collect()
+            }
             Op::Flatten => a,
+            Op::Dropout { p, rescale } => {
+                let width = a[0].len();
+                a.iter()
+                    .enumerate()
+                    .map(|(n, x)| {
+                        x.iter()
+                            .enumerate()
+                            .map(|(j, &x)| match (mode.training, rescale) {
+                                (true, _) => x * mask()[n * width + j] as f64,
+                                (false, Rescale::Train) => x,
+                                (false, Rescale::Test) => x * (1.0 - p),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            Op::GaussianNoise { .. } => {
+                let width = a[0].len();
+                a.iter()
+                    .enumerate()
+                    .map(|(n, x)| {
+                        x.iter()
+                            .enumerate()
+                            .map(
+                                |(j, &x)| {
+                                    if mode.training { x + mask()[n * width + j] as f64 } else { x }
+                                },
+                            )
+                            .collect()
+                    })
+                    .collect()
+            }
+            Op::BatchNorm { eps, .. } => {
+                let gamma = param(Role::NormWeight).unwrap();
+                let beta = param(Role::NormBias).unwrap();
+                let channels = layer.input.dims()[0];
+                let spatial = layer.input.len() / channels;
+                let buffer = |kind| {
+                    let b = layer
+                        .buffers
+                        .iter()
+                        .map(|&i| &net.buffers[i])
+                        .find(|b| b.kind == kind)
+                        .unwrap();
+                    if mode.buffers.is_empty() {
+                        // PyTorch's initial running statistics.
+                        vec![if kind == BufferKind::RunningVar { 1.0 } else { 0.0 }; b.len]
+                    } else {
+                        mode.buffers[b.offset..b.offset + b.len].iter().map(|&v| v as f64).collect()
+                    }
+                };
+                let (running_mean, running_var) =
+                    (buffer(BufferKind::RunningMean), buffer(BufferKind::RunningVar));
+                let mut y = a.clone();
+                for c in 0..channels {
+                    let values = || a.iter().flat_map(|x| &x[c * spatial..(c + 1) * spatial]);
+                    let (mean, var) = if mode.training {
+                        // batch mean, biased batch variance
+                        let m = (a.len() * spatial) as f64;
+                        let mean = values().sum::<f64>() / m;
+                        (mean, values().map(|v| (v - mean).powi(2)).sum::<f64>() / m)
+                    } else {
+                        (running_mean[c], running_var[c])
+                    };
+                    let (g, b) = (params[gamma.offset + c], params[beta.offset + c]);
+                    for (x, y) in a.iter().zip(&mut y) {
+                        for i in c * spatial..(c + 1) * spatial {
+                            y[i] = g * (x[i] - mean) / (var + eps).sqrt() + b;
+                        }
+                    }
+                }
+                y
+            }
             other => panic!("oracle does not handle {other:?}"),
         };
+        seen.insert(layer.name.clone(), a.clone());
     }
     a
 }
@@ -128,14 +324,26 @@ pub fn numeric_grad(
     targets: &Targets<'_>,
     h: f64,
 ) -> Vec<f64> {
+    numeric_grad_in(net, params, inputs, targets, h, &Mode::training())
+}
+
+/// Central differences of [`loss_in`] in `mode`.
+pub fn numeric_grad_in(
+    net: &ir::Network,
+    params: &[f32],
+    inputs: &[f32],
+    targets: &Targets<'_>,
+    h: f64,
+    mode: &Mode,
+) -> Vec<f64> {
     let mut p: Vec<f64> = params.iter().map(|&v| v as f64).collect();
     (0..p.len())
         .map(|j| {
             let keep = p[j];
             p[j] = keep + h;
-            let up = loss(net, &p, inputs, targets);
+            let up = loss_in(net, &p, inputs, targets, mode);
             p[j] = keep - h;
-            let down = loss(net, &p, inputs, targets);
+            let down = loss_in(net, &p, inputs, targets, mode);
             p[j] = keep;
             (up - down) / (2.0 * h)
         })

@@ -1,0 +1,276 @@
+//! Finite-difference checks of the regularizers: dropout (both rescale rules), DropConnect,
+//! batch norm (on vectors and per channel on an image, through the batch statistics while
+//! training, through the running statistics in eval), Gaussian noise, activity penalties and
+//! multi-task heads.
+//!
+//! Masks and noise are frozen by the test hook: `resample(rng)` draws them, `__noise(layer)`
+//! hands them to the f64 oracle (`common::loss_in`), and `loss_and_grad` keeps using them, so
+//! the analytic gradient and every central difference see the same network. Tolerances as in
+//! `gradcheck.rs`: |analytic - numeric| <= 1e-3 |numeric| + 1e-5 per parameter (h = 1e-6); the
+//! loss within 1e-5 relative of the oracle's, in both modes.
+
+mod common;
+
+use common::{Mode, Targets, numeric_grad_in, uniform};
+use netspec::Rng;
+use proptest::prelude::*;
+
+macro_rules! spec {
+    ($module:ident, $($spec:tt)*) => {
+        mod $module {
+            netspec::network! { $($spec)* }
+            pub const SPEC: &str = stringify!($($spec)*);
+        }
+    };
+}
+
+spec!(dropout_inverted, network Net {
+    input 5; batch 6; dense 8; relu; dropout 0.4; dense 3; loss softmax_cross_entropy;
+});
+spec!(dropout_rescale_test, network Net {
+    input 4; batch 5; dense 7; tanh; dropout 0.3 rescale test; dense 2; loss mse;
+});
+spec!(dropconnect, network Net {
+    input 6; batch 4; dense 9 dropconnect 0.5; sigmoid; dense 3 dropconnect 0.25 bias none;
+    loss softmax_cross_entropy;
+});
+spec!(batchnorm_vector, network Net {
+    input 5; batch 6; dense 7; batchnorm; tanh; dense 4; batchnorm eps 1e-3 momentum 0.3;
+    dense 2; loss mse;
+});
+spec!(batchnorm_image, network Net {
+    input image(3, 2, 2); batch 4; batchnorm; flatten; dense 5; leaky_relu 0.1; dense 3;
+    loss softmax_cross_entropy;
+});
+spec!(noise_and_activity, network Net {
+    input 4; batch 5; noise gaussian 0.3; dense 8; relu; noise gaussian 0.5; dense 3; tanh;
+    dense 2; loss binary_cross_entropy;
+    penalty l1_activity 0.05 on relu1;
+    penalty l1_activity 0.02 on dense3;
+    penalty l2 1e-2;
+});
+
+/// What the checks need from a generated single-output network.
+trait Net: Sized {
+    const INPUT: usize;
+    const OUTPUT: usize;
+    const BATCH: usize;
+    const SPEC: &'static str;
+    fn new(rng: &mut Rng) -> Self;
+    fn params(&self) -> &[f32];
+    fn params_mut(&mut self) -> &mut [f32];
+    fn grads(&self) -> &[f32];
+    fn buffers_mut(&mut self) -> &mut [f32];
+    fn buffers(&self) -> &[f32];
+    fn set_training(&mut self, training: bool);
+    fn resample(&mut self, rng: &mut Rng);
+    fn noise(&self, layer: &str) -> Option<&[f32]>;
+    fn loss(&mut self, inputs: &[f32], targets: &Targets<'_>) -> f32;
+    fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]);
+}
+
+macro_rules! impl_net {
+    ($($module:ident: $target:ident),*) => {$(
+        impl Net for $module::Net {
+            const INPUT: usize = $module::Net::INPUT;
+            const OUTPUT: usize = $module::Net::OUTPUT;
+            const BATCH: usize = $module::Net::BATCH;
+            const SPEC: &'static str = $module::SPEC;
+            fn new(rng: &mut Rng) -> Self { $module::Net::new(rng) }
+            fn params(&self) -> &[f32] { $module::Net::params(self) }
+            fn params_mut(&mut self) -> &mut [f32] { $module::Net::params_mut(self) }
+            fn grads(&self) -> &[f32] { $module::Net::grads(self) }
+            fn buffers(&self) -> &[f32] { $module::Net::buffers(self) }
+            fn buffers_mut(&mut self) -> &mut [f32] { $module::Net::buffers_mut(self) }
+            fn set_training(&mut self, training: bool) { $module::Net::set_training(self, training) }
+            fn resample(&mut self, rng: &mut Rng) { $module::Net::resample(self, rng) }
+            fn noise(&self, layer: &str) -> Option<&[f32]> { $module::Net::__noise(self, layer) }
+            fn loss(&mut self, inputs: &[f32], targets: &Targets<'_>) -> f32 {
+                match targets {
+                    Targets::$target(t) => $module::Net::loss_and_grad(self, inputs, t).unwrap(),
+                    _ => panic!("wrong targets"),
+                }
+            }
+            fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) {
+                $module::Net::predict_batch(self, inputs, outputs).unwrap()
+            }
+        }
+    )*};
+}
+
+impl_net!(
+    dropout_inverted: Labels,
+    dropout_rescale_test: Values,
+    dropconnect: Labels,
+    batchnorm_vector: Values,
+    batchnorm_image: Labels,
+    noise_and_activity: Values
+);
+
+fn compare(
+    spec: &str,
+    mode: &Mode,
+    params: &[f32],
+    inputs: &[f32],
+    targets: &Targets<'_>,
+    loss: f32,
+    grads: &[f32],
+) {
+    let net = common::network(spec);
+    let wide: Vec<f64> = params.iter().map(|&p| p as f64).collect();
+    let want = common::loss_in(&net, &wide, inputs, targets, mode);
+    assert!(
+        (loss as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+        "training {}: loss {loss} but the f64 oracle gives {want}",
+        mode.training
+    );
+    let numeric = numeric_grad_in(&net, params, inputs, targets, 1e-6, mode);
+    assert!(numeric.iter().any(|g| g.abs() > 1e-3), "a vacuous check: every gradient is ~0");
+    for (j, (&analytic, &numeric)) in grads.iter().zip(&numeric).enumerate() {
+        let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
+        let error = (analytic as f64 - numeric).abs();
+        assert!(
+            error <= 1e-3 * numeric.abs() + 1e-5,
+            "training {}: {}[{}]: analytic {analytic}, numeric {numeric}",
+            mode.training,
+            name.name,
+            j - name.offset
+        );
+    }
+}
+
+/// Training mode with frozen masks, then eval mode (running statistics made non-trivial), then
+/// `predict_batch` against the oracle's eval forward.
+fn check<N: Net>(seed: u64, scale: f32) {
+    let ir = common::network(N::SPEC);
+    let mut rng = Rng::seed(seed);
+    let mut net = N::new(&mut rng);
+    net.params_mut().iter_mut().for_each(|p| *p *= scale);
+    // Batch-norm gamma and beta away from 1 and 0, so their gradients are not special.
+    for param in ir.params.iter().filter(|p| p.fans.is_none()) {
+        for v in &mut net.params_mut()[param.offset..param.offset + param.len] {
+            *v = rng.uniform(0.5, 1.5) * if param.name.ends_with("bias") { 0.3 } else { 1.0 };
+        }
+    }
+    let inputs = uniform(&mut rng, N::BATCH * N::INPUT, 2.0);
+    let labels: Vec<usize> = (0..N::BATCH).map(|_| rng.below(N::OUTPUT)).collect();
+    let values: Vec<f32> = (0..N::BATCH * N::OUTPUT).map(|_| rng.uniform(0.0, 1.0)).collect();
+    let uses_labels = ir.loss.unwrap().kind == netspec_grammar::ir::LossKind::SoftmaxCrossEntropy;
+    let targets = if uses_labels { Targets::Labels(&labels) } else { Targets::Values(&values) };
+
+    net.resample(&mut rng);
+    let stochastic = ir.all_layers().iter().any(|l| net.noise(&l.name).is_some());
+    let mode = Mode::frozen(&ir, true, net.buffers(), |l| net.noise(l));
+    if stochastic {
+        // The masks are not all-keep: the hook exposes a real draw.
+        assert!(mode.masks.values().any(|m| m.iter().any(|&v| v == 0.0 || v.fract() != 0.0)));
+    }
+    let loss = net.loss(&inputs, &targets);
+    compare(N::SPEC, &mode, net.params(), &inputs, &targets, loss, net.grads());
+    // The same masks again: the same loss (loss_and_grad does not draw).
+    assert_eq!(net.loss(&inputs, &targets), loss);
+
+    net.set_training(false);
+    for v in net.buffers_mut().chunks_mut(1) {
+        v[0] += rng.uniform(0.1, 0.6); // running means shifted, variances kept positive
+    }
+    let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.noise(l));
+    let loss = net.loss(&inputs, &targets);
+    compare(N::SPEC, &mode, net.params(), &inputs, &targets, loss, net.grads());
+    let mut outputs = vec![0.0; N::BATCH * N::OUTPUT];
+    net.predict_batch(&inputs, &mut outputs);
+    let want = common::forward_in(
+        &ir,
+        &net.params().iter().map(|&p| p as f64).collect::<Vec<_>>(),
+        &inputs,
+        &mode,
+    );
+    for (&y, &w) in outputs.iter().zip(&want) {
+        assert!((y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "predict {y}, oracle {w}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn dropout_inverted_frozen_masks(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<dropout_inverted::Net>(seed, scale);
+    }
+
+    #[test]
+    fn dropout_rescale_test_frozen_masks(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<dropout_rescale_test::Net>(seed, scale);
+    }
+
+    #[test]
+    fn dropconnect_frozen_masks(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<dropconnect::Net>(seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_through_the_batch_statistics(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_vector::Net>(seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_per_channel_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_image::Net>(seed, scale);
+    }
+
+    #[test]
+    fn noise_and_activity_penalties(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<noise_and_activity::Net>(seed, scale);
+    }
+}
+
+spec!(heads, network Net {
+    input 6; batch 6;
+    dense 10 dropconnect 0.2; batchnorm; relu; dropout 0.3;
+    head digit { dense 4; loss softmax_cross_entropy weight 1.0; }
+    head parity { dense 3; tanh; noise gaussian 0.2; dense 1; loss binary_cross_entropy weight 0.5; }
+    head value { dense 2 bias none; loss mse weight 2.0; }
+    penalty l2 1e-2;
+    penalty l1_activity 0.01 on relu1;
+});
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Every construct together, three heads with their own losses and weights: the trunk's
+    /// gradient is the sum of the heads'.
+    #[test]
+    fn multitask_heads(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        use heads::Net;
+        let ir = common::network(heads::SPEC);
+        let mut rng = Rng::seed(seed);
+        let mut net = Net::new(&mut rng);
+        net.params_mut().iter_mut().for_each(|p| *p *= scale);
+        let inputs = uniform(&mut rng, Net::BATCH * Net::INPUT, 2.0);
+        let digit: Vec<usize> = (0..Net::BATCH).map(|_| rng.below(4)).collect();
+        let parity: Vec<f32> = (0..Net::BATCH).map(|_| rng.uniform(0.0, 1.0)).collect();
+        let value = uniform(&mut rng, Net::BATCH * 2, 1.0);
+        let targets = heads::NetTargets { digit: &digit, parity: &parity, value: &value };
+        let oracle_targets =
+            Targets::Heads(vec![Targets::Labels(&digit), Targets::Values(&parity), Targets::Values(&value)]);
+        for training in [true, false] {
+            net.set_training(training);
+            net.resample(&mut rng);
+            let mode = Mode::frozen(&ir, training, net.buffers(), |l| net.__noise(l));
+            let loss = net.loss_and_grad(&inputs, targets).unwrap();
+            compare(heads::SPEC, &mode, net.params(), &inputs, &oracle_targets, loss, net.grads());
+            let parts = net.last_loss();
+            prop_assert!(parts.penalty > 0.0 && (parts.data + parts.penalty - parts.total).abs() < 1e-6);
+        }
+        // predict (eval) against the oracle, head after head.
+        let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.__noise(l));
+        let wide: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
+        let want = common::forward_in(&ir, &wide, &inputs, &mode);
+        let mut outputs = vec![heads::NetOutput::default(); Net::BATCH];
+        net.predict_batch(&inputs, &mut outputs).unwrap();
+        let got: Vec<f32> = outputs.iter().flat_map(|o| o.digit.iter().chain(&o.parity).chain(&o.value).copied()).collect();
+        for (&y, &w) in got.iter().zip(&want) {
+            prop_assert!((y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "predict {}, oracle {}", y, w);
+        }
+    }
+}

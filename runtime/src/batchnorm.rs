@@ -1,0 +1,187 @@
+//! Batch normalization (Ioffe and Szegedy 2015) with PyTorch's `nn.BatchNorm1d`/`nn.BatchNorm2d`
+//! semantics, over rows of `channels * spatial` values.
+//!
+//! A row is one sample laid out channel after channel (NCHW without the N): the statistics of
+//! channel `c` are taken over every row and the `spatial` values `c * spatial..(c + 1) * spatial`
+//! of each row, `m = rows * spatial` values in all. A feature vector is `spatial = 1`
+//! (BatchNorm1d on `[N, C]`); an image `C x H x W` is `spatial = H * W` (BatchNorm2d).
+//!
+//! Training mode (`F.batch_norm(training=True)`): normalize with the batch mean and the biased
+//! batch variance, `y = gamma * (x - mean) / sqrt(var + eps) + beta`, and update
+//! `running = (1 - momentum) * running + momentum * batch` with the *unbiased* variance
+//! `var * m / (m - 1)` for `running_var`; `num_batches_tracked += 1`.
+//! Eval mode: normalize with `running_mean` and `running_var`.
+
+/// The shape a batch-norm layer sees: per-sample `channels * spatial` values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NormShape {
+    /// Channels (features for a vector).
+    pub channels: usize,
+    /// Values per channel in one sample (1 for a vector, `H * W` for an image).
+    pub spatial: usize,
+    /// Added to the variance.
+    pub eps: f32,
+    /// Weight of the batch statistics in the running statistics.
+    pub momentum: f32,
+}
+
+impl NormShape {
+    fn width(&self) -> usize {
+        self.channels * self.spatial
+    }
+
+    /// The index range of channel `c` within a row.
+    fn range(&self, c: usize) -> std::ops::Range<usize> {
+        c * self.spatial..(c + 1) * self.spatial
+    }
+
+    /// `m`: the values per channel in `len` values of whole rows.
+    fn count(&self, len: usize) -> usize {
+        (len / self.width().max(1) * self.spatial).max(1)
+    }
+}
+
+/// Training-mode forward: writes `y`, the normalized `x_hat = (x - mean) * inv_std` (kept for
+/// the backward pass) and each channel's `inv_std = 1 / sqrt(var + eps)`; updates the running
+/// statistics and `num_batches_tracked` as `nn.BatchNorm` does in `train()` mode.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_train(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    x_hat: &mut [f32],
+    inv_std: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+    num_batches_tracked: &mut i64,
+) {
+    let width = shape.width();
+    let m = shape.count(x.len());
+    for c in 0..shape.channels {
+        // Batch mean and biased variance, summed in f64.
+        let rows = || x.chunks_exact(width).map(|row| &row[shape.range(c)]);
+        let sum: f64 = rows().flatten().map(|&v| f64::from(v)).sum();
+        let mean = sum / m as f64;
+        let squares: f64 = rows().flatten().map(|&v| (f64::from(v) - mean).powi(2)).sum();
+        let var = squares / m as f64;
+        let istd = 1.0 / (var + f64::from(shape.eps)).sqrt();
+        inv_std[c] = istd as f32;
+        let (mean32, istd32) = (mean as f32, istd as f32);
+        for ((x, y), x_hat) in
+            x.chunks_exact(width).zip(y.chunks_exact_mut(width)).zip(x_hat.chunks_exact_mut(width))
+        {
+            for i in shape.range(c) {
+                // y = gamma * x_hat + beta
+                x_hat[i] = (x[i] - mean32) * istd32;
+                y[i] = gamma[c] * x_hat[i] + beta[c];
+            }
+        }
+        // running = (1 - momentum) running + momentum batch; running_var takes the unbiased var.
+        let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
+        let mom = f64::from(shape.momentum);
+        running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
+        running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
+    }
+    *num_batches_tracked += 1;
+}
+
+/// Backward of [`forward_train`] through the batch statistics:
+/// `dx = gamma * inv_std / m * (m dy - sum(dy) - x_hat sum(dy x_hat))`, added to `dx` when given;
+/// `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_train(
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+) {
+    let width = shape.width();
+    let m = shape.count(dy.len());
+    for c in 0..shape.channels {
+        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
+        for (dy, x_hat) in dy.chunks_exact(width).zip(x_hat.chunks_exact(width)) {
+            for i in shape.range(c) {
+                sum_dy += f64::from(dy[i]);
+                sum_dy_xhat += f64::from(dy[i]) * f64::from(x_hat[i]);
+            }
+        }
+        dgamma[c] += sum_dy_xhat as f32;
+        dbeta[c] += sum_dy as f32;
+        let Some(dx) = dx.as_deref_mut() else { continue };
+        let scale = gamma[c] * inv_std[c];
+        let (mean_dy, mean_dy_xhat) = ((sum_dy / m as f64) as f32, (sum_dy_xhat / m as f64) as f32);
+        for ((dy, x_hat), dx) in
+            dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(dx.chunks_exact_mut(width))
+        {
+            for i in shape.range(c) {
+                // gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat))
+                dx[i] += scale * (dy[i] - mean_dy - x_hat[i] * mean_dy_xhat);
+            }
+        }
+    }
+}
+
+/// Eval-mode forward: `y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta`.
+pub fn forward_eval(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+) {
+    let width = shape.width();
+    for (x, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
+        for c in 0..shape.channels {
+            let inv_std = 1.0 / (running_var[c] + shape.eps).sqrt();
+            let (scale, shift) =
+                (gamma[c] * inv_std, beta[c] - gamma[c] * inv_std * running_mean[c]);
+            for i in shape.range(c) {
+                y[i] = scale * x[i] + shift;
+            }
+        }
+    }
+}
+
+/// Backward of [`forward_eval`] (the statistics are constants): `dx += gamma * dy / sqrt(rv + eps)`,
+/// `dgamma += sum(dy (x - rm) / sqrt(rv + eps))`, `dbeta += sum(dy)`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_eval(
+    shape: NormShape,
+    dy: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+) {
+    let width = shape.width();
+    for c in 0..shape.channels {
+        let inv_std = 1.0 / (running_var[c] + shape.eps).sqrt();
+        let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
+        for (dy, x) in dy.chunks_exact(width).zip(x.chunks_exact(width)) {
+            for i in shape.range(c) {
+                sum_dy += dy[i];
+                sum_dy_xhat += dy[i] * (x[i] - running_mean[c]) * inv_std;
+            }
+        }
+        dgamma[c] += sum_dy_xhat;
+        dbeta[c] += sum_dy;
+        if let Some(dx) = dx.as_deref_mut() {
+            for (dy, dx) in dy.chunks_exact(width).zip(dx.chunks_exact_mut(width)) {
+                for i in shape.range(c) {
+                    dx[i] += gamma[c] * inv_std * dy[i];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! A network's whole `state_dict` in one safetensors file: the trainable parameters and the
+//! batch-norm buffers (`running_mean`, `running_var` as f32, `num_batches_tracked` as i64), so
+//! `model.load_state_dict(safetensors.torch.load_file(path))` accepts it with `strict=True`.
+
+use std::path::Path;
+
+use crate::checkpoint::{
+    CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef, load, save,
+};
+use crate::layout::{BufferInfo, ParamInfo};
+
+/// A network's state: its layout tables and the three flat buffers they describe.
+#[derive(Clone, Copy, Debug)]
+pub struct State<'a> {
+    /// The parameter layout.
+    pub params_layout: &'a [ParamInfo],
+    /// The parameters.
+    pub params: &'a [f32],
+    /// The buffer layout (f32 buffers and i64 counters).
+    pub buffers_layout: &'a [BufferInfo],
+    /// The f32 buffers.
+    pub buffers: &'a [f32],
+    /// The i64 counters.
+    pub counters: &'a [i64],
+}
+
+fn slice<'a, T>(
+    data: &'a [T],
+    name: &str,
+    offset: usize,
+    len: usize,
+) -> Result<&'a [T], CheckpointError> {
+    data.get(offset..offset.saturating_add(len)).ok_or_else(|| CheckpointError::InvalidTensor {
+        name: name.to_string(),
+        reason: "lies outside its buffer".into(),
+    })
+}
+
+/// Writes every parameter and buffer under its PyTorch name.
+pub fn save_state(path: &Path, state: State<'_>) -> Result<(), CheckpointError> {
+    let mut tensors = Vec::with_capacity(state.params_layout.len() + state.buffers_layout.len());
+    for info in state.params_layout {
+        let data = TensorData::F32(slice(state.params, info.name, info.offset, info.len)?);
+        tensors.push(TensorRef { name: info.name, shape: info.shape, data });
+    }
+    for info in state.buffers_layout {
+        let data = if info.kind.is_i64() {
+            TensorData::I64(slice(state.counters, info.name, info.offset, info.len)?)
+        } else {
+            TensorData::F32(slice(state.buffers, info.name, info.offset, info.len)?)
+        };
+        tensors.push(TensorRef { name: info.name, shape: info.shape, data });
+    }
+    save(path, &tensors)
+}
+
+/// Cuts `data` into the disjoint `(name, offset, len)` pieces, in any order.
+fn pieces<'a, T>(
+    data: &'a mut [T],
+    mut wanted: Vec<(&'a str, usize, usize)>,
+) -> Result<Vec<(&'a str, &'a mut [T])>, CheckpointError> {
+    wanted.sort_by_key(|w| w.1);
+    let mut out = Vec::with_capacity(wanted.len());
+    let (mut rest, mut at) = (data, 0usize);
+    for (name, offset, len) in wanted {
+        let invalid = |reason: &str| CheckpointError::InvalidTensor {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        };
+        let skip = offset.checked_sub(at).ok_or_else(|| invalid("overlaps another tensor"))?;
+        if skip.saturating_add(len) > rest.len() {
+            return Err(invalid("lies outside its buffer"));
+        }
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(skip);
+        let (piece, tail) = tail.split_at_mut(len);
+        rest = tail;
+        at = offset + len;
+        out.push((name, piece));
+    }
+    Ok(out)
+}
+
+/// Reads a file written by [`save_state`] (or PyTorch's `state_dict` of the same network):
+/// exactly these tensors, with these shapes and dtypes; on error nothing is changed.
+pub fn load_state(
+    path: &Path,
+    params_layout: &[ParamInfo],
+    params: &mut [f32],
+    buffers_layout: &[BufferInfo],
+    buffers: &mut [f32],
+    counters: &mut [i64],
+) -> Result<(), CheckpointError> {
+    let shape_of = |name: &str| {
+        params_layout
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.shape)
+            .or_else(|| buffers_layout.iter().find(|b| b.name == name).map(|b| b.shape))
+            .unwrap_or(&[])
+    };
+    let p = pieces(params, params_layout.iter().map(|i| (i.name, i.offset, i.len)).collect())?;
+    let (ints, floats): (Vec<&BufferInfo>, Vec<&BufferInfo>) =
+        buffers_layout.iter().partition(|b| b.kind.is_i64());
+    let f = pieces(buffers, floats.iter().map(|i| (i.name, i.offset, i.len)).collect())?;
+    let c = pieces(counters, ints.iter().map(|i| (i.name, i.offset, i.len)).collect())?;
+    let mut tensors: Vec<TensorMut<'_>> = Vec::with_capacity(p.len() + f.len() + c.len());
+    for (name, data) in p.into_iter().chain(f) {
+        tensors.push(TensorMut { name, shape: shape_of(name), data: TensorDataMut::F32(data) });
+    }
+    for (name, data) in c {
+        tensors.push(TensorMut { name, shape: shape_of(name), data: TensorDataMut::I64(data) });
+    }
+    load(path, &mut tensors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Init;
+    use crate::layout::{BufferKind, Role};
+
+    const PARAMS: &[ParamInfo] = &[ParamInfo {
+        name: "batchnorm1.weight",
+        shape: &[2],
+        offset: 0,
+        len: 2,
+        role: Role::NormWeight,
+        init: Init::Constant(1.0),
+        fan_in: 0,
+    }];
+    const BUFFERS: &[BufferInfo] = &[
+        BufferInfo {
+            name: "batchnorm1.running_mean",
+            shape: &[2],
+            offset: 0,
+            len: 2,
+            kind: BufferKind::RunningMean,
+        },
+        BufferInfo {
+            name: "batchnorm1.running_var",
+            shape: &[2],
+            offset: 2,
+            len: 2,
+            kind: BufferKind::RunningVar,
+        },
+        BufferInfo {
+            name: "batchnorm1.num_batches_tracked",
+            shape: &[],
+            offset: 0,
+            len: 1,
+            kind: BufferKind::NumBatchesTracked,
+        },
+    ];
+
+    #[test]
+    fn parameters_buffers_and_counters_round_trip() {
+        let path =
+            std::env::temp_dir().join(format!("netspec-state-{}.safetensors", std::process::id()));
+        let state = State {
+            params_layout: PARAMS,
+            params: &[1.5, -2.0],
+            buffers_layout: BUFFERS,
+            buffers: &[0.25, 0.5, 2.0, 3.0],
+            counters: &[7],
+        };
+        save_state(&path, state).unwrap();
+        let (mut p, mut b, mut c) = ([0.0; 2], [0.0; 4], [0i64; 1]);
+        load_state(&path, PARAMS, &mut p, BUFFERS, &mut b, &mut c).unwrap();
+        assert_eq!((p, b, c), ([1.5, -2.0], [0.25, 0.5, 2.0, 3.0], [7]));
+        // Parameters alone are not this network's state.
+        let err = load_state(&path, PARAMS, &mut p, &[], &mut [], &mut []).unwrap_err();
+        assert!(err.to_string().contains("running_mean"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
