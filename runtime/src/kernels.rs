@@ -20,8 +20,283 @@ pub fn dot<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
     sum
 }
 
+// Dense-layer kernels over batch-major rows, register-tiled.
+//
+// Each keeps the summation order of the loops `netspec emit` generates today (the forward
+// kernels the 8 lanes and reduction tree of `dot`, the backward kernels a running sum over
+// rows or outputs in order, starting from what is in the output), so adopting them changes
+// no result bit. Rust does not contract `a * b + c` into an FMA, so the order is all there is.
+// The tiles keep a few rows or outputs' partial sums in registers at once: loads of `W` (or
+// `x`) are shared across the tile, and the independent sums hide the add latency.
+
+/// Lanes of a partial-sum vector: 8 f32, as in [`dot`] (two SSE or one AVX register).
+const LANES: usize = 8;
+
+/// `R x C` dot products `x[r] · w[c]` with [`dot`]'s lanes and reduction tree, sharing each
+/// load of `w` across the `R` rows and of `x` across the `C` outputs.
+#[inline(always)]
+fn dot_tile<const IN: usize, const R: usize, const C: usize>(
+    w: [&[f32; IN]; C],
+    x: [&[f32; IN]; R],
+) -> [[f32; C]; R] {
+    let mut lanes = [[[0.0f32; LANES]; C]; R];
+    for k in 0..IN / LANES {
+        for r in 0..R {
+            for c in 0..C {
+                for l in 0..LANES {
+                    lanes[r][c][l] += w[c][k * LANES + l] * x[r][k * LANES + l];
+                }
+            }
+        }
+    }
+    let mut out = [[0.0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            let v = &lanes[r][c];
+            let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+            for i in IN / LANES * LANES..IN {
+                sum += w[c][i] * x[r][i];
+            }
+            out[r][c] = sum;
+        }
+    }
+    out
+}
+
+/// `y = x W^T + b` (nn.Linear) for every row of `x`, with `R x C` register tiles (`R` rows,
+/// `C` outputs); remainders go through smaller tiles. Bit-identical to `dot(w[o], x) + b[o]`
+/// per output, which is what generated code computes today.
+///
+/// # Panics
+///
+/// If `w` has fewer than `OUT` rows or `b` fewer than `OUT` values.
+#[inline]
+pub fn dense_forward_tiled<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
+    w: &[[f32; IN]],
+    b: &[f32],
+    x: &[[f32; IN]],
+    y: &mut [[f32; OUT]],
+) {
+    let (w, b): (&[[f32; IN]; OUT], &[f32; OUT]) =
+        (w[..OUT].try_into().expect("OUT rows"), b[..OUT].try_into().expect("OUT values"));
+    let (xr, x_rest) = x.as_chunks::<R>();
+    let (yr, y_rest) = y.as_chunks_mut::<R>();
+    for (x, y) in xr.iter().zip(yr.iter_mut()) {
+        forward_rows::<IN, OUT, R, C>(w, b, x, y);
+    }
+    for (x, y) in x_rest.iter().zip(y_rest.iter_mut()) {
+        forward_rows::<IN, OUT, 1, C>(w, b, ::core::array::from_ref(x), ::core::array::from_mut(y));
+    }
+}
+
+#[inline(always)]
+fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    x: &[[f32; IN]; R],
+    y: &mut [[f32; OUT]; R],
+) {
+    let xs: [&[f32; IN]; R] = ::core::array::from_fn(|r| &x[r]);
+    let mut o = 0;
+    while o + C <= OUT {
+        let s = dot_tile::<IN, R, C>(::core::array::from_fn(|c| &w[o + c]), xs);
+        for r in 0..R {
+            for c in 0..C {
+                y[r][o + c] = s[r][c] + b[o + c];
+            }
+        }
+        o += C;
+    }
+    while o < OUT {
+        let s = dot_tile::<IN, R, 1>([&w[o]], xs);
+        for r in 0..R {
+            y[r][o] = s[r][0] + b[o];
+        }
+        o += 1;
+    }
+}
+
+/// [`dense_forward_tiled`] with the tile that measured best over batches of rows (4 rows x 1
+/// output; see the bench crate's `kernels` benchmark).
+#[inline]
+pub fn dense_forward<const IN: usize, const OUT: usize>(
+    w: &[[f32; IN]],
+    b: &[f32],
+    x: &[[f32; IN]],
+    y: &mut [[f32; OUT]],
+) {
+    dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y);
+}
+
+/// `dW += dy^T x` over the rows (the weight gradient of nn.Linear, `dW` as `[OUT][IN]`):
+/// a tile of `C` outputs x 8 inputs stays in registers across every row, so `dW` is read and
+/// written once instead of once per row. Per element the sum runs over the rows in order from
+/// the value in `dw`, as the generated loops do, so the result is bit-identical to them.
+///
+/// # Panics
+///
+/// If `dw` has fewer than `OUT` rows.
+#[inline]
+pub fn dense_backward_dw_tiled<const IN: usize, const OUT: usize, const C: usize>(
+    dw: &mut [[f32; IN]],
+    x: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+) {
+    let dw: &mut [[f32; IN]; OUT] = (&mut dw[..OUT]).try_into().expect("OUT rows");
+    let rows = x.len().min(dy.len());
+    let (x, dy) = (&x[..rows], &dy[..rows]);
+    let mut o = 0;
+    while o + C <= OUT {
+        dw_outputs::<IN, OUT, C>(dw, o, x, dy);
+        o += C;
+    }
+    while o < OUT {
+        dw_outputs::<IN, OUT, 1>(dw, o, x, dy);
+        o += 1;
+    }
+}
+
+#[inline(always)]
+fn dw_outputs<const IN: usize, const OUT: usize, const C: usize>(
+    dw: &mut [[f32; IN]; OUT],
+    o: usize,
+    x: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+) {
+    for k in 0..IN / LANES {
+        let i = k * LANES;
+        let mut acc = [[0.0f32; LANES]; C];
+        for c in 0..C {
+            acc[c].copy_from_slice(&dw[o + c][i..i + LANES]);
+        }
+        for (x, dy) in x.iter().zip(dy) {
+            for c in 0..C {
+                let g = dy[o + c];
+                for l in 0..LANES {
+                    acc[c][l] += g * x[i + l];
+                }
+            }
+        }
+        for c in 0..C {
+            dw[o + c][i..i + LANES].copy_from_slice(&acc[c]);
+        }
+    }
+    for i in IN / LANES * LANES..IN {
+        let mut acc = [0.0f32; C];
+        for c in 0..C {
+            acc[c] = dw[o + c][i];
+        }
+        for (x, dy) in x.iter().zip(dy) {
+            for c in 0..C {
+                acc[c] += dy[o + c] * x[i];
+            }
+        }
+        for c in 0..C {
+            dw[o + c][i] = acc[c];
+        }
+    }
+}
+
+/// [`dense_backward_dw_tiled`] with the tile that measured best (4 outputs x 8 inputs).
+#[inline]
+pub fn dense_backward_dw<const IN: usize, const OUT: usize>(
+    dw: &mut [[f32; IN]],
+    x: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+) {
+    dense_backward_dw_tiled::<IN, OUT, 4>(dw, x, dy);
+}
+
+/// `db += ` the sum of the rows of `dy` (the bias gradient of nn.Linear), summed over the rows
+/// in order from the value in `db`, as the generated loops do.
+///
+/// # Panics
+///
+/// If `db` has fewer than `OUT` values.
+#[inline]
+pub fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
+    let db: &mut [f32; OUT] = (&mut db[..OUT]).try_into().expect("OUT values");
+    let mut acc = *db;
+    for dy in dy {
+        for (a, &g) in acc.iter_mut().zip(dy) {
+            *a += g;
+        }
+    }
+    *db = acc;
+}
+
+/// `dx = dy W` (the input gradient of nn.Linear, `W` as `[OUT][IN]`), with tiles of `R` rows x
+/// 8 inputs in registers across every output. Per element the sum runs over the outputs in
+/// order from 0, as the generated loops do, so the result is bit-identical to them.
+///
+/// # Panics
+///
+/// If `w` has fewer than `OUT` rows.
+#[inline]
+pub fn dense_backward_dx_tiled<const IN: usize, const OUT: usize, const R: usize>(
+    w: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+    dx: &mut [[f32; IN]],
+) {
+    let w: &[[f32; IN]; OUT] = w[..OUT].try_into().expect("OUT rows");
+    let (dyr, dy_rest) = dy.as_chunks::<R>();
+    let (dxr, dx_rest) = dx.as_chunks_mut::<R>();
+    for (dy, dx) in dyr.iter().zip(dxr.iter_mut()) {
+        dx_rows::<IN, OUT, R>(w, dy, dx);
+    }
+    for (dy, dx) in dy_rest.iter().zip(dx_rest.iter_mut()) {
+        dx_rows::<IN, OUT, 1>(w, ::core::array::from_ref(dy), ::core::array::from_mut(dx));
+    }
+}
+
+#[inline(always)]
+fn dx_rows<const IN: usize, const OUT: usize, const R: usize>(
+    w: &[[f32; IN]; OUT],
+    dy: &[[f32; OUT]; R],
+    dx: &mut [[f32; IN]; R],
+) {
+    for k in 0..IN / LANES {
+        let i = k * LANES;
+        let mut acc = [[0.0f32; LANES]; R];
+        for (o, w) in w.iter().enumerate() {
+            for r in 0..R {
+                let g = dy[r][o];
+                for l in 0..LANES {
+                    acc[r][l] += g * w[i + l];
+                }
+            }
+        }
+        for r in 0..R {
+            dx[r][i..i + LANES].copy_from_slice(&acc[r]);
+        }
+    }
+    for i in IN / LANES * LANES..IN {
+        let mut acc = [0.0f32; R];
+        for (o, w) in w.iter().enumerate() {
+            for r in 0..R {
+                acc[r] += dy[r][o] * w[i];
+            }
+        }
+        for r in 0..R {
+            dx[r][i] = acc[r];
+        }
+    }
+}
+
+/// [`dense_backward_dx_tiled`] with the tile that measured best (4 rows x 8 inputs).
+#[inline]
+pub fn dense_backward_dx<const IN: usize, const OUT: usize>(
+    w: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+    dx: &mut [[f32; IN]],
+) {
+    dense_backward_dx_tiled::<IN, OUT, 4>(w, dy, dx);
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn dot_sums_every_product_for_any_length() {
         for n in [0usize, 1, 7, 8, 9, 17] {
@@ -36,6 +311,154 @@ mod tests {
                 _ => super::dot::<17>(a[..].try_into().unwrap(), a[..].try_into().unwrap()),
             };
             assert_eq!(got, expected, "n = {n}");
+        }
+    }
+
+    /// Small integers from a fixed LCG: every product and sum in the tests below is an
+    /// integer far below 2^24, so f32 arithmetic is exact in any order.
+    fn ints(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((s >> 24) % 7) as f32 - 3.0
+            })
+            .collect()
+    }
+
+    /// Non-integer values in (-1, 1), where the summation order shows in the last bits.
+    fn reals(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Checks the four dense kernels (with every tile shape the benchmarks use) against naive
+    /// definitions on small integers (exact), and bit for bit against the loops `netspec emit`
+    /// generates today on real values.
+    #[allow(clippy::type_complexity)] // arrays of kernel fn pointers, spelled out once each
+    fn check_dense<const IN: usize, const OUT: usize>(rows: usize) {
+        for (exact, seed) in [(true, 1u32), (false, 2)] {
+            let gen_ =
+                |n: usize, k: u32| if exact { ints(n, seed + k) } else { reals(n, seed + k) };
+            let w_flat = gen_(OUT * IN, 10);
+            let w: &[[f32; IN]] = w_flat.as_chunks::<IN>().0;
+            let b = gen_(OUT, 11);
+            let x_flat = gen_(rows * IN, 12);
+            let x: &[[f32; IN]] = x_flat.as_chunks::<IN>().0;
+            let dy_flat = gen_(rows * OUT, 13);
+            let dy: &[[f32; OUT]] = dy_flat.as_chunks::<OUT>().0;
+            let dw0 = gen_(OUT * IN, 14);
+            let db0 = gen_(OUT, 15);
+
+            // The references: naive definitions (exact case) or today's generated loops.
+            let mut y_ref = vec![[0.0f32; OUT]; rows];
+            let mut dw_ref = dw0.clone();
+            let mut db_ref = db0.clone();
+            let mut dx_ref = vec![[0.0f32; IN]; rows];
+            if exact {
+                for r in 0..rows {
+                    for o in 0..OUT {
+                        y_ref[r][o] = b[o] + (0..IN).map(|i| x[r][i] * w[o][i]).sum::<f32>();
+                        db_ref[o] += dy[r][o];
+                        for i in 0..IN {
+                            dw_ref[o * IN + i] += dy[r][o] * x[r][i];
+                        }
+                    }
+                    for i in 0..IN {
+                        dx_ref[r][i] = (0..OUT).map(|o| dy[r][o] * w[o][i]).sum::<f32>();
+                    }
+                }
+            } else {
+                for (x, y) in x.iter().zip(y_ref.iter_mut()) {
+                    for ((y, w), b) in y.iter_mut().zip(w).zip(&b) {
+                        *y = super::dot(w, x) + *b;
+                    }
+                }
+                let dw_rows = dw_ref.as_chunks_mut::<IN>().0;
+                for (x, dy) in x.iter().zip(dy) {
+                    for (dw, &g) in dw_rows.iter_mut().zip(dy) {
+                        for (dw, &x) in dw.iter_mut().zip(x) {
+                            *dw += g * x;
+                        }
+                    }
+                }
+                for dy in dy {
+                    for (db, &g) in db_ref.iter_mut().zip(dy) {
+                        *db += g;
+                    }
+                }
+                for (dx, dy) in dx_ref.iter_mut().zip(dy) {
+                    *dx = [0.0; IN];
+                    for (w, &g) in w.iter().zip(dy) {
+                        for (dx, &w) in dx.iter_mut().zip(w) {
+                            *dx += g * w;
+                        }
+                    }
+                }
+            }
+            let what = format!("IN {IN} OUT {OUT} rows {rows} exact {exact}");
+
+            let forwards: [fn(&[[f32; IN]], &[f32], &[[f32; IN]], &mut [[f32; OUT]]); 5] = [
+                dense_forward::<IN, OUT>,
+                dense_forward_tiled::<IN, OUT, 1, 1>,
+                dense_forward_tiled::<IN, OUT, 1, 4>,
+                dense_forward_tiled::<IN, OUT, 2, 2>,
+                dense_forward_tiled::<IN, OUT, 4, 2>,
+            ];
+            for (t, f) in forwards.iter().enumerate() {
+                let mut y = vec![[f32::NAN; OUT]; rows];
+                f(w, &b, x, &mut y);
+                assert_eq!(
+                    bits(y.as_flattened()),
+                    bits(y_ref.as_flattened()),
+                    "forward {t} {what}"
+                );
+            }
+            let dws: [fn(&mut [[f32; IN]], &[[f32; IN]], &[[f32; OUT]]); 3] = [
+                dense_backward_dw::<IN, OUT>,
+                dense_backward_dw_tiled::<IN, OUT, 1>,
+                dense_backward_dw_tiled::<IN, OUT, 2>,
+            ];
+            for (t, f) in dws.iter().enumerate() {
+                let mut dw = dw0.clone();
+                f(dw.as_chunks_mut::<IN>().0, x, dy);
+                assert_eq!(bits(&dw), bits(&dw_ref), "dW {t} {what}");
+            }
+            let mut db = db0.clone();
+            dense_backward_db::<OUT>(&mut db, dy);
+            assert_eq!(bits(&db), bits(&db_ref), "db {what}");
+            let dxs: [fn(&[[f32; IN]], &[[f32; OUT]], &mut [[f32; IN]]); 3] = [
+                dense_backward_dx::<IN, OUT>,
+                dense_backward_dx_tiled::<IN, OUT, 1>,
+                dense_backward_dx_tiled::<IN, OUT, 2>,
+            ];
+            for (t, f) in dxs.iter().enumerate() {
+                let mut dx = vec![[f32::NAN; IN]; rows];
+                f(w, dy, &mut dx);
+                assert_eq!(bits(dx.as_flattened()), bits(dx_ref.as_flattened()), "dx {t} {what}");
+            }
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn dense_kernels_match_their_definitions_and_todays_loops() {
+        for rows in [0, 1, 3, 4, 5, 9, 64] {
+            check_dense::<1, 1>(rows);
+            check_dense::<4, 16>(rows);
+            check_dense::<7, 3>(rows);
+            check_dense::<8, 5>(rows);
+            check_dense::<9, 4>(rows);
+            check_dense::<17, 10>(rows);
+            check_dense::<64, 13>(rows);
         }
     }
 }

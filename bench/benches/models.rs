@@ -1,0 +1,47 @@
+//! Issue 6's model benchmarks, 1 thread: single-sample `predict` latency, batch-64
+//! `predict_batch` and batch-64 `train_step` (SGD, momentum 0.9) for the reference models.
+//! `bench/compare` reads criterion's median of each from `target/criterion/<model>/<what>/new/
+//! estimates.json` and sets it beside PyTorch's.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use netspec_bench::{BATCH, Medium, Small, Tiny, inputs, labels};
+
+macro_rules! bench_model {
+    ($c:expr, $name:literal, $net:ty) => {{
+        let mut rng = netspec::Rng::seed(7);
+        let mut net = <$net>::new(&mut rng);
+        let x = inputs(BATCH * <$net>::INPUT, 1);
+        let t = labels(BATCH, <$net>::OUTPUT, 2);
+        let one: [f32; <$net>::INPUT] = x[..<$net>::INPUT].try_into().unwrap();
+        let mut out = vec![0.0f32; BATCH * <$net>::OUTPUT];
+        let mut opt = netspec::Sgd::new(0.01).momentum(0.9).build().unwrap();
+        let mut g = $c.benchmark_group($name);
+        g.bench_function("predict", |b| b.iter(|| net.predict(black_box(&one))));
+        g.bench_function("predict_batch", |b| {
+            b.iter(|| net.predict_batch(black_box(&x), black_box(&mut out)).unwrap())
+        });
+        g.bench_function("train_step", |b| {
+            b.iter(|| net.train_step(black_box(&x), black_box(&t), &mut opt, &mut rng).unwrap())
+        });
+        g.finish();
+    }};
+}
+
+fn models(c: &mut Criterion) {
+    bench_model!(c, "tiny", Tiny);
+    bench_model!(c, "small", Small);
+    bench_model!(c, "medium", Medium);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(60);
+    targets = models
+}
+criterion_main!(benches);

@@ -1,0 +1,226 @@
+//! The reference models of issue 6 (float32, ReLU, softmax cross-entropy, batch 64), defined
+//! with `netspec::network!`, plus deterministic inputs for benchmarks, and the loop shapes that
+//! `netspec emit` generates today for dense layers, kept as the baseline the kernels in
+//! `netspec_runtime::kernels` are measured against.
+#![deny(unsafe_code)]
+
+netspec::network! {
+    network Tiny {
+        input 4;
+        batch 64;
+        dense 16;
+        relu;
+        dense 16;
+        relu;
+        dense 3;
+        loss softmax_cross_entropy;
+    }
+}
+
+netspec::network! {
+    network Small {
+        input 64;
+        batch 64;
+        dense 128;
+        relu;
+        dense 64;
+        relu;
+        dense 10;
+        loss softmax_cross_entropy;
+    }
+}
+
+netspec::network! {
+    network Medium {
+        input 784;
+        batch 64;
+        dense 256;
+        relu;
+        dense 128;
+        relu;
+        dense 10;
+        loss softmax_cross_entropy;
+    }
+}
+
+/// Mini-batch size of every reference model.
+pub const BATCH: usize = 64;
+
+/// `n` values uniform in [-1, 1) from a fixed seed.
+pub fn inputs(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = netspec::Rng::seed(seed);
+    (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+/// `n` class labels below `classes` from a fixed seed.
+pub fn labels(n: usize, classes: usize, seed: u64) -> Vec<usize> {
+    let mut rng = netspec::Rng::seed(seed);
+    (0..n).map(|_| (rng.next_u64() % classes as u64) as usize).collect()
+}
+
+/// The dense-layer loops exactly as `netspec emit specs/digits.nn` generates them (generic over
+/// the shapes instead of constant-bound per layer): the baseline of the kernel benchmarks.
+pub mod generated {
+    /// `y = x W^T + b`, one `dot` per output.
+    pub fn forward<const IN: usize, const OUT: usize>(
+        w: &[[f32; IN]],
+        b: &[f32],
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+    ) {
+        for (x, y) in x.iter().zip(y.iter_mut()) {
+            for ((y, w), b) in y.iter_mut().zip(w).zip(b) {
+                *y = netspec_runtime::kernels::dot(w, x) + *b;
+            }
+        }
+    }
+
+    /// `dW += dy^T x`, sample by sample.
+    pub fn backward_dw<const IN: usize, const OUT: usize>(
+        dw: &mut [[f32; IN]],
+        x: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+    ) {
+        for (x, dy) in x.iter().zip(dy) {
+            for (dw, &g) in dw.iter_mut().zip(dy) {
+                for (dw, &x) in dw.iter_mut().zip(x) {
+                    *dw += g * x;
+                }
+            }
+        }
+    }
+
+    /// `db += sum of the rows of dy`.
+    pub fn backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
+        for dy in dy {
+            for (db, &g) in db.iter_mut().zip(dy) {
+                *db += g;
+            }
+        }
+    }
+
+    /// `dx = dy W`.
+    pub fn backward_dx<const IN: usize, const OUT: usize>(
+        w: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+        dx: &mut [[f32; IN]],
+    ) {
+        for (dx, dy) in dx.iter_mut().zip(dy) {
+            *dx = [0.0; IN];
+            for (w, &g) in w.iter().zip(dy) {
+                for (dx, &w) in dx.iter_mut().zip(w) {
+                    *dx += g * w;
+                }
+            }
+        }
+    }
+}
+
+/// The same operations through `matrixmultiply::sgemm` (row-major, strides given), to decide
+/// where a GEMM path wins. Safe wrappers: the slices' lengths are checked against the shapes
+/// before the call.
+pub mod gemm {
+    /// `y = x W^T + b`: b broadcast into y, then `y += x W^T`.
+    pub fn forward<const IN: usize, const OUT: usize>(
+        w: &[[f32; IN]],
+        b: &[f32],
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+    ) {
+        let m = x.len().min(y.len());
+        assert!(w.len() == OUT && b.len() == OUT);
+        for y in y[..m].iter_mut() {
+            y.copy_from_slice(b);
+        }
+        let (x, w, y) = (x.as_flattened(), w.as_flattened(), y.as_flattened_mut());
+        // SAFETY: x is m x IN (row stride IN), W^T is IN x OUT read from W [OUT][IN] with row
+        // stride 1 and column stride IN, y is m x OUT (row stride OUT); every index sgemm
+        // touches is below the lengths asserted/derived above, and y does not alias x or w
+        // (it is a distinct &mut).
+        assert!(x.len() >= m * IN && y.len() >= m * OUT && w.len() == OUT * IN);
+        #[allow(unsafe_code)]
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                IN,
+                OUT,
+                1.0,
+                x.as_ptr(),
+                IN as isize,
+                1,
+                w.as_ptr(),
+                1,
+                IN as isize,
+                1.0,
+                y.as_mut_ptr(),
+                OUT as isize,
+                1,
+            );
+        }
+    }
+
+    /// `dW += dy^T x`: dW is OUT x IN = (OUT x m) (m x IN).
+    pub fn backward_dw<const IN: usize, const OUT: usize>(
+        dw: &mut [[f32; IN]],
+        x: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+    ) {
+        let m = x.len().min(dy.len());
+        let (x, dy, dw) = (x.as_flattened(), dy.as_flattened(), dw.as_flattened_mut());
+        assert!(x.len() >= m * IN && dy.len() >= m * OUT && dw.len() == OUT * IN);
+        // SAFETY: dy^T is OUT x m read from dy [m][OUT] (row stride 1, column stride OUT), x is
+        // m x IN (row stride IN), dW is OUT x IN (row stride IN); bounds asserted above, dW is
+        // a distinct &mut.
+        #[allow(unsafe_code)]
+        unsafe {
+            matrixmultiply::sgemm(
+                OUT,
+                m,
+                IN,
+                1.0,
+                dy.as_ptr(),
+                1,
+                OUT as isize,
+                x.as_ptr(),
+                IN as isize,
+                1,
+                1.0,
+                dw.as_mut_ptr(),
+                IN as isize,
+                1,
+            );
+        }
+    }
+
+    /// `dx = dy W`: (m x OUT) (OUT x IN).
+    pub fn backward_dx<const IN: usize, const OUT: usize>(
+        w: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+        dx: &mut [[f32; IN]],
+    ) {
+        let m = dx.len().min(dy.len());
+        let (w, dy, dx) = (w.as_flattened(), dy.as_flattened(), dx.as_flattened_mut());
+        assert!(dx.len() >= m * IN && dy.len() >= m * OUT && w.len() == OUT * IN);
+        // SAFETY: dy is m x OUT (row stride OUT), W is OUT x IN (row stride IN), dx is m x IN
+        // (row stride IN); bounds asserted above, dx is a distinct &mut.
+        #[allow(unsafe_code)]
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                OUT,
+                IN,
+                1.0,
+                dy.as_ptr(),
+                OUT as isize,
+                1,
+                w.as_ptr(),
+                IN as isize,
+                1,
+                0.0,
+                dx.as_mut_ptr(),
+                IN as isize,
+                1,
+            );
+        }
+    }
+}
