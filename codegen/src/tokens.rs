@@ -198,15 +198,27 @@ pub fn skeleton(name: &str, span: Span, runtime: Option<&TokenStream>) -> TokenS
             pub const OUTPUT: usize = 0;
             pub const BATCH: usize = 0;
             pub const PARAM_COUNT: usize = 0;
+            pub const BUFFER_COUNT: usize = 0;
             pub const PARAMS: &'static [#p::ParamInfo] = &[];
+            pub const BUFFERS: &'static [#p::BufferInfo] = &[];
             pub fn new(rng: &mut #p::Rng) -> Self { #never }
             pub fn params(&self) -> &[f32] { #never }
             pub fn params_mut(&mut self) -> &mut [f32] { #never }
             pub fn grads(&self) -> &[f32] { #never }
-            pub fn predict<const I: usize, const O: usize>(&self, input: &[f32; I]) -> [f32; O] { #never }
-            pub fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) -> ::core::result::Result<(), #p::BatchError> { #never }
-            pub fn loss_and_grad<T>(&mut self, inputs: &[f32], targets: &[T]) -> ::core::result::Result<f32, #p::BatchError> { #never }
-            pub fn train_step<T>(&mut self, inputs: &[f32], targets: &[T], optimizer: &mut impl #p::Optimizer, rng: &mut #p::Rng) -> ::core::result::Result<f32, #p::BatchError> { #never }
+            pub fn buffers(&self) -> &[f32] { #never }
+            pub fn buffers_mut(&mut self) -> &mut [f32] { #never }
+            pub fn counters(&self) -> &[i64] { #never }
+            pub fn set_training(&mut self, training: bool) { #never }
+            pub fn is_training(&self) -> bool { #never }
+            pub fn last_loss(&self) -> #p::StepLoss { #never }
+            pub fn resample(&mut self, rng: &mut #p::Rng) { #never }
+            pub fn predict<const I: usize, O>(&self, input: &[f32; I]) -> O { #never }
+            pub fn predict_sample<const I: usize, O>(&self, input: &[f32; I], rng: &mut #p::Rng) -> O { #never }
+            pub fn predict_mc<const I: usize, O>(&self, input: &[f32; I], k: usize, rng: &mut #p::Rng) -> O { #never }
+            pub fn predict_batch<O>(&self, inputs: &[f32], outputs: &mut [O]) -> ::core::result::Result<(), #p::BatchError> { #never }
+            pub fn forward<O>(&mut self, inputs: &[f32], outputs: &mut [O], rng: &mut #p::Rng) -> ::core::result::Result<(), #p::BatchError> { #never }
+            pub fn loss_and_grad<T>(&mut self, inputs: &[f32], targets: T) -> ::core::result::Result<f32, #p::BatchError> { #never }
+            pub fn train_step<T>(&mut self, inputs: &[f32], targets: T, optimizer: &mut impl #p::Optimizer, rng: &mut #p::Rng) -> ::core::result::Result<f32, #p::BatchError> { #never }
             pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> { #never }
             pub fn load(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> { #never }
         }
