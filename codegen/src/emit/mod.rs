@@ -777,6 +777,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
         #[doc = #struct_doc]
         #[derive(Clone)]
+        #[allow(dead_code)]
         pub struct #name {
             /// Every trainable value, laid out as [`Self::PARAMS`] says.
             params: ::std::vec::Vec<f32>,
@@ -805,7 +806,8 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
         // Init bounds such as sqrt(6/3) are computed values that clippy would mistake for
         // hand-typed approximations of its constants (SQRT_2, ...).
-        #[allow(clippy::approx_constant, clippy::excessive_precision)]
+        // A program rarely calls every generated method (nor reads every field through them).
+        #[allow(dead_code, clippy::approx_constant, clippy::excessive_precision)]
         impl #name {
             /// Values in one input sample.
             pub const INPUT: usize = #input_lit;
