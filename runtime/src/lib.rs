@@ -16,6 +16,12 @@
 //!   [`state`]: a whole network state (parameters and batch-norm buffers) in one of them;
 //! - [`batchnorm`], [`dropout`], [`loss`]: the shape-independent halves of batch norm, dropout,
 //!   DropConnect, noise, losses and penalties.
+//! - [`conv`], [`pool`]: 2-D convolution (im2col) and max, average, global-average and
+//!   fractional max pooling, forward and backward over batches of channels-first rows;
+//! - [`preprocess`]: [`Preprocessor`], statistics fitted on the training split (mean image,
+//!   per-channel or per-feature standardization, ZCA whitening), saved with the model;
+//! - [`augment`]: [`Augmenter`], seeded training-time augmentation of a mini-batch in place
+//!   (translate, flip, rotate, noise, cutout, mixup and cutmix with mixed soft labels).
 //!
 //! Semantics follow PyTorch wherever PyTorch has an answer, so results can be checked against
 //! it and weights moved both ways.
@@ -44,9 +50,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod augment;
 pub mod batch;
 pub mod batchnorm;
 pub mod checkpoint;
+pub mod conv;
 pub mod data;
 pub mod dropout;
 pub mod init;
@@ -54,11 +62,14 @@ pub mod kernels;
 pub mod layout;
 pub mod loss;
 pub mod optim;
+pub mod pool;
+pub mod preprocess;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
 pub mod state;
 
+pub use augment::{AugmentError, Augmentation, Augmenter};
 pub use batch::BatchError;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
 pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};
@@ -68,6 +79,7 @@ pub use layout::{
 };
 pub use loss::StepLoss;
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
+pub use preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 pub use progress::Progress;
 pub use rng::Rng;
 pub use schedule::{CosineLr, LrSchedule, StepLr};

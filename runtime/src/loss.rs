@@ -30,6 +30,43 @@ pub fn softmax_cross_entropy<const K: usize>(
     f64::from(weight) * total / logits.len().max(1) as f64
 }
 
+/// nn.CrossEntropyLoss with probability targets (soft labels, as mixup and cutmix make): mean
+/// over the rows of `-sum_k t_k log softmax(z)_k`, times `weight`. Writes the exact gradient
+/// `weight * (softmax(z) sum_k t_k - t) / rows`, which is `weight * (softmax(z) - t) / rows` for
+/// targets summing to 1. Terms with `t_k = 0` contribute nothing (even for a logit of -inf).
+/// With one-hot targets this equals [`softmax_cross_entropy`] bit for bit.
+pub fn softmax_cross_entropy_soft<const K: usize>(
+    logits: &[[f32; K]],
+    targets: &[[f32; K]],
+    weight: f32,
+    dlogits: &mut [[f32; K]],
+) -> f64 {
+    let scale = weight / logits.len().max(1) as f32;
+    let mut total = 0.0f64;
+    for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
+        // logsumexp with the max subtracted, so exp cannot overflow.
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for (dz, &z) in dz.iter_mut().zip(z) {
+            *dz = (z - max).exp();
+            sum += *dz;
+        }
+        let lse = max + sum.ln();
+        let mut t_sum = 0.0f32;
+        for (&t, &z) in t.iter().zip(z) {
+            if t != 0.0 {
+                total += f64::from(t * (lse - z));
+                t_sum += t;
+            }
+        }
+        let inv = scale * t_sum / sum;
+        for (dz, &t) in dz.iter_mut().zip(t) {
+            *dz = *dz * inv - scale * t;
+        }
+    }
+    f64::from(weight) * total / logits.len().max(1) as f64
+}
+
 /// nn.MSELoss: mean of (y - t)^2 over every value, times `weight`; writes
 /// `weight * 2 (y - t) / count`.
 pub fn mse<const K: usize>(
@@ -150,6 +187,52 @@ mod tests {
         // A weight scales loss and gradient; huge logits do not overflow.
         let loss = softmax_cross_entropy(&[[1000.0f32, 0.0]], &[1], 0.5, &mut [[0.0; 2]]);
         assert!(close(loss, 0.5 * 1000.0), "{loss}");
+    }
+
+    #[test]
+    fn soft_cross_entropy_matches_its_definition() {
+        // Row 0: z = (1, 2, 3), t = (0.2, 0, 0.8): lse = 3.40760596,
+        // loss = 0.2 (lse - 1) + 0.8 (lse - 3) = 0.2 * 2.40760596 + 0.8 * 0.40760596.
+        // Row 1: z = 0, t = (0.5, 0.5, 0): loss = ln 3.
+        let logits = [[1.0f32, 2.0, 3.0], [0.0, 0.0, 0.0]];
+        let targets = [[0.2f32, 0.0, 0.8], [0.5, 0.5, 0.0]];
+        let mut grad = [[0.0f32; 3]; 2];
+        let loss = softmax_cross_entropy_soft(&logits, &targets, 1.0, &mut grad);
+        let row0 = 0.2 * 2.407_605_964 + 0.8 * 0.407_605_964;
+        assert!(close(loss, (row0 + 3f64.ln()) / 2.0), "{loss}");
+        // d/dz = (softmax(z) - t) / rows.
+        let softmax0 = [0.090_030_57, 0.244_728_48, 0.665_240_96];
+        for ((g, s), t) in grad[0].iter().zip(softmax0).zip([0.2, 0.0, 0.8]) {
+            assert!(close(f64::from(*g), (s - t) / 2.0), "{grad:?}");
+        }
+        for (g, t) in grad[1].iter().zip([0.5, 0.5, 0.0]) {
+            assert!(close(f64::from(*g), (1.0 / 3.0 - t) / 2.0), "{grad:?}");
+        }
+        // Weight scales both; huge logits do not overflow; a zero target ignores -inf.
+        let mut g = [[0.0f32; 2]];
+        let loss = softmax_cross_entropy_soft(&[[1000.0f32, 0.0]], &[[0.5, 0.5]], 0.5, &mut g);
+        assert!(close(loss, 0.5 * 500.0), "{loss}");
+        assert!(close(f64::from(g[0][0]), 0.5 * 0.5) && close(f64::from(g[0][1]), -0.5 * 0.5));
+        let loss =
+            softmax_cross_entropy_soft(&[[0.0f32, f32::NEG_INFINITY]], &[[1.0, 0.0]], 1.0, &mut g);
+        assert_eq!((loss, g), (0.0, [[0.0, 0.0]]));
+    }
+
+    #[test]
+    fn soft_cross_entropy_with_one_hot_targets_is_the_hard_one() {
+        let mut rng = crate::Rng::seed(4);
+        let logits: Vec<[f32; 5]> =
+            (0..16).map(|_| std::array::from_fn(|_| rng.normal(0.0, 3.0))).collect();
+        let labels: Vec<usize> = (0..16).map(|_| rng.below(5)).collect();
+        let targets: Vec<[f32; 5]> = labels
+            .iter()
+            .map(|&l| std::array::from_fn(|k| if k == l { 1.0 } else { 0.0 }))
+            .collect();
+        let (mut g_hard, mut g_soft) = (vec![[0.0f32; 5]; 16], vec![[0.0f32; 5]; 16]);
+        let hard = softmax_cross_entropy(&logits, &labels, 0.7, &mut g_hard);
+        let soft = softmax_cross_entropy_soft(&logits, &targets, 0.7, &mut g_soft);
+        assert_eq!(hard, soft);
+        assert_eq!(g_hard, g_soft);
     }
 
     #[test]

@@ -1,0 +1,619 @@
+//! Pooling layers over batch-major rows of `channels x height x width` images (channels first,
+//! one sample = `channels * height * width` contiguous values), with PyTorch's semantics:
+//!
+//! - [`maxpool2d_forward`]/[`maxpool2d_backward`]: `nn.MaxPool2d(kernel, stride, pad)`;
+//!   padding is `-inf`, ties (and an all `-inf` window) go to the first maximum in scan order
+//!   (row by row), NaN propagates as in PyTorch; the gradient flows to the argmax only.
+//! - [`avgpool2d_forward`]/[`avgpool2d_backward`]: `nn.AvgPool2d(kernel, stride, pad)` with
+//!   `count_include_pad=True`: every window sum is divided by `kernel * kernel`.
+//! - [`global_avgpool_forward`]/[`global_avgpool_backward`]: the mean of each channel,
+//!   `C x H x W -> C` (`nn.AdaptiveAvgPool2d(1)` then flatten).
+//! - [`fractional_maxpool2d_forward`]/[`fractional_maxpool2d_backward`]: Graham's fractional
+//!   max pooling (2014) as `nn.FractionalMaxPool2d(2, output_size)`: overlapping 2x2 windows
+//!   at pseudo-random offsets drawn from one `u` per sample and axis.
+//!
+//! Max pooling records, for every output, the index of its maximum within the sample's input
+//! row (`c * height * width + ih * width + iw`) as a `u32` in a caller buffer shaped like the
+//! output; the backward pass scatters `dy` through it. Backward passes overwrite `dx`.
+//!
+//! All functions check the shape and every buffer length first and return a [`ConvError`]
+//! instead of panicking. Nothing allocates.
+
+use crate::conv::{ConvError, check_len, out_size, product};
+use crate::rng::Rng;
+
+/// The shape of a max or average pooling layer on `channels x height x width` images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    /// Channels (kept by pooling).
+    pub channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Square window side.
+    pub kernel: usize,
+    /// Stride on both axes (PyTorch's default is the kernel).
+    pub stride: usize,
+    /// Padding on each side of both axes, at most `kernel / 2`.
+    pub pad: usize,
+}
+
+impl PoolShape {
+    /// `floor((height + 2 pad - kernel) / stride) + 1` (0 for a shape [`PoolShape::check`]
+    /// rejects).
+    pub fn out_height(&self) -> usize {
+        out_size(self.height, self.kernel, self.stride, self.pad)
+    }
+
+    /// `floor((width + 2 pad - kernel) / stride) + 1` (0 for a shape [`PoolShape::check`]
+    /// rejects).
+    pub fn out_width(&self) -> usize {
+        out_size(self.width, self.kernel, self.stride, self.pad)
+    }
+
+    /// Values in one input row: `channels * height * width`.
+    pub fn input_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Values in one output row (and argmax indices per row): `channels * out_height * out_width`.
+    pub fn output_len(&self) -> usize {
+        self.channels * self.out_height() * self.out_width()
+    }
+
+    /// Checks that every size is positive, `pad <= kernel / 2` (as PyTorch requires), the
+    /// window fits the padded input, and a row's indices fit `u32`.
+    pub fn check(&self, layer: &'static str) -> Result<(), ConvError> {
+        for (field, value) in [
+            ("channels", self.channels),
+            ("height", self.height),
+            ("width", self.width),
+            ("kernel", self.kernel),
+            ("stride", self.stride),
+        ] {
+            if value == 0 {
+                return Err(ConvError::Zero { layer, field });
+            }
+        }
+        if self.pad > self.kernel / 2 {
+            return Err(ConvError::PadTooLarge { layer, pad: self.pad, kernel: self.kernel });
+        }
+        // pad <= kernel / 2 keeps these from overflowing unless the kernel is absurd.
+        let padded = |n: usize| n.checked_add(self.pad.checked_mul(2)?);
+        let (Some(padded_height), Some(padded_width)) = (padded(self.height), padded(self.width))
+        else {
+            return Err(ConvError::Overflow { layer });
+        };
+        if self.kernel > padded_height || self.kernel > padded_width {
+            return Err(ConvError::KernelTooLarge {
+                layer,
+                kernel: self.kernel,
+                padded_height,
+                padded_width,
+            });
+        }
+        let input = product(layer, &[self.channels, self.height, self.width])?;
+        if u32::try_from(input).is_err() {
+            return Err(ConvError::Overflow { layer });
+        }
+        Ok(())
+    }
+}
+
+/// An image shape `channels x height x width`, for [`global_avgpool_forward`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageShape {
+    /// Channels.
+    pub channels: usize,
+    /// Height.
+    pub height: usize,
+    /// Width.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Values in one row: `channels * height * width`.
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Whether a row is empty (some size is 0; [`ImageShape::check`] rejects that).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks that every size is positive and the row length does not overflow.
+    pub fn check(&self, layer: &'static str) -> Result<(), ConvError> {
+        for (field, value) in
+            [("channels", self.channels), ("height", self.height), ("width", self.width)]
+        {
+            if value == 0 {
+                return Err(ConvError::Zero { layer, field });
+            }
+        }
+        product(layer, &[self.channels, self.height, self.width]).map(|_| ())
+    }
+}
+
+/// Checks the `x`/`dx` and `y`/`dy` lengths for `rows` samples.
+fn check_rows(
+    function: &'static str,
+    layer: &'static str,
+    (x_name, x_len, in_len, in_formula): (&'static str, usize, usize, &'static str),
+    (y_name, y_len, out_len, out_formula): (&'static str, usize, usize, &'static str),
+    rows: usize,
+) -> Result<(), ConvError> {
+    check_len(function, x_name, x_len, product(layer, &[rows, in_len])?, in_formula)?;
+    check_len(function, y_name, y_len, product(layer, &[rows, out_len])?, out_formula)
+}
+
+const IN_FORMULA: &str = "rows * channels * height * width";
+const OUT_FORMULA: &str = "rows * channels * out_height * out_width";
+
+/// Max pooling forward over `rows` samples: `y[c, oh, ow]` is the maximum of the window
+/// (overwrites `y`), and `argmax` (same length as `y`) receives its index within the
+/// sample's input row, for [`maxpool2d_backward`].
+pub fn maxpool2d_forward(
+    shape: PoolShape,
+    x: &[f32],
+    y: &mut [f32],
+    argmax: &mut [u32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    const F: &str = "maxpool2d_forward";
+    shape.check("maxpool2d")?;
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
+    check_rows(
+        F,
+        "maxpool2d",
+        ("x", x.len(), in_len, IN_FORMULA),
+        ("y", y.len(), out_len, OUT_FORMULA),
+        rows,
+    )?;
+    check_len(F, "argmax", argmax.len(), y.len(), OUT_FORMULA)?;
+    let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
+    let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
+    let rows_iter = x
+        .chunks_exact(in_len)
+        .zip(y.chunks_exact_mut(out_len))
+        .zip(argmax.chunks_exact_mut(out_len));
+    for ((x, y), argmax) in rows_iter {
+        for c in 0..channels {
+            let base = c * height * width;
+            for oh in 0..oh_n {
+                // Window rows clipped to the image (pad <= k/2 keeps them non-empty).
+                let h0 = (oh * stride).saturating_sub(pad);
+                let h1 = (oh * stride + k - pad).min(height);
+                for ow in 0..ow_n {
+                    let w0 = (ow * stride).saturating_sub(pad);
+                    let w1 = (ow * stride + k - pad).min(width);
+                    let (best, at) = window_max(x, base, width, h0..h1, w0..w1);
+                    let o = (c * oh_n + oh) * ow_n + ow;
+                    y[o] = best;
+                    argmax[o] = at;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The maximum of `x[base + ih * width + iw]` over the window and its index, as PyTorch's CPU
+/// kernel scans it: start at `-inf` with the first position, take a value if it is greater or
+/// NaN.
+#[inline(always)]
+fn window_max(
+    x: &[f32],
+    base: usize,
+    width: usize,
+    hs: std::ops::Range<usize>,
+    ws: std::ops::Range<usize>,
+) -> (f32, u32) {
+    let mut at = base + hs.start * width + ws.start;
+    let mut best = f32::NEG_INFINITY;
+    for ih in hs {
+        let row = base + ih * width;
+        for iw in ws.clone() {
+            let v = x[row + iw];
+            if v > best || v.is_nan() {
+                best = v;
+                at = row + iw;
+            }
+        }
+    }
+    // Fits: the shape check bounds a row's length by u32::MAX.
+    (best, at as u32)
+}
+
+/// Scatters `dy` to `dx` through `argmax` (overwrites `dx`): the backward pass of both max
+/// poolings.
+fn scatter_argmax(
+    dy: &[f32],
+    argmax: &[u32],
+    dx: &mut [f32],
+    in_len: usize,
+    out_len: usize,
+) -> Result<(), ConvError> {
+    if let Some((index, &value)) = argmax.iter().enumerate().find(|&(_, &a)| a as usize >= in_len) {
+        return Err(ConvError::Argmax { index, value, input_len: in_len });
+    }
+    dx.fill(0.0);
+    let rows = dy.chunks_exact(out_len).zip(argmax.chunks_exact(out_len));
+    for ((dy, argmax), dx) in rows.zip(dx.chunks_exact_mut(in_len)) {
+        for (&g, &a) in dy.iter().zip(argmax) {
+            dx[a as usize] += g;
+        }
+    }
+    Ok(())
+}
+
+/// Max pooling backward over `rows` samples: `dx` (overwritten) is zero except at each
+/// window's argmax, which receives the window's `dy` (summed where windows overlap).
+pub fn maxpool2d_backward(
+    shape: PoolShape,
+    dy: &[f32],
+    argmax: &[u32],
+    dx: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    const F: &str = "maxpool2d_backward";
+    shape.check("maxpool2d")?;
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
+    check_rows(
+        F,
+        "maxpool2d",
+        ("dx", dx.len(), in_len, IN_FORMULA),
+        ("dy", dy.len(), out_len, OUT_FORMULA),
+        rows,
+    )?;
+    check_len(F, "argmax", argmax.len(), dy.len(), OUT_FORMULA)?;
+    scatter_argmax(dy, argmax, dx, in_len, out_len)
+}
+
+/// Average pooling forward over `rows` samples (overwrites `y`): each window's sum of the
+/// values inside the image divided by `kernel * kernel` (padding counts as zeros,
+/// `count_include_pad=True`).
+pub fn avgpool2d_forward(
+    shape: PoolShape,
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    shape.check("avgpool2d")?;
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
+    check_rows(
+        "avgpool2d_forward",
+        "avgpool2d",
+        ("x", x.len(), in_len, IN_FORMULA),
+        ("y", y.len(), out_len, OUT_FORMULA),
+        rows,
+    )?;
+    let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
+    let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
+    // With floor-mode output sizes every window ends inside the padded input, so PyTorch's
+    // divisor (the window clipped to the padded input) is always k * k.
+    let divisor = (k * k) as f32;
+    for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+        for c in 0..channels {
+            let plane = &x[c * height * width..(c + 1) * height * width];
+            for oh in 0..oh_n {
+                let h0 = (oh * stride).saturating_sub(pad);
+                let h1 = (oh * stride + k - pad).min(height);
+                for ow in 0..ow_n {
+                    let w0 = (ow * stride).saturating_sub(pad);
+                    let w1 = (ow * stride + k - pad).min(width);
+                    let mut sum = 0.0f32;
+                    for ih in h0..h1 {
+                        sum += plane[ih * width + w0..ih * width + w1].iter().sum::<f32>();
+                    }
+                    y[(c * oh_n + oh) * ow_n + ow] = sum / divisor;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Average pooling backward over `rows` samples: `dx` (overwritten) receives
+/// `dy / (kernel * kernel)` at every input position of each window (summed where windows
+/// overlap; padding positions are dropped).
+pub fn avgpool2d_backward(
+    shape: PoolShape,
+    dy: &[f32],
+    dx: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    shape.check("avgpool2d")?;
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
+    check_rows(
+        "avgpool2d_backward",
+        "avgpool2d",
+        ("dx", dx.len(), in_len, IN_FORMULA),
+        ("dy", dy.len(), out_len, OUT_FORMULA),
+        rows,
+    )?;
+    let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
+    let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
+    let divisor = (k * k) as f32;
+    dx.fill(0.0);
+    for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
+        for c in 0..channels {
+            let plane = &mut dx[c * height * width..(c + 1) * height * width];
+            for oh in 0..oh_n {
+                let ihs = valid_range(oh, stride, pad, k, height);
+                for ow in 0..ow_n {
+                    let iws = valid_range(ow, stride, pad, k, width);
+                    let g = dy[(c * oh_n + oh) * ow_n + ow] / divisor;
+                    for ih in ihs.clone() {
+                        plane[ih * width + iws.start..ih * width + iws.end]
+                            .iter_mut()
+                            .for_each(|d| *d += g);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The input positions of window `o` inside `0..n`.
+#[inline(always)]
+fn valid_range(o: usize, stride: usize, pad: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    (o * stride).saturating_sub(pad)..(o * stride + k - pad).min(n)
+}
+
+/// Global average pooling forward over `rows` samples: `y[c]` (a row of `channels` values,
+/// overwritten) is the mean of channel `c`'s `height * width` values (summed in f64).
+pub fn global_avgpool_forward(
+    shape: ImageShape,
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    shape.check("global_avgpool")?;
+    check_rows(
+        "global_avgpool_forward",
+        "global_avgpool",
+        ("x", x.len(), shape.len(), IN_FORMULA),
+        ("y", y.len(), shape.channels, "rows * channels"),
+        rows,
+    )?;
+    let spatial = shape.height * shape.width;
+    for (x, y) in x.chunks_exact(spatial).zip(y.iter_mut()) {
+        *y = (x.iter().map(|&v| f64::from(v)).sum::<f64>() / spatial as f64) as f32;
+    }
+    Ok(())
+}
+
+/// Global average pooling backward over `rows` samples: every value of channel `c` of `dx`
+/// (overwritten) is `dy[c] / (height * width)`.
+pub fn global_avgpool_backward(
+    shape: ImageShape,
+    dy: &[f32],
+    dx: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    shape.check("global_avgpool")?;
+    check_rows(
+        "global_avgpool_backward",
+        "global_avgpool",
+        ("dx", dx.len(), shape.len(), IN_FORMULA),
+        ("dy", dy.len(), shape.channels, "rows * channels"),
+        rows,
+    )?;
+    let spatial = shape.height * shape.width;
+    for (dx, &g) in dx.chunks_exact_mut(spatial).zip(dy) {
+        dx.fill(g / spatial as f32);
+    }
+    Ok(())
+}
+
+/// The window side of fractional max pooling (Graham's overlapping 2x2 regions, PyTorch's
+/// `kernel_size=2`).
+pub const FRACTIONAL_KERNEL: usize = 2;
+
+/// The sample `u` used for fractional max pooling in eval mode (and by `predict`): a fixed
+/// mid-point, so inference is deterministic. PyTorch has no eval rule (its module draws new
+/// samples in both modes); Graham averages several random draws at test time, which a caller
+/// can still do by passing its own samples.
+pub const FRACTIONAL_EVAL_SAMPLE: f32 = 0.5;
+
+/// The shape of a fractional max pooling layer: `channels x height x width` to
+/// `channels x out_height x out_width` with 2x2 windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FractionalPoolShape {
+    /// Channels (kept).
+    pub channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Output height, `1 <= out_height < height`.
+    pub out_height: usize,
+    /// Output width, `1 <= out_width < width`.
+    pub out_width: usize,
+}
+
+impl FractionalPoolShape {
+    /// The shape of `fractional_maxpool alpha` on `channels x height x width`:
+    /// `out = floor(in / alpha)` on each axis (computed in f64). PyTorch's `output_ratio = r`
+    /// computes `int(in * r)`, which can differ by one in rare rounding cases for `r = 1/alpha`;
+    /// give PyTorch the explicit `output_size` to match exactly.
+    pub fn from_alpha(
+        channels: usize,
+        height: usize,
+        width: usize,
+        alpha: f64,
+    ) -> Result<Self, ConvError> {
+        let out = |n: usize| {
+            if alpha.is_finite() && alpha > 1.0 { (n as f64 / alpha) as usize } else { 0 }
+        };
+        let shape = FractionalPoolShape {
+            channels,
+            height,
+            width,
+            out_height: out(height),
+            out_width: out(width),
+        };
+        shape.check().map_err(|e| match e {
+            ConvError::Fractional { input, output, .. } => {
+                ConvError::Fractional { input, output, alpha: Some(alpha) }
+            }
+            e => e,
+        })?;
+        if !(alpha.is_finite() && alpha > 1.0) {
+            return Err(ConvError::Fractional {
+                input: (height, width),
+                output: (shape.out_height, shape.out_width),
+                alpha: Some(alpha),
+            });
+        }
+        Ok(shape)
+    }
+
+    /// Values in one input row: `channels * height * width`.
+    pub fn input_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Values in one output row (and argmax indices per row):
+    /// `channels * out_height * out_width`.
+    pub fn output_len(&self) -> usize {
+        self.channels * self.out_height * self.out_width
+    }
+
+    /// Checks that every size is positive, `out < in` on both axes (so 2x2 windows can step
+    /// by 1 or 2 and end at the last pixel), and a row's indices fit `u32`.
+    pub fn check(&self) -> Result<(), ConvError> {
+        const LAYER: &str = "fractional_maxpool2d";
+        if self.channels == 0 {
+            return Err(ConvError::Zero { layer: LAYER, field: "channels" });
+        }
+        let fits = |n: usize, out: usize| out >= 1 && out < n;
+        if !fits(self.height, self.out_height) || !fits(self.width, self.out_width) {
+            return Err(ConvError::Fractional {
+                input: (self.height, self.width),
+                output: (self.out_height, self.out_width),
+                alpha: None,
+            });
+        }
+        let input = product(LAYER, &[self.channels, self.height, self.width])?;
+        product(LAYER, &[self.channels, self.out_height, self.out_width])?;
+        if u32::try_from(input).is_err() {
+            return Err(ConvError::Overflow { layer: LAYER });
+        }
+        Ok(())
+    }
+}
+
+/// Fills `samples` with training-mode draws `u ~ U[0, 1)` (two per sample: width, then height).
+pub fn fractional_samples(rng: &mut Rng, samples: &mut [f32]) {
+    samples.iter_mut().for_each(|u| *u = rng.uniform_f32());
+}
+
+/// The start of window `i` of `output` windows of side 2 over `input` positions for the sample
+/// `u`, as PyTorch's `generate_intervals` computes it (in f32):
+/// `alpha = (input - 2) / (output - 1)`, `start_i = floor((i + u) alpha) - floor(u alpha)` for
+/// `i < output - 1`, and the last window ends at the last position, `start = input - 2`.
+///
+/// This is Graham's pseudo-random sequence `a_i = ceil(alpha (i + u))` in the form PyTorch
+/// implements (floor instead of ceil, and `alpha` chosen so that the last window ends exactly
+/// at the border): consecutive starts differ by `floor(alpha)` or `ceil(alpha)`, i.e. 1 or 2
+/// for `1 < alpha < 2`. Requires `1 <= output < input`.
+pub fn fractional_start(u: f32, input: usize, output: usize, i: usize) -> usize {
+    let last = input.saturating_sub(FRACTIONAL_KERNEL);
+    if i + 1 >= output {
+        return last;
+    }
+    let alpha = last as f32 / (output - 1) as f32;
+    let start = ((i as f32 + u) * alpha) as usize - (u * alpha) as usize;
+    start.min(last)
+}
+
+/// Checks that every sample lies in `[0, 1)`.
+fn check_samples(samples: &[f32]) -> Result<(), ConvError> {
+    match samples.iter().position(|u| !(0.0..1.0).contains(u)) {
+        Some(index) => Err(ConvError::Sample { index, value: samples[index] }),
+        None => Ok(()),
+    }
+}
+
+/// Fractional max pooling forward over `rows` samples (overwrites `y` and `argmax`).
+///
+/// `samples` holds two `u` in `[0, 1)` per sample, `[u_width, u_height]` (PyTorch's
+/// `_random_samples[n, c]`, here shared by all channels of a sample): draw them with
+/// [`fractional_samples`] while training, fill them with [`FRACTIONAL_EVAL_SAMPLE`] in eval.
+/// Output `(oh, ow)` is the maximum of the 2x2 window at
+/// `(fractional_start(u_height, height, out_height, oh), fractional_start(u_width, width, out_width, ow))`,
+/// with [`maxpool2d_forward`]'s scan order, ties and argmax storage.
+pub fn fractional_maxpool2d_forward(
+    shape: FractionalPoolShape,
+    samples: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    argmax: &mut [u32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    const F: &str = "fractional_maxpool2d_forward";
+    const LAYER: &str = "fractional_maxpool2d";
+    shape.check()?;
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
+    check_rows(
+        F,
+        LAYER,
+        ("x", x.len(), in_len, IN_FORMULA),
+        ("y", y.len(), out_len, OUT_FORMULA),
+        rows,
+    )?;
+    check_len(F, "argmax", argmax.len(), y.len(), OUT_FORMULA)?;
+    check_len(F, "samples", samples.len(), product(LAYER, &[rows, 2])?, "rows * 2")?;
+    check_samples(samples)?;
+    let FractionalPoolShape { channels, height, width, out_height: oh_n, out_width: ow_n } = shape;
+    let k = FRACTIONAL_KERNEL;
+    let rows_iter = x
+        .chunks_exact(in_len)
+        .zip(y.chunks_exact_mut(out_len))
+        .zip(argmax.chunks_exact_mut(out_len))
+        .zip(samples.chunks_exact(2));
+    for (((x, y), argmax), u) in rows_iter {
+        let (u_w, u_h) = (u[0], u[1]);
+        for c in 0..channels {
+            let base = c * height * width;
+            for oh in 0..oh_n {
+                let h0 = fractional_start(u_h, height, oh_n, oh);
+                for ow in 0..ow_n {
+                    let w0 = fractional_start(u_w, width, ow_n, ow);
+                    let (best, at) = window_max(x, base, width, h0..h0 + k, w0..w0 + k);
+                    let o = (c * oh_n + oh) * ow_n + ow;
+                    y[o] = best;
+                    argmax[o] = at;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fractional max pooling backward over `rows` samples: as [`maxpool2d_backward`], `dx`
+/// (overwritten) receives each output's `dy` at its argmax.
+pub fn fractional_maxpool2d_backward(
+    shape: FractionalPoolShape,
+    dy: &[f32],
+    argmax: &[u32],
+    dx: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    const F: &str = "fractional_maxpool2d_backward";
+    shape.check()?;
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
+    check_rows(
+        F,
+        "fractional_maxpool2d",
+        ("dx", dx.len(), in_len, IN_FORMULA),
+        ("dy", dy.len(), out_len, OUT_FORMULA),
+        rows,
+    )?;
+    check_len(F, "argmax", argmax.len(), dy.len(), OUT_FORMULA)?;
+    scatter_argmax(dy, argmax, dx, in_len, out_len)
+}
