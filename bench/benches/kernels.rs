@@ -31,10 +31,10 @@ fn layer<const IN: usize, const OUT: usize>(c: &mut Criterion) {
         fn(&[[f32; IN]], &[f32], &[[f32; IN]], &mut [[f32; OUT]]);
     let forwards: [(&str, Fwd<IN, OUT>); 6] = [
         ("generated", generated::forward::<IN, OUT>),
-        ("tiled4x1", k::dense_forward_tiled::<IN, OUT, 4, 1>),
-        ("tiled2x2", k::dense_forward_tiled::<IN, OUT, 2, 2>),
-        ("tiled4x2", k::dense_forward_tiled::<IN, OUT, 4, 2>),
-        ("tiled1x4", k::dense_forward_tiled::<IN, OUT, 1, 4>),
+        ("tiled4x1", |w, b, x, y| k::dense_forward_tiled::<IN, OUT, 4, 1>(w, Some(b), x, y)),
+        ("tiled2x2", |w, b, x, y| k::dense_forward_tiled::<IN, OUT, 2, 2>(w, Some(b), x, y)),
+        ("tiled4x2", |w, b, x, y| k::dense_forward_tiled::<IN, OUT, 4, 2>(w, Some(b), x, y)),
+        ("tiled1x4", |w, b, x, y| k::dense_forward_tiled::<IN, OUT, 1, 4>(w, Some(b), x, y)),
         ("sgemm", gemm::forward::<IN, OUT>),
     ];
     let mut g = c.benchmark_group("forward64");

@@ -66,11 +66,20 @@ fn emit_prints_code_or_says_what_the_generator_cannot_do_yet() {
     assert!(stdout.contains("pub struct DigitsMlp"), "{stdout}");
 
     let (code, stdout, stderr) = netspec(&["emit", "specs/digits_cnn.nn"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("pub struct DigitsCnn"), "{stdout}");
+
+    let heads = temp_spec(
+        "heads.nn",
+        "network M {\n  input 4;\n  augment { mixup 0.2; }\n  dense 3;\n  \
+         head a { dense 2; loss mse; }\n  head b { dense 1; loss mse; }\n}\n",
+    );
+    let (code, stdout, stderr) = netspec(&["emit", &heads]);
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     assert!(
-        stderr.contains("error: `conv` is not supported by the code generator yet"),
+        stderr.contains("error: `augment` with `head` is not supported by the code generator yet"),
         "{stderr}"
     );
-    assert!(stderr.contains("--> specs/digits_cnn.nn:18:5"), "{stderr}");
+    assert!(stderr.contains(&format!("--> {heads}:3:3")), "{stderr}");
 }

@@ -25,10 +25,9 @@ fn unsupported(span: Span, construct: &str) -> Diagnostic {
     Diagnostic::error(span, format!("`{construct}` is not supported by the code generator yet"))
         .with_label("not supported yet")
         .with_help(
-            "the code generator handles vector (or flattened image) inputs, `dense` (with \
-             `dropconnect`), `flatten`, `batchnorm`, `dropout`, `noise gaussian`, `relu`, \
-             `leaky_relu`, `tanh`, `sigmoid`, `identity`, heads, the three losses and every \
-             `penalty`; remove this construct or check the spec with `netspec check`",
+            "the code generator handles every layer, `preprocess`, heads, the three losses and \
+             every `penalty`, and `augment` on networks without heads; remove this construct \
+             or check the spec with `netspec check`",
         )
 }
 
@@ -43,16 +42,12 @@ pub(crate) fn check(net: &ir::Network) -> Vec<Diagnostic> {
                 .with_help("rename the network, e.g. `network MyNet { ... }`"),
         );
     }
-    if let Some(preprocess) = &net.preprocess {
-        errors.push(unsupported(preprocess.span, "preprocess"));
+    if let Some(span) = net.augment_span
+        && !net.heads.is_empty()
+    {
+        errors.push(unsupported(span, "augment` with `head"));
     }
-    if let Some(span) = net.augment_span {
-        errors.push(unsupported(span, "augment"));
-    }
-    for layer in net.layers.iter().chain(net.heads.iter().flat_map(|h| &h.layers)) {
-        if let Some(construct) = unsupported_op(&layer.op) {
-            errors.push(unsupported(layer.span, construct));
-        }
+    for layer in net.all_layers() {
         // PyTorch refuses too: "Expected more than 1 value per channel when training".
         if let Op::BatchNorm { .. } = layer.op {
             let spatial = layer.input.len() / layer.input.dims()[0].max(1);
@@ -83,22 +78,4 @@ pub(crate) fn check(net: &ir::Network) -> Vec<Diagnostic> {
         }
     }
     errors
-}
-
-/// The keyword of an operation the generator cannot emit yet.
-fn unsupported_op(op: &Op) -> Option<&'static str> {
-    match op {
-        Op::Dense { .. }
-        | Op::Activation(_)
-        | Op::Flatten
-        | Op::BatchNorm { .. }
-        | Op::Dropout { .. }
-        | Op::GaussianNoise { .. } => None,
-        Op::Conv { .. } => Some("conv"),
-        Op::MaxPool(_) => Some("maxpool"),
-        Op::AvgPool(_) => Some("avgpool"),
-        Op::GlobalAvgPool => Some("global_avgpool"),
-        Op::FractionalMaxPool { .. } => Some("fractional_maxpool"),
-        Op::Residual { .. } => Some("residual"),
-    }
 }

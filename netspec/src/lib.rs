@@ -53,13 +53,24 @@ pub mod __private {
         forward_train as batch_norm_forward_train,
     };
     pub use netspec_runtime::checkpoint::{load_params, save_params};
+    pub use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
     pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise, mask_weights};
-    pub use netspec_runtime::kernels::dot;
+    pub use netspec_runtime::kernels::{self, dot};
     pub use netspec_runtime::loss::{
         binary_cross_entropy_with_logits, l1_activity, l1_penalty, l2_penalty, mse,
-        softmax_cross_entropy,
+        softmax_cross_entropy, softmax_cross_entropy_soft,
+    };
+    pub use netspec_runtime::model_state::{load_state_preprocessed, save_state_preprocessed};
+    pub use netspec_runtime::pool::{
+        FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
+        avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
+        fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
+        maxpool2d_forward,
     };
     pub use netspec_runtime::state::{State, load_state, save_state};
+    pub use netspec_runtime::{
+        AugmentError, Augmentation, Augmenter, PreprocessError, PreprocessKind, Preprocessor,
+    };
     pub use netspec_runtime::{
         BatchError, BufferInfo, BufferKind, CheckpointError, Init, Optimizer, ParamInfo, Rng, Role,
         StepLoss, init_params, reset_buffers,

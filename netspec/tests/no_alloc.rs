@@ -51,6 +51,21 @@ netspec::network! {
         head parity { dense 4; relu; dense 1; loss binary_cross_entropy weight 0.5; }
         penalty l2 1e-3; penalty l1 1e-4 on dense2.weight; penalty l1_activity 1e-3 on relu1;
     }
+    // Every construct of the convolution issue: the input pipeline, conv, every pool, residual.
+    network Convolutional {
+        input image(1, 6, 6); batch 4;
+        preprocess standardize per_channel;
+        augment { translate 1; flip horizontal; rotate 10; noise gaussian 0.05; cutout 2; mixup 0.2; cutmix 1.0; }
+        conv 4 kernel 3 pad 1; batchnorm; relu;
+        residual stochastic_depth 0.2 { conv 4 kernel 3 pad 1; batchnorm; relu; conv 4 kernel 3 pad 1 init zeros; }
+        maxpool 2; avgpool 3 stride 1 pad 1; fractional_maxpool 1.4; flatten; dense 3;
+        loss softmax_cross_entropy;
+    }
+    network Pooled {
+        input image(2, 5, 5); batch 3;
+        preprocess whiten pca;
+        conv 2 kernel 3; global_avgpool; dense 2; loss mse;
+    }
 }
 
 #[test]
@@ -76,8 +91,37 @@ fn training_and_inference_do_not_allocate() {
     let mut adam2 = netspec::Adam::new().lr(1e-3).build().unwrap();
     regularized.train_step(&x18, targets, &mut adam2, &mut rng).unwrap();
 
+    let mut conv = Convolutional::new(&mut rng);
+    let x36: Vec<f32> = inputs.iter().cycle().take(4 * 36).copied().collect();
+    conv.fit_preprocess(&x36).unwrap();
+    let mut conv_out = [0.0f32; 4 * 3];
+    let mut adam3 = netspec::Adam::new().lr(1e-3).build().unwrap();
+    conv.train_step(&x36, &labels[..4], &mut adam3, &mut rng).unwrap();
+    let mut pooled = Pooled::new(&mut rng);
+    let x50: Vec<f32> = inputs.iter().cycle().take(3 * 50).copied().collect();
+    pooled.fit_preprocess(&x50).unwrap();
+    let pooled_targets = [0.5f32; 6];
+    let mut pooled_out = [0.0f32; 6];
+    let mut sgd2 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
+    pooled.train_step(&x50, &pooled_targets, &mut sgd2, &mut rng).unwrap();
+
     let before = allocations();
     for training in [true, false] {
+        conv.set_training(training);
+        conv.train_step(&x36, &labels[..4], &mut adam3, &mut rng).unwrap();
+        conv.resample(&mut rng);
+        conv.loss_and_grad(&x36, &labels[..4]).unwrap();
+        conv.forward(&x36, &mut conv_out, &mut rng).unwrap();
+        conv.predict_batch(&x36, &mut conv_out).unwrap();
+        let one: &[f32; 36] = x36[..36].try_into().unwrap();
+        std::hint::black_box(conv.predict(one));
+        std::hint::black_box(conv.predict_sample(one, &mut rng));
+        std::hint::black_box(conv.predict_mc(one, 3, &mut rng));
+        pooled.set_training(training);
+        pooled.train_step(&x50, &pooled_targets, &mut sgd2, &mut rng).unwrap();
+        pooled.forward(&x50, &mut pooled_out, &mut rng).unwrap();
+        std::hint::black_box(pooled.predict(x50[..50].try_into().unwrap()));
+
         regularized.set_training(training);
         regularized.train_step(&x18, targets, &mut adam2, &mut rng).unwrap();
         regularized.resample(&mut rng);

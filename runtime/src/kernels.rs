@@ -63,9 +63,10 @@ fn dot_tile<const IN: usize, const R: usize, const C: usize>(
     out
 }
 
-/// `y = x W^T + b` (nn.Linear) for every row of `x`, with `R x C` register tiles (`R` rows,
-/// `C` outputs); remainders go through smaller tiles. Bit-identical to `dot(w[o], x) + b[o]`
-/// per output, which is what generated code computes today.
+/// `y = x W^T + b` (nn.Linear; `b` `None` for a layer without bias) for every row of `x`, with
+/// `R x C` register tiles (`R` rows, `C` outputs); remainders go through smaller tiles.
+/// Bit-identical to `dot(w[o], x) + b[o]` (`dot(w[o], x)` without bias) per output, which is
+/// what the generated code computed before it called this kernel.
 ///
 /// # Panics
 ///
@@ -73,12 +74,12 @@ fn dot_tile<const IN: usize, const R: usize, const C: usize>(
 #[inline]
 pub fn dense_forward_tiled<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
     w: &[[f32; IN]],
-    b: &[f32],
+    b: Option<&[f32]>,
     x: &[[f32; IN]],
     y: &mut [[f32; OUT]],
 ) {
-    let (w, b): (&[[f32; IN]; OUT], &[f32; OUT]) =
-        (w[..OUT].try_into().expect("OUT rows"), b[..OUT].try_into().expect("OUT values"));
+    let w: &[[f32; IN]; OUT] = w[..OUT].try_into().expect("OUT rows");
+    let b: Option<&[f32; OUT]> = b.map(|b| b[..OUT].try_into().expect("OUT values"));
     let (xr, x_rest) = x.as_chunks::<R>();
     let (yr, y_rest) = y.as_chunks_mut::<R>();
     for (x, y) in xr.iter().zip(yr.iter_mut()) {
@@ -92,7 +93,7 @@ pub fn dense_forward_tiled<const IN: usize, const OUT: usize, const R: usize, co
 #[inline(always)]
 fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
     w: &[[f32; IN]; OUT],
-    b: &[f32; OUT],
+    b: Option<&[f32; OUT]>,
     x: &[[f32; IN]; R],
     y: &mut [[f32; OUT]; R],
 ) {
@@ -102,7 +103,10 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
         let s = dot_tile::<IN, R, C>(::core::array::from_fn(|c| &w[o + c]), xs);
         for r in 0..R {
             for c in 0..C {
-                y[r][o + c] = s[r][c] + b[o + c];
+                y[r][o + c] = match b {
+                    Some(b) => s[r][c] + b[o + c],
+                    None => s[r][c],
+                };
             }
         }
         o += C;
@@ -110,7 +114,10 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
     while o < OUT {
         let s = dot_tile::<IN, R, 1>([&w[o]], xs);
         for r in 0..R {
-            y[r][o] = s[r][0] + b[o];
+            y[r][o] = match b {
+                Some(b) => s[r][0] + b[o],
+                None => s[r][0],
+            };
         }
         o += 1;
     }
@@ -121,7 +128,7 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
 #[inline]
 pub fn dense_forward<const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
-    b: &[f32],
+    b: Option<&[f32]>,
     x: &[[f32; IN]],
     y: &mut [[f32; OUT]],
 ) {
@@ -225,9 +232,10 @@ pub fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
     *db = acc;
 }
 
-/// `dx = dy W` (the input gradient of nn.Linear, `W` as `[OUT][IN]`), with tiles of `R` rows x
-/// 8 inputs in registers across every output. Per element the sum runs over the outputs in
-/// order from 0, as the generated loops do, so the result is bit-identical to them.
+/// `dx += dy W` (the input gradient of nn.Linear, `W` as `[OUT][IN]`, added to what `dx` holds,
+/// as generated backward passes add to their input's gradient), with tiles of `R` rows x 8
+/// inputs in registers across every output. Per element the sum runs over the outputs in order
+/// from the value in `dx`, as the generated loops do, so the result is bit-identical to them.
 ///
 /// # Panics
 ///
@@ -258,6 +266,9 @@ fn dx_rows<const IN: usize, const OUT: usize, const R: usize>(
     for k in 0..IN / LANES {
         let i = k * LANES;
         let mut acc = [[0.0f32; LANES]; R];
+        for r in 0..R {
+            acc[r].copy_from_slice(&dx[r][i..i + LANES]);
+        }
         for (o, w) in w.iter().enumerate() {
             for r in 0..R {
                 let g = dy[r][o];
@@ -272,6 +283,9 @@ fn dx_rows<const IN: usize, const OUT: usize, const R: usize>(
     }
     for i in IN / LANES * LANES..IN {
         let mut acc = [0.0f32; R];
+        for r in 0..R {
+            acc[r] = dx[r][i];
+        }
         for (o, w) in w.iter().enumerate() {
             for r in 0..R {
                 acc[r] += dy[r][o] * w[i];
@@ -354,15 +368,20 @@ mod tests {
             let dy: &[[f32; OUT]] = dy_flat.as_chunks::<OUT>().0;
             let dw0 = gen_(OUT * IN, 14);
             let db0 = gen_(OUT, 15);
+            let dx0_flat = gen_(rows * IN, 16);
+            let dx0: &[[f32; IN]] = dx0_flat.as_chunks::<IN>().0;
 
-            // The references: naive definitions (exact case) or today's generated loops.
+            // The references: naive definitions (exact case) or the loops `netspec emit`
+            // generated before it called these kernels.
             let mut y_ref = vec![[0.0f32; OUT]; rows];
+            let mut y_nobias_ref = vec![[0.0f32; OUT]; rows];
             let mut dw_ref = dw0.clone();
             let mut db_ref = db0.clone();
-            let mut dx_ref = vec![[0.0f32; IN]; rows];
+            let mut dx_ref = dx0.to_vec();
             if exact {
                 for r in 0..rows {
                     for o in 0..OUT {
+                        y_nobias_ref[r][o] = (0..IN).map(|i| x[r][i] * w[o][i]).sum::<f32>();
                         y_ref[r][o] = b[o] + (0..IN).map(|i| x[r][i] * w[o][i]).sum::<f32>();
                         db_ref[o] += dy[r][o];
                         for i in 0..IN {
@@ -370,13 +389,18 @@ mod tests {
                         }
                     }
                     for i in 0..IN {
-                        dx_ref[r][i] = (0..OUT).map(|o| dy[r][o] * w[o][i]).sum::<f32>();
+                        dx_ref[r][i] += (0..OUT).map(|o| dy[r][o] * w[o][i]).sum::<f32>();
                     }
                 }
             } else {
                 for (x, y) in x.iter().zip(y_ref.iter_mut()) {
                     for ((y, w), b) in y.iter_mut().zip(w).zip(&b) {
                         *y = super::dot(w, x) + *b;
+                    }
+                }
+                for (x, y) in x.iter().zip(y_nobias_ref.iter_mut()) {
+                    for (y, w) in y.iter_mut().zip(w) {
+                        *y = super::dot(w, x);
                     }
                 }
                 let dw_rows = dw_ref.as_chunks_mut::<IN>().0;
@@ -393,7 +417,6 @@ mod tests {
                     }
                 }
                 for (dx, dy) in dx_ref.iter_mut().zip(dy) {
-                    *dx = [0.0; IN];
                     for (w, &g) in w.iter().zip(dy) {
                         for (dx, &w) in dx.iter_mut().zip(w) {
                             *dx += g * w;
@@ -403,7 +426,7 @@ mod tests {
             }
             let what = format!("IN {IN} OUT {OUT} rows {rows} exact {exact}");
 
-            let forwards: [fn(&[[f32; IN]], &[f32], &[[f32; IN]], &mut [[f32; OUT]]); 5] = [
+            let forwards: [fn(&[[f32; IN]], Option<&[f32]>, &[[f32; IN]], &mut [[f32; OUT]]); 5] = [
                 dense_forward::<IN, OUT>,
                 dense_forward_tiled::<IN, OUT, 1, 1>,
                 dense_forward_tiled::<IN, OUT, 1, 4>,
@@ -412,11 +435,18 @@ mod tests {
             ];
             for (t, f) in forwards.iter().enumerate() {
                 let mut y = vec![[f32::NAN; OUT]; rows];
-                f(w, &b, x, &mut y);
+                f(w, Some(&b), x, &mut y);
                 assert_eq!(
                     bits(y.as_flattened()),
                     bits(y_ref.as_flattened()),
                     "forward {t} {what}"
+                );
+                let mut y = vec![[f32::NAN; OUT]; rows];
+                f(w, None, x, &mut y);
+                assert_eq!(
+                    bits(y.as_flattened()),
+                    bits(y_nobias_ref.as_flattened()),
+                    "forward without bias {t} {what}"
                 );
             }
             let dws: [fn(&mut [[f32; IN]], &[[f32; IN]], &[[f32; OUT]]); 3] = [
@@ -438,7 +468,7 @@ mod tests {
                 dense_backward_dx_tiled::<IN, OUT, 2>,
             ];
             for (t, f) in dxs.iter().enumerate() {
-                let mut dx = vec![[f32::NAN; IN]; rows];
+                let mut dx = dx0.to_vec();
                 f(w, dy, &mut dx);
                 assert_eq!(bits(dx.as_flattened()), bits(dx_ref.as_flattened()), "dx {t} {what}");
             }

@@ -61,6 +61,7 @@ pub mod init;
 pub mod kernels;
 pub mod layout;
 pub mod loss;
+pub mod model_state;
 pub mod optim;
 pub mod pool;
 pub mod preprocess;

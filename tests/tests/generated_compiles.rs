@@ -27,6 +27,9 @@ mod flattened_image {
 mod regularizers {
     netspec::include_spec!("regularizers");
 }
+mod conv_net {
+    netspec::include_spec!("conv_net");
+}
 
 /// One SGD step on inputs and targets of the right sizes, then a prediction.
 macro_rules! step_and_predict {
@@ -67,6 +70,9 @@ fn every_generated_network_trains_and_predicts() {
     let targets = regularizers::RegularizedTargets { digit: &digits, parity: &parity };
     let y = step_and_predict!(regularizers::Regularized, targets);
     assert!(y.digit.iter().chain(&y.parity).all(|v| v.is_finite()));
+
+    let y = step_and_predict!(conv_net::ConvNet, &[0usize, 1, 2, 1]);
+    assert!(y.iter().all(|v| v.is_finite()));
 }
 
 /// A spec added to `tests/specs/` must be included above, or its code would go uncompiled.

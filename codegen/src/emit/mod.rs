@@ -9,11 +9,16 @@
 //! gradients. One module per layer kind keeps each layer's forward and backward together.
 
 mod batchnorm;
+mod conv;
 mod dense;
 mod elementwise;
+mod pipeline;
+mod pool;
+mod residual;
 
 use netspec_grammar::ir::{self, BufferKind, LossKind, Op, Role};
 use netspec_grammar::{Diagnostic, Span};
+use pipeline::{InputPipeline, input_pipeline};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -39,6 +44,8 @@ struct Step<'a> {
     y: Buf,
     width_in: usize,
     width_out: usize,
+    /// A residual block's branch output F(x) (`None` for every other layer).
+    branch: Option<Buf>,
 }
 
 impl Step<'_> {
@@ -74,6 +81,11 @@ fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf, plan: &mut Plan<'a>) -> 
             plan.layer_out.push((&layer.name, current));
             continue;
         }
+        // y = x + F(x): the branch's steps first, then the sum.
+        let branch = match &layer.op {
+            Op::Residual { branch, .. } => Some(plan_layers(branch, current, plan)),
+            _ => None,
+        };
         let y = Buf::Act(plan.act_widths.len());
         plan.act_widths.push(layer.output.len());
         plan.steps.push(Step {
@@ -82,6 +94,7 @@ fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf, plan: &mut Plan<'a>) -> 
             y,
             width_in: layer.input.len(),
             width_out: layer.output.len(),
+            branch,
         });
         plan.layer_out.push((&layer.name, y));
         current = y;
@@ -136,10 +149,12 @@ fn grad_field(index: usize) -> Ident {
     format_ident!("grad_act{}", index + 1)
 }
 
-/// What the layer modules need: the network, the runtime path and expressions for buffers.
+/// What the layer modules need: the network, the runtime paths and expressions for buffers.
 pub(crate) struct Ctx<'a> {
     net: &'a ir::Network,
     p: TokenStream,
+    /// The runtime's dense kernels, reached like everything else through `__private`.
+    kernels: TokenStream,
     batch: usize,
 }
 
@@ -284,6 +299,11 @@ fn layer_code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
         Op::Dropout { p, rescale } => elementwise::dropout(ctx, step, *p, *rescale),
         Op::GaussianNoise { sigma } => elementwise::noise(ctx, step, *sigma),
         Op::BatchNorm { eps, momentum } => batchnorm::code(ctx, step, *eps, *momentum),
+        Op::Conv { .. } => conv::code(ctx, step),
+        Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool | Op::FractionalMaxPool { .. } => {
+            pool::code(ctx, step)
+        }
+        Op::Residual { stochastic_depth, .. } => residual::code(ctx, step, *stochastic_depth),
         _ => Err(Diagnostic::error(
             step.layer.span,
             "internal error: unsupported layer reached the emitter",
@@ -296,6 +316,8 @@ struct LossCode {
     target_ty: TokenStream,
     checks: TokenStream,
     call: TokenStream,
+    /// The call on the soft target rows of an augmented batch (`self.soft_targets`).
+    soft_call: TokenStream,
     doc: String,
     target_doc: String,
 }
@@ -325,6 +347,16 @@ fn loss_code(
         }
     };
     let weight = f32_tokens(out.loss.weight, "the loss weight", out.loss.span)?;
+    let soft = quote!(self.soft_targets.as_chunks::<#w>().0);
+    let soft_call = match out.loss.kind {
+        LossKind::SoftmaxCrossEntropy => {
+            quote!(#p::softmax_cross_entropy_soft(#rows, #soft, #weight, #grad))
+        }
+        LossKind::Mse => quote!(#p::mse(#rows, #soft, #weight, #grad)),
+        LossKind::BinaryCrossEntropy => {
+            quote!(#p::binary_cross_entropy_with_logits(#rows, #soft, #weight, #grad))
+        }
+    };
     let (target_ty, len, formula, call, doc, target_doc) = match out.loss.kind {
         LossKind::SoftmaxCrossEntropy => (
             quote!(usize),
@@ -371,7 +403,7 @@ fn loss_code(
     if out.loss.kind == LossKind::SoftmaxCrossEntropy {
         checks.extend(quote!(#p::check_labels(#name_str, method, #targets, #w)?;));
     }
-    Ok(LossCode { target_ty, checks, call, doc: doc.to_string(), target_doc })
+    Ok(LossCode { target_ty, checks, call, soft_call, doc: doc.to_string(), target_doc })
 }
 
 pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream, Vec<Diagnostic>> {
@@ -387,7 +419,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let name_str = &net.name;
     let plan = plan(net);
     let batch = net.batch;
-    let ctx = Ctx { net, p: p.clone(), batch };
+    let ctx = Ctx { net, p: p.clone(), kernels: quote!(#p::kernels), batch };
     if plan.outputs.is_empty() {
         return Err(vec![Diagnostic::error(net.span, "the network has no `loss`")]);
     }
@@ -713,7 +745,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
          Loss: {loss_doc}.\n\n\
          The struct owns its parameters, their gradients, the batch-norm buffers, the dropout, \
          DropConnect and noise masks and the activations the backward pass needs, all allocated \
-         once by [`{name_str}::new`]; no method but `new`, `save` and `load` allocates.\n\n\
+         once by [`{name_str}::new`]; no method but `new`, `fit_preprocess`, `save` and `load` allocates.\n\n\
          # Modes\n\n\
          Like a PyTorch module, the network starts in training mode ([`Self::set_training`], \
          [`Self::is_training`]). [`Self::loss_and_grad`] and [`Self::forward`] follow the mode; \
@@ -766,11 +798,27 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
          DropConnect or noise, so every pass equals [`Self::predict`]."
     };
 
+    let pipe = input_pipeline(net, &p, &plan, &losses);
+
     let counters_new = if counter_count > 0 {
         quote!(::std::vec![0i64; #counter_count_lit])
     } else {
         quote!(::std::vec::Vec::new())
     };
+
+    let InputPipeline {
+        fields: pipe_fields,
+        inits: pipe_inits,
+        one: pre_one,
+        prepare,
+        prepare_train,
+        restore,
+        soft,
+        soft_calls,
+        methods: pipe_methods,
+        save: save_body,
+        load: load_body,
+    } = pipe;
 
     Ok(quote! {
         #head_types
@@ -793,6 +841,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             last_loss: #p::StepLoss,
             #grad_input_def
             #field_defs
+            #pipe_fields
         }
 
         impl ::core::fmt::Debug for #name {
@@ -845,6 +894,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                     last_loss: #p::StepLoss::default(),
                     #grad_input_init
                     #field_inits
+                    #pipe_inits
                 }
             }
 
@@ -896,6 +946,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             /// The output for one sample in eval mode; the activations live on the stack.
             pub fn predict(&self, input: &[f32; #input_lit]) -> #out_ty {
+                #pre_one
                 #stack_acts
                 #(#predict_steps)*
                 #assemble
@@ -906,6 +957,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             /// its running statistics. The mode is not used.
             pub fn predict_sample(&self, input: &[f32; #input_lit], rng: &mut #p::Rng) -> #out_ty {
                 let _ = &rng;
+                #pre_one
                 #stack_acts
                 #(#sample_steps)*
                 #assemble
@@ -955,8 +1007,9 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 #p::check_len(#name_str, "forward", "inputs", inputs.len(), #inputs_len, #inputs_formula)?;
                 #p::check_len(#name_str, "forward", "outputs", outputs.len(), #outputs_len, #outputs_formula)?;
                 self.resample(rng);
-                let (x_in, _) = inputs.as_chunks::<#input_lit>();
+                #prepare
                 self.forward_workspace(x_in, true);
+                #restore
                 #copy_out
                 ::core::result::Result::Ok(())
             }
@@ -987,13 +1040,22 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             #[doc = #loss_and_grad_doc]
             pub fn loss_and_grad(&mut self, inputs: &[f32], targets: #targets_ty) -> ::core::result::Result<f32, #p::BatchError> {
                 Self::check_batch("loss_and_grad", inputs, targets)?;
-                let (x_in, _) = inputs.as_chunks::<#input_lit>();
+                #prepare
+                let loss = self.loss_and_grad_rows(x_in, inputs, targets, false);
+                #restore
+                ::core::result::Result::Ok(loss)
+            }
+
+            /// [`Self::loss_and_grad`] on checked and prepared (augmented, preprocessed) rows;
+            /// `soft`: the targets are the soft rows of the last augmentation.
+            fn loss_and_grad_rows(&mut self, x_in: &[[f32; #input_lit]], inputs: &[f32], targets: #targets_ty, soft: bool) -> f32 {
+                let _ = (inputs, soft);
                 let training = self.training;
                 self.grads.fill(0.0);
                 self.forward_workspace(x_in, training);
                 #(self.#grad_fields.fill(0.0);)*
                 #grad_input_fill
-                let data_loss: f64 = 0.0 #(+ #loss_calls)*;
+                let data_loss: f64 = if soft { 0.0 #(+ #soft_calls)* } else { 0.0 #(+ #loss_calls)* };
                 #penalty_decl
                 #activity_body
                 self.backward_workspace(x_in, training);
@@ -1003,7 +1065,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                     penalty: penalty as f32,
                     total: (data_loss + penalty) as f32,
                 };
-                ::core::result::Result::Ok(self.last_loss.total)
+                self.last_loss.total
             }
 
             /// [`Self::resample`], [`Self::loss_and_grad`] in training mode (whatever the mode;
@@ -1023,9 +1085,10 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 Self::check_batch("loss_and_grad", inputs, targets)?;
                 self.resample(rng);
                 let mode = ::core::mem::replace(&mut self.training, true);
-                let loss = self.loss_and_grad(inputs, targets);
+                #prepare_train
+                let loss = self.loss_and_grad_rows(x_in, inputs, targets, #soft);
+                #restore
                 self.training = mode;
-                let loss = loss?;
                 optimizer.step(&mut self.params, &self.grads);
                 ::core::result::Result::Ok(loss)
             }
@@ -1051,13 +1114,14 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             ///
             /// When the file cannot be written.
             pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> {
-                #p::save_state(path.as_ref(), #p::State {
+                let state = #p::State {
                     params_layout: Self::PARAMS,
                     params: &self.params,
                     buffers_layout: Self::BUFFERS,
                     buffers: &self.buffers,
                     counters: &self.counters,
-                })
+                };
+                #save_body
             }
 
             /// Reads parameters and buffers saved by [`Self::save`] (or from PyTorch's
@@ -1068,8 +1132,10 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             /// When the file is missing, corrupt, or holds other tensors, shapes or types than
             /// this network's; nothing is changed then.
             pub fn load(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> {
-                #p::load_state(path.as_ref(), Self::PARAMS, &mut self.params, Self::BUFFERS, &mut self.buffers, &mut self.counters)
+                #load_body
             }
+
+            #pipe_methods
 
             #(#layer_items)*
         }

@@ -278,11 +278,165 @@ fn layers(
                 }
                 y
             }
-            other => panic!("oracle does not handle {other:?}"),
+            Op::Conv { filters, kernel, stride, pad, .. } => {
+                let w = param(Role::Weight).unwrap();
+                let b = param(Role::Bias);
+                let [c_in, h, wd] = dims3(layer.input);
+                let [_, oh_n, ow_n] = dims3(layer.output);
+                let (k, s, pd) = (*kernel, *stride, *pad);
+                // y[f, oh, ow] = b[f] + sum w[f, c, kh, kw] x[c, oh s + kh - pad, ow s + kw - pad]
+                a.iter()
+                    .map(|x| {
+                        let mut y = vec![0.0; filters * oh_n * ow_n];
+                        for f in 0..*filters {
+                            for oh in 0..oh_n {
+                                for ow in 0..ow_n {
+                                    let mut sum = b.map_or(0.0, |b| params[b.offset + f]);
+                                    for c in 0..c_in {
+                                        for kh in 0..k {
+                                            for kw in 0..k {
+                                                let ih = (oh * s + kh) as isize - pd as isize;
+                                                let iw = (ow * s + kw) as isize - pd as isize;
+                                                if ih < 0
+                                                    || iw < 0
+                                                    || ih >= h as isize
+                                                    || iw >= wd as isize
+                                                {
+                                                    continue;
+                                                }
+                                                let wi = ((f * c_in + c) * k + kh) * k + kw;
+                                                sum += params[w.offset + wi]
+                                                    * x[(c * h + ih as usize) * wd + iw as usize];
+                                            }
+                                        }
+                                    }
+                                    y[(f * oh_n + oh) * ow_n + ow] = sum;
+                                }
+                            }
+                        }
+                        y
+                    })
+                    .collect()
+            }
+            Op::MaxPool(pool) | Op::AvgPool(pool) => {
+                let max = matches!(layer.op, Op::MaxPool(_));
+                let [c_n, h, wd] = dims3(layer.input);
+                let [_, oh_n, ow_n] = dims3(layer.output);
+                let (k, s, pd) = (pool.kernel, pool.stride, pool.pad);
+                a.iter()
+                    .map(|x| {
+                        let mut y = Vec::new();
+                        for c in 0..c_n {
+                            for oh in 0..oh_n {
+                                for ow in 0..ow_n {
+                                    // max over the window (padding -inf), or sum / k^2
+                                    let mut acc = if max { f64::NEG_INFINITY } else { 0.0 };
+                                    for kh in 0..k {
+                                        for kw in 0..k {
+                                            let ih = (oh * s + kh) as isize - pd as isize;
+                                            let iw = (ow * s + kw) as isize - pd as isize;
+                                            if ih < 0
+                                                || iw < 0
+                                                || ih >= h as isize
+                                                || iw >= wd as isize
+                                            {
+                                                continue;
+                                            }
+                                            let v = x[(c * h + ih as usize) * wd + iw as usize];
+                                            acc = if max { acc.max(v) } else { acc + v };
+                                        }
+                                    }
+                                    y.push(if max { acc } else { acc / (k * k) as f64 });
+                                }
+                            }
+                        }
+                        y
+                    })
+                    .collect()
+            }
+            Op::GlobalAvgPool => {
+                let [c_n, h, wd] = dims3(layer.input);
+                a.iter()
+                    .map(|x| {
+                        (0..c_n)
+                            .map(|c| {
+                                x[c * h * wd..(c + 1) * h * wd].iter().sum::<f64>()
+                                    / (h * wd) as f64
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            Op::FractionalMaxPool { .. } => {
+                let [c_n, h, wd] = dims3(layer.input);
+                let [_, oh_n, ow_n] = dims3(layer.output);
+                a.iter()
+                    .enumerate()
+                    .map(|(n, x)| {
+                        // [u_width, u_height] per sample while training, 0.5 in eval
+                        let (uw, uh) = if mode.training {
+                            (mask()[2 * n], mask()[2 * n + 1])
+                        } else {
+                            (0.5, 0.5)
+                        };
+                        let mut y = Vec::new();
+                        for c in 0..c_n {
+                            for oh in 0..oh_n {
+                                let ih = fractional_start(uh, h, oh_n, oh);
+                                for ow in 0..ow_n {
+                                    let iw = fractional_start(uw, wd, ow_n, ow);
+                                    let mut m = f64::NEG_INFINITY;
+                                    for dh in 0..2 {
+                                        for dw in 0..2 {
+                                            m = m.max(x[(c * h + ih + dh) * wd + iw + dw]);
+                                        }
+                                    }
+                                    y.push(m);
+                                }
+                            }
+                        }
+                        y
+                    })
+                    .collect()
+            }
+            Op::Residual { stochastic_depth, branch } => {
+                let f = layers(net, branch, params, a.clone(), mode, seen);
+                // y = x + m F(x), m from the frozen row mask while training
+                a.iter()
+                    .zip(&f)
+                    .enumerate()
+                    .map(|(n, (x, f))| {
+                        let m = if mode.training && *stochastic_depth > 0.0 {
+                            mask()[n] as f64
+                        } else {
+                            1.0
+                        };
+                        x.iter().zip(f).map(|(x, f)| x + m * f).collect()
+                    })
+                    .collect()
+            }
         };
         seen.insert(layer.name.clone(), a.clone());
     }
     a
+}
+
+/// `[channels, height, width]` of an image shape.
+fn dims3(shape: ir::Shape) -> [usize; 3] {
+    match shape {
+        ir::Shape::Image { channels, height, width } => [channels, height, width],
+        ir::Shape::Vector(_) => panic!("an image layer on a vector"),
+    }
+}
+
+/// PyTorch's `generate_intervals` (f32): window i of `output` windows of side 2 over `input`.
+fn fractional_start(u: f32, input: usize, output: usize, i: usize) -> usize {
+    let last = input - 2;
+    if i + 1 >= output {
+        return last;
+    }
+    let alpha = last as f32 / (output - 1) as f32;
+    (((i as f32 + u) * alpha) as usize - (u * alpha) as usize).min(last)
 }
 
 /// The `penalty l1`/`l2` terms.

@@ -1,0 +1,347 @@
+//! Finite-difference checks of the image layers: `conv`, every pool, per-channel batch norm
+//! after a conv, and `residual` with and without stochastic depth (on images and vectors).
+//!
+//! Randomness (stochastic-depth row masks, fractional pooling's `u` draws) is frozen as in
+//! `gradcheck_regularizers.rs`: `resample(rng)` draws it, `__noise(layer)` hands it to the f64
+//! oracle, `loss_and_grad` keeps using it. Tolerances as there: the loss within 1e-5 relative
+//! of the oracle's; |analytic - numeric| <= 1e-3 |numeric| + 1e-5 per parameter (h = 1e-6);
+//! `predict_batch` within 1e-5 relative of the oracle's eval forward.
+
+mod common;
+
+use common::{Mode, Targets, numeric_grad_in, uniform};
+use netspec::Rng;
+use proptest::prelude::*;
+
+macro_rules! spec {
+    ($module:ident, $($spec:tt)*) => {
+        mod $module {
+            netspec::network! { $($spec)* }
+            pub const SPEC: &str = stringify!($($spec)*);
+        }
+    };
+}
+
+spec!(conv, network Net {
+    input image(2, 5, 5); batch 3;
+    conv 3 kernel 3 pad 1; tanh; conv 2 kernel 2 stride 2 bias none; flatten; dense 3;
+    loss softmax_cross_entropy;
+});
+spec!(maxpool, network Net {
+    input image(1, 6, 6); batch 3;
+    conv 3 kernel 3 pad 1; maxpool 2; maxpool 3 stride 2 pad 1; flatten; dense 2; loss mse;
+});
+spec!(avgpool, network Net {
+    input image(2, 6, 6); batch 3;
+    conv 2 kernel 3 pad 1; avgpool 3 stride 2 pad 1; sigmoid; avgpool 2; flatten; dense 3;
+    loss softmax_cross_entropy;
+});
+spec!(global_avgpool, network Net {
+    input image(2, 5, 5); batch 4;
+    conv 4 kernel 3; relu; global_avgpool; dense 3; loss softmax_cross_entropy;
+});
+spec!(fractional, network Net {
+    input image(1, 7, 7); batch 4;
+    conv 3 kernel 3 pad 1; fractional_maxpool 1.5; flatten; dense 3; loss softmax_cross_entropy;
+});
+spec!(batchnorm_conv, network Net {
+    input image(2, 4, 4); batch 4;
+    conv 3 kernel 3 pad 1; batchnorm; relu; conv 2 kernel 3; batchnorm eps 1e-3 momentum 0.2;
+    flatten; dense 3; loss softmax_cross_entropy;
+});
+spec!(residual, network Net {
+    input image(2, 4, 4); batch 3;
+    conv 3 kernel 3 pad 1;
+    residual { conv 3 kernel 3 pad 1; tanh; conv 3 kernel 3 pad 1; }
+    flatten; dense 3; loss softmax_cross_entropy;
+    penalty l2 1e-2;
+});
+spec!(stochastic_depth, network Net {
+    input image(2, 4, 4); batch 8;
+    conv 3 kernel 3 pad 1;
+    residual stochastic_depth 0.5 { conv 3 kernel 3 pad 1; batchnorm; relu; conv 3 kernel 3 pad 1; }
+    maxpool 2; flatten; dense 3; loss softmax_cross_entropy;
+});
+spec!(residual_vector, network Net {
+    input 4; batch 6;
+    residual stochastic_depth 0.3 { dense 4; tanh; residual { dense 4; } }
+    dense 5; residual { identity; } dense 2; loss mse;
+});
+
+/// What the checks need from a generated single-output network.
+trait Net: Sized {
+    const INPUT: usize;
+    const OUTPUT: usize;
+    const BATCH: usize;
+    const SPEC: &'static str;
+    fn new(rng: &mut Rng) -> Self;
+    fn params(&self) -> &[f32];
+    fn params_mut(&mut self) -> &mut [f32];
+    fn grads(&self) -> &[f32];
+    fn buffers_mut(&mut self) -> &mut [f32];
+    fn buffers(&self) -> &[f32];
+    fn set_training(&mut self, training: bool);
+    fn resample(&mut self, rng: &mut Rng);
+    fn noise(&self, layer: &str) -> Option<&[f32]>;
+    fn loss(&mut self, inputs: &[f32], targets: &Targets<'_>) -> f32;
+    fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]);
+    fn predict(&self, input: &[f32]) -> Vec<f32>;
+}
+
+macro_rules! impl_net {
+    ($($module:ident: $target:ident),*) => {$(
+        impl Net for $module::Net {
+            const INPUT: usize = $module::Net::INPUT;
+            const OUTPUT: usize = $module::Net::OUTPUT;
+            const BATCH: usize = $module::Net::BATCH;
+            const SPEC: &'static str = $module::SPEC;
+            fn new(rng: &mut Rng) -> Self { $module::Net::new(rng) }
+            fn params(&self) -> &[f32] { $module::Net::params(self) }
+            fn params_mut(&mut self) -> &mut [f32] { $module::Net::params_mut(self) }
+            fn grads(&self) -> &[f32] { $module::Net::grads(self) }
+            fn buffers(&self) -> &[f32] { $module::Net::buffers(self) }
+            fn buffers_mut(&mut self) -> &mut [f32] { $module::Net::buffers_mut(self) }
+            fn set_training(&mut self, training: bool) { $module::Net::set_training(self, training) }
+            fn resample(&mut self, rng: &mut Rng) { $module::Net::resample(self, rng) }
+            fn noise(&self, layer: &str) -> Option<&[f32]> { $module::Net::__noise(self, layer) }
+            fn loss(&mut self, inputs: &[f32], targets: &Targets<'_>) -> f32 {
+                match targets {
+                    Targets::$target(t) => $module::Net::loss_and_grad(self, inputs, t).unwrap(),
+                    _ => panic!("wrong targets"),
+                }
+            }
+            fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) {
+                $module::Net::predict_batch(self, inputs, outputs).unwrap()
+            }
+            fn predict(&self, input: &[f32]) -> Vec<f32> {
+                let input: &[f32; $module::Net::INPUT] = input.try_into().unwrap();
+                $module::Net::predict(self, input).to_vec()
+            }
+        }
+    )*};
+}
+
+impl_net!(
+    conv: Labels,
+    maxpool: Values,
+    avgpool: Labels,
+    global_avgpool: Labels,
+    fractional: Labels,
+    batchnorm_conv: Labels,
+    residual: Labels,
+    stochastic_depth: Labels,
+    residual_vector: Values
+);
+
+fn compare(
+    spec: &str,
+    mode: &Mode,
+    params: &[f32],
+    inputs: &[f32],
+    targets: &Targets<'_>,
+    loss: f32,
+    grads: &[f32],
+) {
+    let net = common::network(spec);
+    let wide: Vec<f64> = params.iter().map(|&p| p as f64).collect();
+    let want = common::loss_in(&net, &wide, inputs, targets, mode);
+    assert!(
+        (loss as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+        "training {}: loss {loss} but the f64 oracle gives {want}",
+        mode.training
+    );
+    let numeric = numeric_grad_in(&net, params, inputs, targets, 1e-6, mode);
+    assert!(numeric.iter().any(|g| g.abs() > 1e-3), "a vacuous check: every gradient is ~0");
+    for (j, (&analytic, &numeric)) in grads.iter().zip(&numeric).enumerate() {
+        let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
+        let error = (analytic as f64 - numeric).abs();
+        assert!(
+            error <= 1e-3 * numeric.abs() + 1e-5,
+            "training {}: {}[{}]: analytic {analytic}, numeric {numeric}",
+            mode.training,
+            name.name,
+            j - name.offset
+        );
+    }
+}
+
+/// Training mode with frozen draws, then eval mode (running statistics made non-trivial), then
+/// `predict_batch` and `predict` against the oracle's eval forward.
+fn check<N: Net>(seed: u64, scale: f32) {
+    let ir = common::network(N::SPEC);
+    let mut rng = Rng::seed(seed);
+    let mut net = N::new(&mut rng);
+    // Every parameter drawn afresh (a zero-initialized branch conv would hide its gradient).
+    for v in net.params_mut() {
+        *v = rng.uniform(-0.6, 0.6) * scale;
+    }
+    for param in ir.params.iter().filter(|p| p.fans.is_none()) {
+        for v in &mut net.params_mut()[param.offset..param.offset + param.len] {
+            *v = rng.uniform(0.5, 1.5) * if param.name.ends_with("bias") { 0.3 } else { 1.0 };
+        }
+    }
+    let inputs = uniform(&mut rng, N::BATCH * N::INPUT, 2.0);
+    let labels: Vec<usize> = (0..N::BATCH).map(|_| rng.below(N::OUTPUT)).collect();
+    let values: Vec<f32> = (0..N::BATCH * N::OUTPUT).map(|_| rng.uniform(0.0, 1.0)).collect();
+    let uses_labels = ir.loss.unwrap().kind == netspec_grammar::ir::LossKind::SoftmaxCrossEntropy;
+    let targets = if uses_labels { Targets::Labels(&labels) } else { Targets::Values(&values) };
+
+    net.resample(&mut rng);
+    let mode = Mode::frozen(&ir, true, net.buffers(), |l| net.noise(l));
+    let loss = net.loss(&inputs, &targets);
+    compare(N::SPEC, &mode, net.params(), &inputs, &targets, loss, net.grads());
+    assert_eq!(net.loss(&inputs, &targets), loss, "loss_and_grad draws nothing");
+
+    net.set_training(false);
+    for v in net.buffers_mut().chunks_mut(1) {
+        v[0] += rng.uniform(0.1, 0.6);
+    }
+    let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.noise(l));
+    let loss = net.loss(&inputs, &targets);
+    compare(N::SPEC, &mode, net.params(), &inputs, &targets, loss, net.grads());
+    let mut outputs = vec![0.0; N::BATCH * N::OUTPUT];
+    net.predict_batch(&inputs, &mut outputs);
+    let wide: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
+    let want = common::forward_in(&ir, &wide, &inputs, &mode);
+    for (&y, &w) in outputs.iter().zip(&want) {
+        assert!((y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "predict {y}, oracle {w}");
+    }
+    let one = net.predict(&inputs[..N::INPUT]);
+    assert_eq!(one[..], outputs[..N::OUTPUT], "predict = predict_batch's first row");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn conv_padded_and_strided(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<conv::Net>(seed, scale);
+    }
+
+    #[test]
+    fn maxpool_plain_and_overlapping_padded(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<maxpool::Net>(seed, scale);
+    }
+
+    #[test]
+    fn avgpool_padded_and_plain(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<avgpool::Net>(seed, scale);
+    }
+
+    #[test]
+    fn global_avgpool(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<global_avgpool::Net>(seed, scale);
+    }
+
+    #[test]
+    fn fractional_maxpool_frozen_samples(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<fractional::Net>(seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_per_channel_after_conv(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<batchnorm_conv::Net>(seed, scale);
+    }
+
+    #[test]
+    fn residual_identity_skip(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<residual::Net>(seed, scale);
+    }
+
+    #[test]
+    fn residual_stochastic_depth_frozen_masks(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<stochastic_depth::Net>(seed, scale);
+    }
+
+    #[test]
+    fn residual_on_vectors_nested_and_empty(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<residual_vector::Net>(seed, scale);
+    }
+}
+
+/// The stochastic-depth mask is one value per sample, 0 or 1/(1-p) (torchvision's "row" mode),
+/// with about p of the rows dropped; fractional pooling draws two u in [0, 1) per sample.
+#[test]
+fn stochastic_depth_masks_are_per_row() {
+    let mut rng = Rng::seed(7);
+    let mut net = stochastic_depth::Net::new(&mut rng);
+    let mut dropped = 0;
+    for _ in 0..200 {
+        net.resample(&mut rng);
+        let mask = net.__noise("residual1").unwrap();
+        assert_eq!(mask.len(), stochastic_depth::Net::BATCH);
+        assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0), "{mask:?}");
+        dropped += mask.iter().filter(|&&m| m == 0.0).count();
+    }
+    let rate = dropped as f64 / (200.0 * 8.0);
+    assert!((rate - 0.5).abs() < 0.05, "drop rate {rate}");
+    let mut frac = fractional::Net::new(&mut rng);
+    frac.resample(&mut rng);
+    let u = frac.__noise("fractional_maxpool1").unwrap();
+    assert_eq!(u.len(), 2 * fractional::Net::BATCH);
+    assert!(u.iter().all(|u| (0.0..1.0).contains(u)));
+}
+
+/// The branch's last conv `init zeros bias zeros` makes the block the identity at
+/// initialization (`init zeros` alone zeroes the weight; the bias keeps PyTorch's default):
+/// y = x + F(x) = x, so Var(y) = Var(x) (predict through it equals predict without it).
+#[test]
+fn zero_initialized_branch_is_the_identity_at_init() {
+    netspec::network! {
+        network WithBlock {
+            input image(1, 4, 4); batch 2;
+            conv 2 kernel 3 pad 1;
+            residual { conv 2 kernel 3 pad 1; relu; conv 2 kernel 3 pad 1 init zeros bias zeros; }
+            flatten; loss mse;
+        }
+        network Without {
+            input image(1, 4, 4); batch 2;
+            conv 2 kernel 3 pad 1; flatten; loss mse;
+        }
+    }
+    let mut rng = Rng::seed(3);
+    let with = WithBlock::new(&mut rng);
+    let mut without = Without::new(&mut rng);
+    without.params_mut().copy_from_slice(&with.params()[..Without::PARAM_COUNT]);
+    let x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.7).sin()).collect();
+    let x: &[f32; 16] = x.as_slice().try_into().unwrap();
+    assert_eq!(with.predict(x), without.predict(x));
+}
+
+/// Output sizes floor((in + 2 pad - k) / stride) + 1, PyTorch's weight layout
+/// `[out, in, kh, kw]`, and the flat buffers' sizes.
+#[test]
+fn shapes_follow_pytorch() {
+    netspec::network! {
+        network Shapes {
+            input image(3, 9, 7); batch 2;
+            conv 5 kernel 3 stride 2 pad 1;   // 5 x 5 x 4
+            maxpool 2 stride 1;               // 5 x 4 x 3
+            avgpool 3 stride 2 pad 1;         // 5 x 2 x 2
+            global_avgpool;                   // 5
+            dense 4; loss mse;
+        }
+        network Fractional {
+            input image(2, 10, 7); batch 2;
+            fractional_maxpool 1.4;           // 2 x 7 x 5
+            flatten; loss mse;
+        }
+    }
+    assert_eq!((Shapes::INPUT, Shapes::OUTPUT), (3 * 9 * 7, 4));
+    assert_eq!(Shapes::PARAMS[0].name, "conv1.weight");
+    assert_eq!(Shapes::PARAMS[0].shape, [5, 3, 3, 3]);
+    assert_eq!(Shapes::PARAMS[1].shape, [5]);
+    assert_eq!(Shapes::PARAMS[2].shape, [4, 5]);
+    assert_eq!(Shapes::PARAM_COUNT, 5 * 27 + 5 + 20 + 4);
+    let mut rng = Rng::seed(1);
+    let net = Shapes::new(&mut rng);
+    let y = net.predict(&[0.5; 189]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    assert_eq!(Fractional::OUTPUT, 2 * 7 * 5);
+    let frac = Fractional::new(&mut rng);
+    // Max pooling of a ramp: every output is a window maximum, so at least the minimum input.
+    let x: Vec<f32> = (0..140).map(|i| i as f32).collect();
+    let y = frac.predict(x.as_slice().try_into().unwrap());
+    assert!(y.windows(2).take(4).all(|w| w[0] < w[1]), "{y:?}");
+    assert_eq!(y[34], 69.0, "the last window of channel 0 ends at its last pixel");
+}

@@ -1,0 +1,140 @@
+//! A network's state with its fitted preprocessing: [`crate::state`]'s tensors plus the
+//! `preprocess.*` statistics of a [`Preprocessor`], in one safetensors file.
+
+use std::path::Path;
+
+use crate::checkpoint::{CheckpointError, TensorDataMut, TensorMut, TensorRef, load, save};
+use crate::layout::{BufferInfo, ParamInfo};
+use crate::preprocess::Preprocessor;
+use crate::state::State;
+
+/// Writes the parameters, the buffers and `pre`'s statistics (`preprocess.mean`, ...).
+pub fn save_state_preprocessed(
+    path: &Path,
+    state: State<'_>,
+    pre: &Preprocessor,
+) -> Result<(), CheckpointError> {
+    let mut tensors = Vec::new();
+    let data = |values: &[f32], offset: usize, len: usize, name: &str| {
+        values.get(offset..offset.saturating_add(len)).map(|_| ()).ok_or_else(|| {
+            CheckpointError::InvalidTensor {
+                name: name.to_string(),
+                reason: "lies outside its buffer".into(),
+            }
+        })
+    };
+    for info in state.params_layout {
+        data(state.params, info.offset, info.len, info.name)?;
+        tensors.push(TensorRef {
+            name: info.name,
+            shape: info.shape,
+            data: crate::checkpoint::TensorData::F32(
+                &state.params[info.offset..info.offset + info.len],
+            ),
+        });
+    }
+    for info in state.buffers_layout {
+        let d = if info.kind.is_i64() {
+            if state.counters.get(info.offset..info.offset + info.len).is_none() {
+                data(&[], 1, 0, info.name)?;
+            }
+            crate::checkpoint::TensorData::I64(&state.counters[info.offset..info.offset + info.len])
+        } else {
+            data(state.buffers, info.offset, info.len, info.name)?;
+            crate::checkpoint::TensorData::F32(&state.buffers[info.offset..info.offset + info.len])
+        };
+        tensors.push(TensorRef { name: info.name, shape: info.shape, data: d });
+    }
+    tensors.extend(pre.tensor_refs());
+    save(path, &tensors)
+}
+
+/// Reads a file written by [`save_state_preprocessed`]: exactly the network's tensors plus the
+/// statistics `pre`'s kind keeps, which replace `pre`. On error nothing is changed.
+pub fn load_state_preprocessed(
+    path: &Path,
+    params_layout: &[ParamInfo],
+    params: &mut [f32],
+    buffers_layout: &[BufferInfo],
+    buffers: &mut [f32],
+    counters: &mut [i64],
+    pre: &mut Preprocessor,
+) -> Result<(), CheckpointError> {
+    let invalid = |name: &str, reason: String| CheckpointError::InvalidTensor {
+        name: name.to_string(),
+        reason,
+    };
+    let shapes = Preprocessor::tensor_shapes(pre.kind(), pre.shape())
+        .map_err(|e| invalid("preprocess", e.to_string()))?;
+    // Read into copies, so a failure leaves everything as it was.
+    let (mut p, mut b, mut c) = (params.to_vec(), buffers.to_vec(), counters.to_vec());
+    let mut stats: Vec<Vec<f32>> =
+        shapes.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect();
+    {
+        let mut tensors: Vec<TensorMut<'_>> = Vec::new();
+        let (mut rest_p, mut rest_b, mut rest_c): (&mut [f32], &mut [f32], &mut [i64]) =
+            (&mut p, &mut b, &mut c);
+        let mut at = (0usize, 0usize, 0usize);
+        let mut order: Vec<(usize, &str, &[usize], usize, usize)> =
+            params_layout
+                .iter()
+                .map(|i| (0, i.name, i.shape, i.offset, i.len))
+                .chain(buffers_layout.iter().map(|i| {
+                    (if i.kind.is_i64() { 2 } else { 1 }, i.name, i.shape, i.offset, i.len)
+                }))
+                .collect();
+        order.sort_by_key(|o| (o.0, o.3));
+        for (kind, name, shape, offset, len) in order {
+            let bad = || invalid(name, "overlaps another tensor or lies outside its buffer".into());
+            let data = match kind {
+                0 => {
+                    let skip = offset.checked_sub(at.0).ok_or_else(bad)?;
+                    if skip + len > rest_p.len() {
+                        return Err(bad());
+                    }
+                    let (_, tail) = std::mem::take(&mut rest_p).split_at_mut(skip);
+                    let (piece, tail) = tail.split_at_mut(len);
+                    (rest_p, at.0) = (tail, offset + len);
+                    TensorDataMut::F32(piece)
+                }
+                1 => {
+                    let skip = offset.checked_sub(at.1).ok_or_else(bad)?;
+                    if skip + len > rest_b.len() {
+                        return Err(bad());
+                    }
+                    let (_, tail) = std::mem::take(&mut rest_b).split_at_mut(skip);
+                    let (piece, tail) = tail.split_at_mut(len);
+                    (rest_b, at.1) = (tail, offset + len);
+                    TensorDataMut::F32(piece)
+                }
+                _ => {
+                    let skip = offset.checked_sub(at.2).ok_or_else(bad)?;
+                    if skip + len > rest_c.len() {
+                        return Err(bad());
+                    }
+                    let (_, tail) = std::mem::take(&mut rest_c).split_at_mut(skip);
+                    let (piece, tail) = tail.split_at_mut(len);
+                    (rest_c, at.2) = (tail, offset + len);
+                    TensorDataMut::I64(piece)
+                }
+            };
+            tensors.push(TensorMut { name, shape, data });
+        }
+        for ((name, shape), data) in shapes.iter().zip(stats.iter_mut()) {
+            tensors.push(TensorMut { name, shape, data: TensorDataMut::F32(data) });
+        }
+        load(path, &mut tensors)?;
+    }
+    let named: Vec<(&str, &[usize], &[f32])> = shapes
+        .iter()
+        .zip(&stats)
+        .map(|((name, shape), data)| (*name, shape.as_slice(), data.as_slice()))
+        .collect();
+    let fitted = Preprocessor::from_tensors(pre.kind(), pre.eps(), pre.shape(), &named)
+        .map_err(|e| invalid("preprocess", e.to_string()))?;
+    params.copy_from_slice(&p);
+    buffers.copy_from_slice(&b);
+    counters.copy_from_slice(&c);
+    *pre = fitted;
+    Ok(())
+}
