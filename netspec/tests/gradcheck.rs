@@ -1,7 +1,7 @@
 //! Finite-difference checks of every generated `loss_and_grad`.
 //!
 //! The analytic gradient (f32, generated code) is compared with central differences, step
-//! h = 1e-6, of an independent f64 interpreter of the same IR (`common::loss`), evaluated at the
+//! h = 1e-6, of an independent f64 interpreter of the same IR (`common::loss_in`), evaluated at the
 //! same f32 parameters. The f64 differences are accurate to ~1e-9, so what remains is the f32
 //! rounding of the generated code: we require |analytic - numeric| <= 1e-3 |numeric| + 1e-5
 //! for every parameter (1e-5 absolute covers gradients that are sums of O(1) f32 terms that
@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Targets, numeric_grad, uniform};
+use common::{Mode, Targets, uniform};
 use netspec::Rng;
 use proptest::prelude::*;
 
@@ -48,6 +48,7 @@ spec!(deep_sigmoid_mse, network Net {
     identity; loss mse; penalty l2 5e-3;
 });
 
+/// The shared oracle check, in training mode without masks (these networks have none).
 fn compare(
     spec: &str,
     params: &[f32],
@@ -56,25 +57,7 @@ fn compare(
     loss: f32,
     grads: &[f32],
 ) {
-    let net = common::network(spec);
-    let wide: Vec<f64> = params.iter().map(|&p| p as f64).collect();
-    let want = common::loss(&net, &wide, inputs, targets);
-    assert!(
-        (loss as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
-        "loss {loss} but the f64 oracle gives {want}"
-    );
-    let numeric = numeric_grad(&net, params, inputs, targets, 1e-6);
-    assert!(numeric.iter().any(|g| g.abs() > 1e-3), "a vacuous check: every gradient is ~0");
-    for (j, (&analytic, &numeric)) in grads.iter().zip(&numeric).enumerate() {
-        let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
-        let error = (analytic as f64 - numeric).abs();
-        assert!(
-            error <= 1e-3 * numeric.abs() + 1e-5,
-            "{}[{}]: analytic {analytic}, numeric {numeric}",
-            name.name,
-            j - name.offset
-        );
-    }
+    common::assert_matches_oracle(spec, &Mode::training(), params, inputs, targets, loss, grads);
 }
 
 /// The network built from `seed`, its parameters scaled by `scale`, on random data.

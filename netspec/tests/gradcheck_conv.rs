@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Mode, Targets, numeric_grad_in, uniform};
+use common::{Mode, Targets, uniform};
 use netspec::Rng;
 use proptest::prelude::*;
 
@@ -133,38 +133,6 @@ impl_net!(
     residual_vector: Values
 );
 
-fn compare(
-    spec: &str,
-    mode: &Mode,
-    params: &[f32],
-    inputs: &[f32],
-    targets: &Targets<'_>,
-    loss: f32,
-    grads: &[f32],
-) {
-    let net = common::network(spec);
-    let wide: Vec<f64> = params.iter().map(|&p| p as f64).collect();
-    let want = common::loss_in(&net, &wide, inputs, targets, mode);
-    assert!(
-        (loss as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
-        "training {}: loss {loss} but the f64 oracle gives {want}",
-        mode.training
-    );
-    let numeric = numeric_grad_in(&net, params, inputs, targets, 1e-6, mode);
-    assert!(numeric.iter().any(|g| g.abs() > 1e-3), "a vacuous check: every gradient is ~0");
-    for (j, (&analytic, &numeric)) in grads.iter().zip(&numeric).enumerate() {
-        let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
-        let error = (analytic as f64 - numeric).abs();
-        assert!(
-            error <= 1e-3 * numeric.abs() + 1e-5,
-            "training {}: {}[{}]: analytic {analytic}, numeric {numeric}",
-            mode.training,
-            name.name,
-            j - name.offset
-        );
-    }
-}
-
 /// Training mode with frozen draws, then eval mode (running statistics made non-trivial), then
 /// `predict_batch` and `predict` against the oracle's eval forward.
 fn check<N: Net>(seed: u64, scale: f32) {
@@ -189,7 +157,15 @@ fn check<N: Net>(seed: u64, scale: f32) {
     net.resample(&mut rng);
     let mode = Mode::frozen(&ir, true, net.buffers(), |l| net.noise(l));
     let loss = net.loss(&inputs, &targets);
-    compare(N::SPEC, &mode, net.params(), &inputs, &targets, loss, net.grads());
+    common::assert_matches_oracle(
+        N::SPEC,
+        &mode,
+        net.params(),
+        &inputs,
+        &targets,
+        loss,
+        net.grads(),
+    );
     assert_eq!(net.loss(&inputs, &targets), loss, "loss_and_grad draws nothing");
 
     net.set_training(false);
@@ -198,7 +174,15 @@ fn check<N: Net>(seed: u64, scale: f32) {
     }
     let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.noise(l));
     let loss = net.loss(&inputs, &targets);
-    compare(N::SPEC, &mode, net.params(), &inputs, &targets, loss, net.grads());
+    common::assert_matches_oracle(
+        N::SPEC,
+        &mode,
+        net.params(),
+        &inputs,
+        &targets,
+        loss,
+        net.grads(),
+    );
     let mut outputs = vec![0.0; N::BATCH * N::OUTPUT];
     net.predict_batch(&inputs, &mut outputs);
     let wide: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();

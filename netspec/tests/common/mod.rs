@@ -62,11 +62,6 @@ pub fn network(spec: &str) -> ir::Network {
     nets.remove(0)
 }
 
-/// Mean data loss over the batch plus penalties, all in f64, in training mode without masks.
-pub fn loss(net: &ir::Network, params: &[f64], inputs: &[f32], targets: &Targets<'_>) -> f64 {
-    loss_in(net, params, inputs, targets, &Mode::training())
-}
-
 type Rows = Vec<Vec<f64>>;
 
 /// Data loss (weighted sum over outputs) plus parameter and activity penalties, in `mode`.
@@ -470,17 +465,6 @@ fn activate(act: Activation, x: f64) -> f64 {
     }
 }
 
-/// Central differences of [`loss`] at `params` (f32 values widened), step `h`.
-pub fn numeric_grad(
-    net: &ir::Network,
-    params: &[f32],
-    inputs: &[f32],
-    targets: &Targets<'_>,
-    h: f64,
-) -> Vec<f64> {
-    numeric_grad_in(net, params, inputs, targets, h, &Mode::training())
-}
-
 /// Central differences of [`loss_in`] in `mode`.
 pub fn numeric_grad_in(
     net: &ir::Network,
@@ -507,4 +491,39 @@ pub fn numeric_grad_in(
 /// Uniform values in [-scale, scale).
 pub fn uniform(rng: &mut netspec::Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-scale, scale)).collect()
+}
+
+/// Asserts that a generated network's loss and gradients match the f64 oracle in `mode`: the
+/// loss within 1e-5 relative, each gradient within 1e-3 |numeric| + 1e-5 of central
+/// differences (h = 1e-6), and not every gradient ~0 (a vacuous check).
+pub fn assert_matches_oracle(
+    spec: &str,
+    mode: &Mode,
+    params: &[f32],
+    inputs: &[f32],
+    targets: &Targets<'_>,
+    loss: f32,
+    grads: &[f32],
+) {
+    let net = network(spec);
+    let wide: Vec<f64> = params.iter().map(|&p| p as f64).collect();
+    let want = loss_in(&net, &wide, inputs, targets, mode);
+    assert!(
+        (loss as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+        "training {}: loss {loss} but the f64 oracle gives {want}",
+        mode.training
+    );
+    let numeric = numeric_grad_in(&net, params, inputs, targets, 1e-6, mode);
+    assert!(numeric.iter().any(|g| g.abs() > 1e-3), "a vacuous check: every gradient is ~0");
+    for (j, (&analytic, &numeric)) in grads.iter().zip(&numeric).enumerate() {
+        let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
+        let error = (analytic as f64 - numeric).abs();
+        assert!(
+            error <= 1e-3 * numeric.abs() + 1e-5,
+            "training {}: {}[{}]: analytic {analytic}, numeric {numeric}",
+            mode.training,
+            name.name,
+            j - name.offset
+        );
+    }
 }
