@@ -515,15 +515,49 @@ pub fn assert_matches_oracle(
     );
     let numeric = numeric_grad_in(&net, params, inputs, targets, 1e-6, mode);
     assert!(numeric.iter().any(|g| g.abs() > 1e-3), "a vacuous check: every gradient is ~0");
+    // Where a step of h crosses a kink (ReLU at 0, |y| of an activity penalty, a max-pool tie)
+    // the central difference averages two slopes; a step 8x smaller then disagrees with it.
+    // Such coordinates are not differentiable at this scale and are skipped, a few at most.
+    let finer = numeric_grad_in(&net, params, inputs, targets, 1e-6 / 8.0, mode);
+    let at_kink: Vec<bool> =
+        numeric.iter().zip(&finer).map(|(a, b)| (a - b).abs() > 1e-4 * a.abs().max(1e-2)).collect();
+    let kinks = at_kink.iter().filter(|&&k| k).count();
+    assert!(kinks * 20 <= numeric.len(), "{kinks} of {} gradients sit on kinks", numeric.len());
+    let largest = numeric.iter().fold(0.0f64, |m, g| m.max(g.abs()));
     for (j, (&analytic, &numeric)) in grads.iter().zip(&numeric).enumerate() {
+        if at_kink[j] {
+            continue;
+        }
         let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
         let error = (analytic as f64 - numeric).abs();
+        // A bias right before a training-mode batch norm has gradient exactly 0 (the batch mean
+        // absorbs any shift); in f32 it is the residue of a sum of terms that cancel, scaled by
+        // gamma / sigma, so it is held to the scale of the network's gradients instead.
+        let absolute = if mode.training && feeds_batch_norm(&net, name) {
+            1e-4 * largest.max(1.0)
+        } else {
+            1e-5
+        };
         assert!(
-            error <= 1e-3 * numeric.abs() + 1e-5,
+            error <= 1e-3 * numeric.abs() + absolute,
             "training {}: {}[{}]: analytic {analytic}, numeric {numeric}",
             mode.training,
             name.name,
             j - name.offset
         );
     }
+}
+
+/// Whether `param` is the bias of a layer whose output goes straight into a batch norm.
+fn feeds_batch_norm(net: &ir::Network, param: &ir::Param) -> bool {
+    fn walk(layers: &[ir::Layer], param: &ir::Param) -> bool {
+        layers.windows(2).any(|pair| {
+            pair[0].name == param.layer && matches!(pair[1].op, ir::Op::BatchNorm { .. })
+        }) || layers.iter().any(|layer| match &layer.op {
+            ir::Op::Residual { branch, .. } => walk(branch, param),
+            _ => false,
+        })
+    }
+    param.role == ir::Role::Bias
+        && (walk(&net.layers, param) || net.heads.iter().any(|h| walk(&h.layers, param)))
 }
