@@ -7,21 +7,12 @@
 //! for every parameter (1e-5 absolute covers gradients that are sums of O(1) f32 terms that
 //! cancel to ~0). The loss must match the oracle to 1e-5 relative, and `predict` its forward.
 
+#[macro_use]
 mod common;
 
 use common::{Mode, Targets, uniform};
 use netspec::Rng;
 use proptest::prelude::*;
-
-/// Defines the network in a module, with its spec text for the oracle.
-macro_rules! spec {
-    ($module:ident, $($spec:tt)*) => {
-        mod $module {
-            netspec::network! { $($spec)* }
-            pub const SPEC: &str = stringify!($($spec)*);
-        }
-    };
-}
 
 // Every activation, every loss, with and without bias, narrow (written-out dot products) and
 // wide (the 8-lane helper) layers, an image input behind `flatten`, an activation on the input.

@@ -9,20 +9,12 @@
 //! `gradcheck.rs`: |analytic - numeric| <= 1e-3 |numeric| + 1e-5 per parameter (h = 1e-6); the
 //! loss within 1e-5 relative of the oracle's, in both modes.
 
+#[macro_use]
 mod common;
 
-use common::{Mode, Targets, uniform};
+use common::{Mode, Net, Targets, uniform};
 use netspec::Rng;
 use proptest::prelude::*;
-
-macro_rules! spec {
-    ($module:ident, $($spec:tt)*) => {
-        mod $module {
-            netspec::network! { $($spec)* }
-            pub const SPEC: &str = stringify!($($spec)*);
-        }
-    };
-}
 
 spec!(dropout_inverted, network Net {
     input 5; batch 6; dense 8; relu; dropout 0.4; dense 3; loss softmax_cross_entropy;
@@ -49,54 +41,6 @@ spec!(noise_and_activity, network Net {
     penalty l1_activity 0.02 on dense3;
     penalty l2 1e-2;
 });
-
-/// What the checks need from a generated single-output network.
-trait Net: Sized {
-    const INPUT: usize;
-    const OUTPUT: usize;
-    const BATCH: usize;
-    const SPEC: &'static str;
-    fn new(rng: &mut Rng) -> Self;
-    fn params(&self) -> &[f32];
-    fn params_mut(&mut self) -> &mut [f32];
-    fn grads(&self) -> &[f32];
-    fn buffers_mut(&mut self) -> &mut [f32];
-    fn buffers(&self) -> &[f32];
-    fn set_training(&mut self, training: bool);
-    fn resample(&mut self, rng: &mut Rng);
-    fn noise(&self, layer: &str) -> Option<&[f32]>;
-    fn loss(&mut self, inputs: &[f32], targets: &Targets<'_>) -> f32;
-    fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]);
-}
-
-macro_rules! impl_net {
-    ($($module:ident: $target:ident),*) => {$(
-        impl Net for $module::Net {
-            const INPUT: usize = $module::Net::INPUT;
-            const OUTPUT: usize = $module::Net::OUTPUT;
-            const BATCH: usize = $module::Net::BATCH;
-            const SPEC: &'static str = $module::SPEC;
-            fn new(rng: &mut Rng) -> Self { $module::Net::new(rng) }
-            fn params(&self) -> &[f32] { $module::Net::params(self) }
-            fn params_mut(&mut self) -> &mut [f32] { $module::Net::params_mut(self) }
-            fn grads(&self) -> &[f32] { $module::Net::grads(self) }
-            fn buffers(&self) -> &[f32] { $module::Net::buffers(self) }
-            fn buffers_mut(&mut self) -> &mut [f32] { $module::Net::buffers_mut(self) }
-            fn set_training(&mut self, training: bool) { $module::Net::set_training(self, training) }
-            fn resample(&mut self, rng: &mut Rng) { $module::Net::resample(self, rng) }
-            fn noise(&self, layer: &str) -> Option<&[f32]> { $module::Net::__noise(self, layer) }
-            fn loss(&mut self, inputs: &[f32], targets: &Targets<'_>) -> f32 {
-                match targets {
-                    Targets::$target(t) => $module::Net::loss_and_grad(self, inputs, t).unwrap(),
-                    _ => panic!("wrong targets"),
-                }
-            }
-            fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) {
-                $module::Net::predict_batch(self, inputs, outputs).unwrap()
-            }
-        }
-    )*};
-}
 
 impl_net!(
     dropout_inverted: Labels,

@@ -7,6 +7,10 @@
 //! from the network under test through its `__noise` hook and frozen in a [`Mode`].
 #![allow(dead_code)]
 
+#[macro_use]
+mod net;
+pub use net::Net;
+
 use std::collections::HashMap;
 
 use netspec_grammar::ir::{self, Activation, BufferKind, LossKind, Op, Rescale, Role};
