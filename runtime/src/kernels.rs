@@ -1,4 +1,11 @@
 //! Small compute kernels that generated layer code calls.
+//!
+//! The dense-layer kernels are built twice: for the target's baseline instruction set (SSE2 on
+//! x86-64) and, on x86-64, for AVX2, and each call runs the AVX2 build when the CPU has it
+//! ([`Isa::detect`]). Both builds run the same multiplications and additions in the same order
+//! (Rust never contracts `a * b + c` into an FMA), so results are bit-identical on every
+//! machine; AVX2 holds an 8-lane partial sum in one register instead of two, and its 16
+//! registers hold larger tiles.
 
 /// `a · b` with 8 partial sums: f32 addition is not associative, so the compiler keeps a
 /// single running sum in order and cannot vectorize it; 8 independent sums it can.
@@ -20,17 +27,222 @@ pub fn dot<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
     sum
 }
 
-// Dense-layer kernels over batch-major rows, register-tiled.
-//
-// Each keeps the summation order of the loops `netspec emit` generates today (the forward
-// kernels the 8 lanes and reduction tree of `dot`, the backward kernels a running sum over
-// rows or outputs in order, starting from what is in the output), so adopting them changes
-// no result bit. Rust does not contract `a * b + c` into an FMA, so the order is all there is.
-// The tiles keep a few rows or outputs' partial sums in registers at once: loads of `W` (or
-// `x`) are shared across the tile, and the independent sums hide the add latency.
+/// The instruction set the dense kernels run with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// The target's baseline (SSE2 on x86-64; whatever the target enables elsewhere).
+    Baseline,
+    /// x86-64 with AVX2.
+    Avx2,
+}
+
+impl Isa {
+    /// The instruction set of this CPU the kernels use (std caches the CPUID query, so this
+    /// is one atomic load per call).
+    #[inline]
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+        Isa::Baseline
+    }
+}
+
+/// Defines each listed kernel three times from its `#[inline(always)]` body: `pub fn` (runs
+/// the AVX2 build when [`Isa::detect`] finds AVX2, else the baseline one), `baseline::` (the
+/// baseline build only, for benchmarks and tests) and the private `avx2::` build.
+macro_rules! dispatched_kernels {
+    ($(
+        $(#[$attr:meta])*
+        fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) = $body:ident;
+    )*) => {
+        $(
+            $(#[$attr])*
+            #[inline]
+            pub fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+                #[cfg(target_arch = "x86_64")]
+                if Isa::detect() == Isa::Avx2 {
+                    // SAFETY: calling a `#[target_feature(enable = "avx2")]` function is sound
+                    // when the CPU has AVX2, which `Isa::detect` has just checked (CPUID via
+                    // `is_x86_feature_detected!`); the function itself is safe code.
+                    #[allow(unsafe_code)]
+                    return unsafe { avx2::$name::<$($c),*>($($arg),*) };
+                }
+                $body::<$($c),*>($($arg),*)
+            }
+        )*
+
+        /// The dense kernels built for the target's baseline instruction set only, whatever
+        /// the CPU: what the dispatched kernels are measured and checked against.
+        #[doc(hidden)]
+        pub mod baseline {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[inline]
+                pub fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+                    $body::<$($c),*>($($arg),*)
+                }
+            )*
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        mod avx2 {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[target_feature(enable = "avx2")]
+                pub(super) fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+                    $body::<$($c),*>($($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+dispatched_kernels! {
+    /// `y = x W^T + b` (nn.Linear; `b` `None` for a layer without bias) for every row of `x`,
+    /// with `R x C` register tiles (`R` rows, `C` outputs); remainders go through smaller
+    /// tiles. Bit-identical to `dot(w[o], x) + b[o]` (`dot(w[o], x)` without bias) per output
+    /// for every tile.
+    ///
+    /// # Panics
+    ///
+    /// If `w` has fewer than `OUT` rows or `b` fewer than `OUT` values.
+    fn dense_forward_tiled<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
+        w: &[[f32; IN]],
+        b: Option<&[f32]>,
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+    ) = forward_body;
+
+    /// `dW += dy^T x` over the rows (the weight gradient of nn.Linear, `dW` as `[OUT][IN]`):
+    /// a tile of `C` outputs x `W` inputs stays in registers across every row, so `dW` is read
+    /// and written once instead of once per row. Per element the sum runs over the rows in
+    /// order from the value in `dw`, for every tile.
+    ///
+    /// # Panics
+    ///
+    /// If `dw` has fewer than `OUT` rows.
+    fn dense_backward_dw_tiled<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
+        dw: &mut [[f32; IN]],
+        x: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+    ) = dw_body;
+
+    /// `db += ` the sum of the rows of `dy` (the bias gradient of nn.Linear), summed over the
+    /// rows in order from the value in `db`.
+    ///
+    /// # Panics
+    ///
+    /// If `db` has fewer than `OUT` values.
+    fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) = db_body;
+
+    /// `dx += dy W` (the input gradient of nn.Linear, `W` as `[OUT][IN]`, added to what `dx`
+    /// holds, as generated backward passes add to their input's gradient), with tiles of `R`
+    /// rows x `W` inputs in registers across every output. Per element the sum runs over the
+    /// outputs in order from the value in `dx`, for every tile.
+    ///
+    /// # Panics
+    ///
+    /// If `w` has fewer than `OUT` rows.
+    fn dense_backward_dx_tiled<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
+        w: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+        dx: &mut [[f32; IN]],
+    ) = dx_body;
+}
+
+/// [`dense_forward_tiled`] with the tile that measured best for the layer's shape on the
+/// instruction set this CPU runs (`cargo bench -p netspec-bench --bench kernels`, README
+/// "Performance"). A single row (`predict`) goes through the `1 x C` remainder tile.
+#[inline]
+pub fn dense_forward<const IN: usize, const OUT: usize>(
+    w: &[[f32; IN]],
+    b: Option<&[f32]>,
+    x: &[[f32; IN]],
+    y: &mut [[f32; OUT]],
+) {
+    match Isa::detect() {
+        Isa::Baseline => match IN {
+            0..8 => dense_forward_tiled::<IN, OUT, 2, 2>(w, b, x, y),
+            8..=16 => dense_forward_tiled::<IN, OUT, 1, 4>(w, b, x, y),
+            _ => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
+        },
+        Isa::Avx2 => match (IN, OUT) {
+            (0..8, _) => dense_forward_tiled::<IN, OUT, 2, 2>(w, b, x, y),
+            (8..=16, _) => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
+            (_, 0..16) => dense_forward_tiled::<IN, OUT, 8, 1>(w, b, x, y),
+            _ => dense_forward_tiled::<IN, OUT, 4, 2>(w, b, x, y),
+        },
+    }
+}
+
+/// [`dense_backward_dw_tiled`] with the tile that measured best for the layer's shape on this
+/// CPU's instruction set.
+#[inline]
+pub fn dense_backward_dw<const IN: usize, const OUT: usize>(
+    dw: &mut [[f32; IN]],
+    x: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+) {
+    match (Isa::detect(), IN) {
+        (Isa::Baseline, _) => dense_backward_dw_tiled::<IN, OUT, 4, LANES>(dw, x, dy),
+        (Isa::Avx2, 0..8) => dense_backward_dw_tiled::<IN, OUT, 8, LANES>(dw, x, dy),
+        (Isa::Avx2, 8..=128) => dense_backward_dw_tiled::<IN, OUT, 4, 16>(dw, x, dy),
+        (Isa::Avx2, _) => dense_backward_dw_tiled::<IN, OUT, 4, LANES>(dw, x, dy),
+    }
+}
+
+/// [`dense_backward_dx_tiled`] with the tile that measured best for the layer's shape on this
+/// CPU's instruction set.
+#[inline]
+pub fn dense_backward_dx<const IN: usize, const OUT: usize>(
+    w: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+    dx: &mut [[f32; IN]],
+) {
+    match (Isa::detect(), IN, OUT) {
+        (Isa::Baseline, 0..8, _) | (Isa::Baseline, _, 0..=10) => {
+            dense_backward_dx_tiled::<IN, OUT, 2, LANES>(w, dy, dx)
+        }
+        (Isa::Baseline, _, _) => dense_backward_dx_tiled::<IN, OUT, 4, LANES>(w, dy, dx),
+        (Isa::Avx2, 0..8, _) => dense_backward_dx_tiled::<IN, OUT, 4, LANES>(w, dy, dx),
+        (Isa::Avx2, 8..=16, 0..8) => dense_backward_dx_tiled::<IN, OUT, 2, LANES>(w, dy, dx),
+        (Isa::Avx2, 8..=16, _) => dense_backward_dx_tiled::<IN, OUT, 2, 16>(w, dy, dx),
+        (Isa::Avx2, _, _) => dense_backward_dx_tiled::<IN, OUT, 8, LANES>(w, dy, dx),
+    }
+}
+
+// The bodies of the dispatched kernels, register-tiled over batch-major rows. The tiles keep a
+// few rows' or outputs' partial sums in registers at once: loads of `W` (or `x`) are shared
+// across the tile, and the independent sums hide the add latency. Every tile keeps the
+// summation order of the plain loops (the forward ones the 8 lanes and reduction tree of
+// [`dot`], the backward ones a running sum over rows or outputs in order, starting from what
+// is in the output), so the tile shape changes no result bit.
 
 /// Lanes of a partial-sum vector: 8 f32, as in [`dot`] (two SSE or one AVX register).
 const LANES: usize = 8;
+
+#[inline(always)]
+fn forward_body<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
+    w: &[[f32; IN]],
+    b: Option<&[f32]>,
+    x: &[[f32; IN]],
+    y: &mut [[f32; OUT]],
+) {
+    let w: &[[f32; IN]; OUT] = w[..OUT].try_into().expect("OUT rows");
+    let b: Option<&[f32; OUT]> = b.map(|b| b[..OUT].try_into().expect("OUT values"));
+    let (xr, x_rest) = x.as_chunks::<R>();
+    let (yr, y_rest) = y.as_chunks_mut::<R>();
+    for (x, y) in xr.iter().zip(yr.iter_mut()) {
+        forward_rows::<IN, OUT, R, C>(w, b, x, y);
+    }
+    for (x, y) in x_rest.iter().zip(y_rest.iter_mut()) {
+        forward_rows::<IN, OUT, 1, C>(w, b, ::core::array::from_ref(x), ::core::array::from_mut(y));
+    }
+}
 
 /// `R x C` dot products `x[r] · w[c]` with [`dot`]'s lanes and reduction tree, sharing each
 /// load of `w` across the `R` rows and of `x` across the `C` outputs.
@@ -61,33 +273,6 @@ fn dot_tile<const IN: usize, const R: usize, const C: usize>(
         }
     }
     out
-}
-
-/// `y = x W^T + b` (nn.Linear; `b` `None` for a layer without bias) for every row of `x`, with
-/// `R x C` register tiles (`R` rows, `C` outputs); remainders go through smaller tiles.
-/// Bit-identical to `dot(w[o], x) + b[o]` (`dot(w[o], x)` without bias) per output, which is
-/// what the generated code computed before it called this kernel.
-///
-/// # Panics
-///
-/// If `w` has fewer than `OUT` rows or `b` fewer than `OUT` values.
-#[inline]
-pub fn dense_forward_tiled<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
-    w: &[[f32; IN]],
-    b: Option<&[f32]>,
-    x: &[[f32; IN]],
-    y: &mut [[f32; OUT]],
-) {
-    let w: &[[f32; IN]; OUT] = w[..OUT].try_into().expect("OUT rows");
-    let b: Option<&[f32; OUT]> = b.map(|b| b[..OUT].try_into().expect("OUT values"));
-    let (xr, x_rest) = x.as_chunks::<R>();
-    let (yr, y_rest) = y.as_chunks_mut::<R>();
-    for (x, y) in xr.iter().zip(yr.iter_mut()) {
-        forward_rows::<IN, OUT, R, C>(w, b, x, y);
-    }
-    for (x, y) in x_rest.iter().zip(y_rest.iter_mut()) {
-        forward_rows::<IN, OUT, 1, C>(w, b, ::core::array::from_ref(x), ::core::array::from_mut(y));
-    }
 }
 
 #[inline(always)]
@@ -123,28 +308,8 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
     }
 }
 
-/// [`dense_forward_tiled`] with the tile that measured best over batches of rows (4 rows x 1
-/// output; see the bench crate's `kernels` benchmark).
-#[inline]
-pub fn dense_forward<const IN: usize, const OUT: usize>(
-    w: &[[f32; IN]],
-    b: Option<&[f32]>,
-    x: &[[f32; IN]],
-    y: &mut [[f32; OUT]],
-) {
-    dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y);
-}
-
-/// `dW += dy^T x` over the rows (the weight gradient of nn.Linear, `dW` as `[OUT][IN]`):
-/// a tile of `C` outputs x 8 inputs stays in registers across every row, so `dW` is read and
-/// written once instead of once per row. Per element the sum runs over the rows in order from
-/// the value in `dw`, as the generated loops do, so the result is bit-identical to them.
-///
-/// # Panics
-///
-/// If `dw` has fewer than `OUT` rows.
-#[inline]
-pub fn dense_backward_dw_tiled<const IN: usize, const OUT: usize, const C: usize>(
+#[inline(always)]
+fn dw_body<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
     dw: &mut [[f32; IN]],
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
@@ -154,74 +319,67 @@ pub fn dense_backward_dw_tiled<const IN: usize, const OUT: usize, const C: usize
     let (x, dy) = (&x[..rows], &dy[..rows]);
     let mut o = 0;
     while o + C <= OUT {
-        dw_outputs::<IN, OUT, C>(dw, o, x, dy);
+        dw_outputs::<IN, OUT, C, W>(dw, o, x, dy);
         o += C;
     }
     while o < OUT {
-        dw_outputs::<IN, OUT, 1>(dw, o, x, dy);
+        dw_outputs::<IN, OUT, 1, W>(dw, o, x, dy);
         o += 1;
     }
 }
 
+/// Outputs `o..o + C` of `dW`, in blocks of `W` inputs, then of [`LANES`], then single ones.
 #[inline(always)]
-fn dw_outputs<const IN: usize, const OUT: usize, const C: usize>(
+fn dw_outputs<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
     dw: &mut [[f32; IN]; OUT],
     o: usize,
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
 ) {
-    for k in 0..IN / LANES {
-        let i = k * LANES;
-        let mut acc = [[0.0f32; LANES]; C];
-        for c in 0..C {
-            acc[c].copy_from_slice(&dw[o + c][i..i + LANES]);
-        }
-        for (x, dy) in x.iter().zip(dy) {
-            for c in 0..C {
-                let g = dy[o + c];
-                for l in 0..LANES {
-                    acc[c][l] += g * x[i + l];
-                }
-            }
-        }
-        for c in 0..C {
-            dw[o + c][i..i + LANES].copy_from_slice(&acc[c]);
-        }
+    let mut i = 0;
+    while i + W <= IN {
+        dw_block::<IN, OUT, C, W>(dw, o, i, x, dy);
+        i += W;
     }
-    for i in IN / LANES * LANES..IN {
-        let mut acc = [0.0f32; C];
-        for c in 0..C {
-            acc[c] = dw[o + c][i];
-        }
-        for (x, dy) in x.iter().zip(dy) {
-            for c in 0..C {
-                acc[c] += dy[o + c] * x[i];
-            }
-        }
-        for c in 0..C {
-            dw[o + c][i] = acc[c];
-        }
+    while i + LANES <= IN {
+        dw_block::<IN, OUT, C, LANES>(dw, o, i, x, dy);
+        i += LANES;
+    }
+    while i < IN {
+        dw_block::<IN, OUT, C, 1>(dw, o, i, x, dy);
+        i += 1;
     }
 }
 
-/// [`dense_backward_dw_tiled`] with the tile that measured best (4 outputs x 8 inputs).
-#[inline]
-pub fn dense_backward_dw<const IN: usize, const OUT: usize>(
-    dw: &mut [[f32; IN]],
+/// `dW[o..o + C][i..i + W] += sum over rows of dy[r][o + c] * x[r][i..i + W]`, in registers.
+#[inline(always)]
+fn dw_block<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
+    dw: &mut [[f32; IN]; OUT],
+    o: usize,
+    i: usize,
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
 ) {
-    dense_backward_dw_tiled::<IN, OUT, 4>(dw, x, dy);
+    let mut acc = [[0.0f32; W]; C];
+    for c in 0..C {
+        acc[c].copy_from_slice(&dw[o + c][i..i + W]);
+    }
+    for (x, dy) in x.iter().zip(dy) {
+        let x = &x[i..i + W];
+        for c in 0..C {
+            let g = dy[o + c];
+            for l in 0..W {
+                acc[c][l] += g * x[l];
+            }
+        }
+    }
+    for c in 0..C {
+        dw[o + c][i..i + W].copy_from_slice(&acc[c]);
+    }
 }
 
-/// `db += ` the sum of the rows of `dy` (the bias gradient of nn.Linear), summed over the rows
-/// in order from the value in `db`, as the generated loops do.
-///
-/// # Panics
-///
-/// If `db` has fewer than `OUT` values.
-#[inline]
-pub fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
+#[inline(always)]
+fn db_body<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
     let db: &mut [f32; OUT] = (&mut db[..OUT]).try_into().expect("OUT values");
     let mut acc = *db;
     for dy in dy {
@@ -232,16 +390,8 @@ pub fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
     *db = acc;
 }
 
-/// `dx += dy W` (the input gradient of nn.Linear, `W` as `[OUT][IN]`, added to what `dx` holds,
-/// as generated backward passes add to their input's gradient), with tiles of `R` rows x 8
-/// inputs in registers across every output. Per element the sum runs over the outputs in order
-/// from the value in `dx`, as the generated loops do, so the result is bit-identical to them.
-///
-/// # Panics
-///
-/// If `w` has fewer than `OUT` rows.
-#[inline]
-pub fn dense_backward_dx_tiled<const IN: usize, const OUT: usize, const R: usize>(
+#[inline(always)]
+fn dx_body<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
     w: &[[f32; IN]],
     dy: &[[f32; OUT]],
     dx: &mut [[f32; IN]],
@@ -250,61 +400,59 @@ pub fn dense_backward_dx_tiled<const IN: usize, const OUT: usize, const R: usize
     let (dyr, dy_rest) = dy.as_chunks::<R>();
     let (dxr, dx_rest) = dx.as_chunks_mut::<R>();
     for (dy, dx) in dyr.iter().zip(dxr.iter_mut()) {
-        dx_rows::<IN, OUT, R>(w, dy, dx);
+        dx_rows::<IN, OUT, R, W>(w, dy, dx);
     }
     for (dy, dx) in dy_rest.iter().zip(dx_rest.iter_mut()) {
-        dx_rows::<IN, OUT, 1>(w, ::core::array::from_ref(dy), ::core::array::from_mut(dx));
+        dx_rows::<IN, OUT, 1, W>(w, ::core::array::from_ref(dy), ::core::array::from_mut(dx));
     }
 }
 
+/// Rows `dx[..R]`, in blocks of `W` inputs, then of [`LANES`], then single ones.
 #[inline(always)]
-fn dx_rows<const IN: usize, const OUT: usize, const R: usize>(
+fn dx_rows<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
     w: &[[f32; IN]; OUT],
     dy: &[[f32; OUT]; R],
     dx: &mut [[f32; IN]; R],
 ) {
-    for k in 0..IN / LANES {
-        let i = k * LANES;
-        let mut acc = [[0.0f32; LANES]; R];
-        for r in 0..R {
-            acc[r].copy_from_slice(&dx[r][i..i + LANES]);
-        }
-        for (o, w) in w.iter().enumerate() {
-            for r in 0..R {
-                let g = dy[r][o];
-                for l in 0..LANES {
-                    acc[r][l] += g * w[i + l];
-                }
-            }
-        }
-        for r in 0..R {
-            dx[r][i..i + LANES].copy_from_slice(&acc[r]);
-        }
+    let mut i = 0;
+    while i + W <= IN {
+        dx_block::<IN, OUT, R, W>(w, dy, dx, i);
+        i += W;
     }
-    for i in IN / LANES * LANES..IN {
-        let mut acc = [0.0f32; R];
-        for r in 0..R {
-            acc[r] = dx[r][i];
-        }
-        for (o, w) in w.iter().enumerate() {
-            for r in 0..R {
-                acc[r] += dy[r][o] * w[i];
-            }
-        }
-        for r in 0..R {
-            dx[r][i] = acc[r];
-        }
+    while i + LANES <= IN {
+        dx_block::<IN, OUT, R, LANES>(w, dy, dx, i);
+        i += LANES;
+    }
+    while i < IN {
+        dx_block::<IN, OUT, R, 1>(w, dy, dx, i);
+        i += 1;
     }
 }
 
-/// [`dense_backward_dx_tiled`] with the tile that measured best (4 rows x 8 inputs).
-#[inline]
-pub fn dense_backward_dx<const IN: usize, const OUT: usize>(
-    w: &[[f32; IN]],
-    dy: &[[f32; OUT]],
-    dx: &mut [[f32; IN]],
+/// `dx[r][i..i + W] += sum over outputs of dy[r][o] * W[o][i..i + W]`, in registers.
+#[inline(always)]
+fn dx_block<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
+    w: &[[f32; IN]; OUT],
+    dy: &[[f32; OUT]; R],
+    dx: &mut [[f32; IN]; R],
+    i: usize,
 ) {
-    dense_backward_dx_tiled::<IN, OUT, 4>(w, dy, dx);
+    let mut acc = [[0.0f32; W]; R];
+    for r in 0..R {
+        acc[r].copy_from_slice(&dx[r][i..i + W]);
+    }
+    for (o, w) in w.iter().enumerate() {
+        let w = &w[i..i + W];
+        for r in 0..R {
+            let g = dy[r][o];
+            for l in 0..W {
+                acc[r][l] += g * w[l];
+            }
+        }
+    }
+    for r in 0..R {
+        dx[r][i..i + W].copy_from_slice(&acc[r]);
+    }
 }
 
 #[cfg(test)]
@@ -351,10 +499,9 @@ mod tests {
             .collect()
     }
 
-    /// Checks the four dense kernels (with every tile shape the benchmarks use) against naive
-    /// definitions on small integers (exact), and bit for bit against the loops `netspec emit`
-    /// generates today on real values.
-    #[allow(clippy::type_complexity)] // arrays of kernel fn pointers, spelled out once each
+    /// Checks the dense kernels (the dispatched build with several tile shapes, and the
+    /// baseline build) against naive definitions on small integers (exact), and bit for bit
+    /// against plain loops (one `dot` per output forward, running sums backward) on real values.
     fn check_dense<const IN: usize, const OUT: usize>(rows: usize) {
         for (exact, seed) in [(true, 1u32), (false, 2)] {
             let gen_ =
@@ -426,12 +573,16 @@ mod tests {
             }
             let what = format!("IN {IN} OUT {OUT} rows {rows} exact {exact}");
 
-            let forwards: [fn(&[[f32; IN]], Option<&[f32]>, &[[f32; IN]], &mut [[f32; OUT]]); 5] = [
+            type Forward<const IN: usize, const OUT: usize> =
+                fn(&[[f32; IN]], Option<&[f32]>, &[[f32; IN]], &mut [[f32; OUT]]);
+            let forwards: [Forward<IN, OUT>; 7] = [
                 dense_forward::<IN, OUT>,
                 dense_forward_tiled::<IN, OUT, 1, 1>,
                 dense_forward_tiled::<IN, OUT, 1, 4>,
                 dense_forward_tiled::<IN, OUT, 2, 2>,
                 dense_forward_tiled::<IN, OUT, 4, 2>,
+                dense_forward_tiled::<IN, OUT, 4, 3>,
+                baseline::dense_forward_tiled::<IN, OUT, 4, 1>,
             ];
             for (t, f) in forwards.iter().enumerate() {
                 let mut y = vec![[f32::NAN; OUT]; rows];
@@ -449,23 +600,35 @@ mod tests {
                     "forward without bias {t} {what}"
                 );
             }
-            let dws: [fn(&mut [[f32; IN]], &[[f32; IN]], &[[f32; OUT]]); 3] = [
+            type Dw<const IN: usize, const OUT: usize> =
+                fn(&mut [[f32; IN]], &[[f32; IN]], &[[f32; OUT]]);
+            let dws: [Dw<IN, OUT>; 6] = [
                 dense_backward_dw::<IN, OUT>,
-                dense_backward_dw_tiled::<IN, OUT, 1>,
-                dense_backward_dw_tiled::<IN, OUT, 2>,
+                dense_backward_dw_tiled::<IN, OUT, 1, 8>,
+                dense_backward_dw_tiled::<IN, OUT, 2, 16>,
+                dense_backward_dw_tiled::<IN, OUT, 4, 24>,
+                dense_backward_dw_tiled::<IN, OUT, 8, 8>,
+                baseline::dense_backward_dw_tiled::<IN, OUT, 4, 8>,
             ];
             for (t, f) in dws.iter().enumerate() {
                 let mut dw = dw0.clone();
                 f(dw.as_chunks_mut::<IN>().0, x, dy);
                 assert_eq!(bits(&dw), bits(&dw_ref), "dW {t} {what}");
             }
-            let mut db = db0.clone();
-            dense_backward_db::<OUT>(&mut db, dy);
-            assert_eq!(bits(&db), bits(&db_ref), "db {what}");
-            let dxs: [fn(&[[f32; IN]], &[[f32; OUT]], &mut [[f32; IN]]); 3] = [
+            for db_kernel in [dense_backward_db::<OUT>, baseline::dense_backward_db::<OUT>] {
+                let mut db = db0.clone();
+                db_kernel(&mut db, dy);
+                assert_eq!(bits(&db), bits(&db_ref), "db {what}");
+            }
+            type Dx<const IN: usize, const OUT: usize> =
+                fn(&[[f32; IN]], &[[f32; OUT]], &mut [[f32; IN]]);
+            let dxs: [Dx<IN, OUT>; 6] = [
                 dense_backward_dx::<IN, OUT>,
-                dense_backward_dx_tiled::<IN, OUT, 1>,
-                dense_backward_dx_tiled::<IN, OUT, 2>,
+                dense_backward_dx_tiled::<IN, OUT, 1, 8>,
+                dense_backward_dx_tiled::<IN, OUT, 2, 16>,
+                dense_backward_dx_tiled::<IN, OUT, 4, 24>,
+                dense_backward_dx_tiled::<IN, OUT, 8, 8>,
+                baseline::dense_backward_dx_tiled::<IN, OUT, 4, 8>,
             ];
             for (t, f) in dxs.iter().enumerate() {
                 let mut dx = dx0.to_vec();
@@ -489,6 +652,7 @@ mod tests {
             check_dense::<9, 4>(rows);
             check_dense::<17, 10>(rows);
             check_dense::<64, 13>(rows);
+            check_dense::<50, 9>(rows);
         }
     }
 }

@@ -48,7 +48,8 @@
 //! ```
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check.
+#![deny(unsafe_code)]
 
 pub mod augment;
 pub mod batch;

@@ -38,10 +38,10 @@ pub(super) fn flat_mut(buf: Buf) -> TokenStream {
     quote!(&mut self.#f[..])
 }
 
-/// One sample's buffer on the stack as a flat slice (in `predict`).
+/// A buffer's `ROWS` samples on the stack as a flat slice (in `predict_rows`).
 pub(super) fn one_flat(buf: Buf) -> TokenStream {
     match buf {
-        Buf::Input => quote!(&input[..]),
+        Buf::Input => quote!(input.as_flattened()),
         Buf::Act(i) => {
             let f = act_field(i);
             quote!(#f.as_flattened())
@@ -49,7 +49,7 @@ pub(super) fn one_flat(buf: Buf) -> TokenStream {
     }
 }
 
-/// One sample's buffer on the stack as a flat slice, written.
+/// A buffer's `ROWS` samples on the stack as a flat slice, written.
 pub(super) fn one_flat_mut(buf: Buf) -> TokenStream {
     let Buf::Act(i) = buf else { unreachable!("no layer writes the input") };
     let f = act_field(i);
@@ -151,7 +151,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let (one_x, one_y) = (one_flat(step.x), one_flat_mut(step.y));
     let predict = quote! {
         let mut scratch = [0.0f32; #scratch_len];
-        Self::#forward(&self.params, #one_x, #one_y, &mut scratch, 1);
+        Self::#forward(&self.params, #one_x, #one_y, &mut scratch, ROWS);
     };
     Ok(LayerCode {
         items: quote! {

@@ -7,39 +7,19 @@ use quote::{format_ident, quote};
 
 use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
 
-// The batched dense loops are the register-tiled kernels of `netspec_runtime::kernels`, which
-// keep the summation order of the plain loops generated before (bit-identical results). Tiles
-// by measurement (`cargo bench -p netspec-bench --bench kernels`, 64 rows, default build,
-// speed-up over the plain loops; README "Performance"): forward 2 rows x 2 outputs for inputs
-// narrower than 8 (3.1x at 4x16), 1 x 4 up to 16 inputs (2.8x at 16x16, 1.2x at 16x3), 4 x 1
-// above (1.8-2.9x); dW 4 outputs (1.2-2.4x everywhere); dx 4 rows (1.3-1.9x), 2 rows for
-// inputs narrower than 8 or at most 10 outputs (1.3-1.7x there). A single row (`predict`) goes
-// through the 1 x C remainder tile, which is `dot` per output. `matrixmultiply::sgemm` is
-// faster still for layers 64 wide and up (4.4-8.9x) but allocates its packing buffer on every
-// call, and the generated code must not allocate per step.
-
-/// Forward tile (rows, outputs) for a layer with `width_in` inputs.
-fn forward_tile(width_in: usize) -> (usize, usize) {
-    match width_in {
-        0..8 => (2, 2),
-        8..=16 => (1, 4),
-        _ => (4, 1),
-    }
-}
-
-/// Input-gradient tile (rows) for a layer of `width_in` inputs and `width_out` outputs.
-fn dx_tile(width_in: usize, width_out: usize) -> usize {
-    if width_in < 8 || width_out <= 10 { 2 } else { 4 }
-}
+// The dense loops are the runtime's register-tiled kernels (`netspec_runtime::kernels`), which
+// pick their tile by the layer's shape and the CPU's instruction set and keep the summation
+// order of plain loops (bit-identical results on every machine). `matrixmultiply::sgemm` is
+// faster for layers 64 wide and up but allocates its packing buffer on every call, and the
+// generated code must not allocate per step (README "Performance").
 
 pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
     let p = &ctx.p;
     let k = &ctx.kernels;
     let layer = step.layer;
     let name = &layer.name;
-    let (forward, forward_row, backward, sample) = (
+    let (forward, backward, sample) = (
         format_ident!("{name}_forward"),
-        format_ident!("{name}_forward_row"),
         format_ident!("{name}_backward"),
         format_ident!("{name}_sample"),
     );
@@ -81,10 +61,6 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             TokenStream::new(),
         ),
     };
-    let (fr, fc) = forward_tile(step.width_in);
-    let (fr, fc) = (usize_lit(fr), usize_lit(fc));
-    let dxr = usize_lit(dx_tile(step.width_in, step.width_out));
-    let dwc = usize_lit(4);
     let (zip_b, b_pat) = if bias.is_some() {
         (quote!(.zip(b)), quote!(((y, w), b)))
     } else {
@@ -95,7 +71,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             quote!(, dx: &mut [[f32; #win]]),
             quote! {
                 // dL/dx += dy W
-                #k::dense_backward_dx_tiled::<#win, #wout, #dxr>(w.as_chunks::<#win>().0, dy, dx);
+                #k::dense_backward_dx::<#win, #wout>(w.as_chunks::<#win>().0, dy, dx);
             },
         )
     } else {
@@ -118,26 +94,16 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let y = ctx.rows_mut(step.y, step.width_out);
     let dy = ctx.grad_rows(step.y, step.width_out);
     let dx = ctx.grad_rows_mut(step.x, step.width_in).map(|dx| quote!(, #dx));
-    let (row_x, row_y) = (ctx.one_row(step.x), ctx.one_row_mut(step.y));
-    let predict = quote!(Self::#forward_row(&self.params[#w0..#w1], #b_arg #row_x, #row_y););
+    let (one_x, one_y) = (ctx.one(step.x), ctx.one_mut(step.y));
+    let predict = quote!(Self::#forward(&self.params[#w0..#w1], #b_arg #one_x, #one_y););
     let mut code = LayerCode { predict: predict.clone(), ..LayerCode::default() };
-    // One sample (`predict`): a `dot` per output, which no tile beats for a single row.
-    let forward_one = quote! {
-        /// The forward above for one sample (`predict`), in eval mode: one `dot` per output.
-        fn #forward_row(w: &[f32], #b_param x: &[f32; #win], y: &mut [f32; #wout]) {
-            let (w, _) = w.as_chunks::<#win>();
-            for #b_pat in y.iter_mut().zip(w) #zip_b {
-                *y = #p::dot(w, x) #b_add;
-            }
-        }
-    };
 
     let forward_rows = quote! {
-        #k::dense_forward_tiled::<#win, #wout, #fr, #fc>(w.as_chunks::<#win>().0, #b_opt, x, y);
+        #k::dense_forward::<#win, #wout>(w.as_chunks::<#win>().0, #b_opt, x, y);
     };
     let dw_rows = quote! {
         // dL/dW += dy^T x
-        #k::dense_backward_dw_tiled::<#win, #wout, #dwc>(grads[#w0..#w1].as_chunks_mut::<#win>().0, x, dy);
+        #k::dense_backward_dw::<#win, #wout>(grads[#w0..#w1].as_chunks_mut::<#win>().0, x, dy);
     };
 
     match dropconnect {
@@ -147,8 +113,6 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 fn #forward(w: &[f32], #b_param x: &[[f32; #win]], y: &mut [[f32; #wout]]) {
                     #forward_rows
                 }
-
-                #forward_one
 
                 /// Backward of the layer above: accumulates dL/dW and dL/db into `grads` and
                 /// adds dL/dx to `dx`.
@@ -192,8 +156,6 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 fn #forward(w: &[f32], #b_param x: &[[f32; #win]], y: &mut [[f32; #wout]]) {
                     #forward_rows
                 }
-
-                #forward_one
 
                 /// Backward of the layer above, with `w` the weight the forward pass used:
                 /// accumulates dL/dW (times the DropConnect mask while training, `mask` then)
@@ -242,6 +204,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     Self::#backward(&self.params[#w0..#w1], ::core::option::Option::None, &mut self.grads, #x, #dy #dx);
                 }
             };
+            let (row_x, row_y) = (ctx.one_row(step.x), ctx.one_row_mut(step.y));
             code.sample =
                 quote!(Self::#sample(&self.params[#w0..#w1], #b_arg #row_x, #row_y, rng););
         }

@@ -229,10 +229,11 @@ impl Ctx<'_> {
         }
     }
 
-    /// One sample's buffer on the stack, as a slice of one row (in `predict`).
+    /// A buffer's `ROWS` samples on the stack (in `predict_rows` and `predict_sample`, where
+    /// `input` is `&[[f32; INPUT]; ROWS]`).
     fn one(&self, buf: Buf) -> TokenStream {
         match buf {
-            Buf::Input => quote!(::core::slice::from_ref(input)),
+            Buf::Input => quote!(input),
             Buf::Act(i) => {
                 let f = act_field(i);
                 quote!(&#f)
@@ -246,10 +247,10 @@ impl Ctx<'_> {
         quote!(&mut #f)
     }
 
-    /// One sample's row on the stack.
+    /// The first sample's row on the stack (`predict_sample`, where `ROWS` is 1).
     fn one_row(&self, buf: Buf) -> TokenStream {
         match buf {
-            Buf::Input => quote!(input),
+            Buf::Input => quote!(&input[0]),
             Buf::Act(i) => {
                 let f = act_field(i);
                 quote!(&#f[0])
@@ -579,29 +580,35 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         }
     };
 
-    // One sample on the stack: eval (`predict`) or with fresh randomness (`predict_sample`).
+    // `ROWS` samples on the stack: eval (`predict_rows`) or one with fresh randomness
+    // (`predict_sample`).
     let stack_acts: TokenStream = plan
         .act_widths
         .iter()
         .enumerate()
         .map(|(i, w)| {
             let (f, w) = (act_field(i), usize_lit(*w));
-            quote!(let mut #f = [[0.0f32; #w]; 1];)
+            quote!(let mut #f = [[0.0f32; #w]; ROWS];)
         })
         .collect();
-    let one_output = |buf: Buf| match buf {
-        Buf::Input => quote!(*input),
-        Buf::Act(i) => {
-            let f = act_field(i);
-            quote!(#f[0])
+    // Sample `r`'s output.
+    let assemble = |r: TokenStream| {
+        let output = |buf: Buf| match buf {
+            Buf::Input => quote!(input[#r]),
+            Buf::Act(i) => {
+                let f = act_field(i);
+                quote!(#f[#r])
+            }
+        };
+        if heads {
+            let values = plan.outputs.iter().map(|o| output(o.buf));
+            quote!(#output_struct { #(#head_fields: #values),* })
+        } else {
+            output(plan.outputs[0].buf)
         }
     };
-    let assemble = if heads {
-        let values = plan.outputs.iter().map(|o| one_output(o.buf));
-        quote!(#output_struct { #(#head_fields: #values),* })
-    } else {
-        one_output(plan.outputs[0].buf)
-    };
+    let (assemble_first, assemble_r) = (assemble(quote!(0)), assemble(quote!(r)));
+    let predict_rows_lit = usize_lit(predict_rows(net, &plan));
     let predict_steps = codes.iter().map(|c| &c.predict);
     let sample_steps = codes.iter().map(|c| &c.sample);
 
@@ -650,20 +657,8 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         }
     };
 
-    let predict_rows = if heads {
-        quote! {
-            for (x, y) in x[..samples].iter().zip(outputs.iter_mut()) {
-                *y = self.predict(x);
-            }
-        }
-    } else {
-        quote! {
-            let (y, _) = outputs.as_chunks_mut::<#output_lit>();
-            for (x, y) in x[..samples].iter().zip(y.iter_mut()) {
-                *y = self.predict(x);
-            }
-        }
-    };
+    let output_rows =
+        if heads { quote!(outputs) } else { quote!(outputs.as_chunks_mut::<#output_lit>().0) };
     let checks = losses.iter().map(|l| &l.checks);
     let loss_calls = losses.iter().map(|l| &l.call);
     let penalty_decl = if activity_body.is_empty() && penalty_body.is_empty() {
@@ -946,21 +941,38 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             /// The output for one sample in eval mode; the activations live on the stack.
             pub fn predict(&self, input: &[f32; #input_lit]) -> #out_ty {
+                let mut out = [#zero_out];
+                self.predict_rows(::core::array::from_ref(input), &mut out);
+                let [out] = out;
+                out
+            }
+
+            /// Samples that [`Self::predict_batch`] runs through the layers at once, with their
+            /// activations on the stack (at most 128 KiB of them).
+            const PREDICT_ROWS: usize = #predict_rows_lit;
+
+            /// The eval-mode outputs of `ROWS` samples, the activations on the stack; every
+            /// sample's output is the same whatever `ROWS` is.
+            fn predict_rows<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS]) {
                 #pre_one
                 #stack_acts
                 #(#predict_steps)*
-                #assemble
+                for (r, out) in out.iter_mut().enumerate() {
+                    *out = #assemble_r;
+                }
             }
 
             /// One stochastic forward pass of one sample: dropout, DropConnect and noise drawn
             /// from `rng` as while training (DropConnect with a mask of its own), batch norm with
             /// its running statistics. The mode is not used.
             pub fn predict_sample(&self, input: &[f32; #input_lit], rng: &mut #p::Rng) -> #out_ty {
+                const ROWS: usize = 1;
                 let _ = &rng;
+                let input = ::core::array::from_ref(input);
                 #pre_one
                 #stack_acts
                 #(#sample_steps)*
-                #assemble
+                #assemble_first
             }
 
             #[doc = #mc_doc]
@@ -987,7 +999,15 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             pub fn predict_batch(&self, inputs: &[f32], outputs: &mut [#out_elem]) -> ::core::result::Result<(), #p::BatchError> {
                 let samples = #p::check_samples(#name_str, inputs.len(), #input_lit, outputs.len(), #out_elem_w)?;
                 let (x, _) = inputs.as_chunks::<#input_lit>();
-                #predict_rows
+                let (x, y) = (&x[..samples], &mut #output_rows[..samples]);
+                let (x_full, x_rest) = x.as_chunks::<{ Self::PREDICT_ROWS }>();
+                let (y_full, y_rest) = y.as_chunks_mut::<{ Self::PREDICT_ROWS }>();
+                for (x, y) in x_full.iter().zip(y_full) {
+                    self.predict_rows(x, y);
+                }
+                for (x, y) in x_rest.iter().zip(y_rest) {
+                    self.predict_rows(::core::array::from_ref(x), ::core::array::from_mut(y));
+                }
                 ::core::result::Result::Ok(())
             }
 
@@ -1140,6 +1160,29 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             #(#layer_items)*
         }
     })
+}
+
+/// Stack bytes `predict_batch` may give one chunk of samples' activations.
+const PREDICT_STACK_BYTES: usize = 128 * 1024;
+
+/// Samples per `predict_batch` chunk: the largest power of two up to 32 whose activations (and
+/// preprocessed inputs and pooling argmaxes) fit in [`PREDICT_STACK_BYTES`], at least 1. The
+/// batched layer kernels share each weight load across the chunk's rows.
+fn predict_rows(net: &ir::Network, plan: &Plan<'_>) -> usize {
+    let per_sample: usize = plan.act_widths.iter().sum::<usize>()
+        + if net.preprocess.is_some() { net.input.len() } else { 0 }
+        + plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.layer.op, Op::MaxPool(_) | Op::FractionalMaxPool { .. }))
+            .map(|s| s.width_out)
+            .sum::<usize>();
+    let bytes = 4 * per_sample.max(1);
+    let mut rows = 1;
+    while rows < 32 && 2 * rows * bytes <= PREDICT_STACK_BYTES {
+        rows *= 2;
+    }
+    rows
 }
 
 fn layers_doc(net: &ir::Network) -> String {

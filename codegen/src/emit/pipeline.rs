@@ -13,7 +13,8 @@ use super::{LossCode, Plan, usize_lit};
 pub(super) struct InputPipeline {
     pub(super) fields: TokenStream,
     pub(super) inits: TokenStream,
-    /// `predict`: `input` rebound to its preprocessed copy.
+    /// `predict_rows`, `predict_sample`: `input` (`ROWS` samples) rebound to its preprocessed
+    /// copy.
     pub(super) one: TokenStream,
     /// Binds `x_in` to the prepared rows of `inputs` (`forward`, `loss_and_grad`).
     pub(super) prepare: TokenStream,
@@ -98,7 +99,9 @@ pub(super) fn input_pipeline(
             // x = preprocess(input), on the stack
             let input = &{
                 let mut x = *input;
-                self.preprocess.apply(&mut x);
+                for x in x.iter_mut() {
+                    self.preprocess.apply(x);
+                }
                 x
             };
         };

@@ -65,8 +65,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     #p::maxpool2d_backward(Self::#shape_const, #dy, &self.#argmax, #dx_tok, #batch) #expect;
                 };
                 predict = quote! {
-                    let mut argmax = [0u32; #out_len];
-                    Self::#forward(#one_x, #one_y, &mut argmax, 1);
+                    let mut argmax = [[0u32; #out_len]; ROWS];
+                    Self::#forward(#one_x, #one_y, argmax.as_flattened_mut(), ROWS);
                 };
             } else {
                 let doc = format!(
@@ -88,7 +88,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     // dx = dy / k^2 over each window
                     #p::avgpool2d_backward(Self::#shape_const, #dy, #dx_tok, #batch) #expect;
                 };
-                predict = quote!(Self::#forward(#one_x, #one_y, 1););
+                predict = quote!(Self::#forward(#one_x, #one_y, ROWS););
             }
             sample = predict.clone();
             resample = TokenStream::new();
@@ -113,7 +113,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 // dx[c, :, :] = dy[c] / (H W)
                 #p::global_avgpool_backward(Self::#shape_const, #dy, #dx_tok, #batch) #expect;
             };
-            predict = quote!(Self::#forward(#one_x, #one_y, 1););
+            predict = quote!(Self::#forward(#one_x, #one_y, ROWS););
             sample = predict.clone();
             resample = TokenStream::new();
             hook = None;
@@ -164,14 +164,15 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 #p::fractional_maxpool2d_backward(Self::#shape_const, #dy, &self.#argmax, #dx_tok, #batch) #expect;
             };
             predict = quote! {
-                let mut argmax = [0u32; #out_len];
-                Self::#forward(&[#p::FRACTIONAL_EVAL_SAMPLE; 2], #one_x, #one_y, &mut argmax, 1);
+                let mut argmax = [[0u32; #out_len]; ROWS];
+                let u = [[#p::FRACTIONAL_EVAL_SAMPLE; 2]; ROWS];
+                Self::#forward(u.as_flattened(), #one_x, #one_y, argmax.as_flattened_mut(), ROWS);
             };
             sample = quote! {
-                let mut argmax = [0u32; #out_len];
-                let mut u = [0.0f32; 2];
-                #p::fractional_samples(rng, &mut u);
-                Self::#forward(&u, #one_x, #one_y, &mut argmax, 1);
+                let mut argmax = [[0u32; #out_len]; ROWS];
+                let mut u = [[0.0f32; 2]; ROWS];
+                #p::fractional_samples(rng, u.as_flattened_mut());
+                Self::#forward(u.as_flattened(), #one_x, #one_y, argmax.as_flattened_mut(), ROWS);
             };
             resample = quote!(#p::fractional_samples(rng, &mut self.#samples););
             hook = Some(samples);
