@@ -3,8 +3,13 @@
 thread the way the criterion benchmarks in benches/models.rs time netspec.
 
 Models (float32, ReLU, softmax cross-entropy, batch 64): tiny 4-16-16-3, small 64-128-64-10,
-medium 784-256-128-10. For each: single-sample predict (eval, no_grad), batch-64 predict, and a
-batch-64 train step (zero_grad, forward, cross_entropy, backward, SGD momentum 0.9 step).
+medium 784-256-128-10, and digits_cnn, the layers of specs/digits_cnn.nn on (N, 1, 8, 8) inputs:
+conv 16 3x3 pad 1, batch norm, ReLU, a residual block x + F(x) with F = conv-bn-relu-conv and
+stochastic depth 0.1 (torchvision's mode "row": per-sample keep mask while training, identity in
+eval), 2x2 max pooling, flatten, dense 64, ReLU, dropout 0.5, dense 10 (the spec's preprocess,
+augment and penalty statements are not part of the model, as in bench/src/lib.rs). For each:
+single-sample predict (eval, no_grad), batch-64 predict, and a batch-64 train step (zero_grad,
+forward, cross_entropy, backward, SGD momentum 0.9 step).
 
 Timing: warm-up, then SAMPLES samples of a fixed number of iterations each (chosen so one sample
 lasts about 20 ms), the median over samples of the time per iteration, in ns -- criterion's median.
@@ -79,6 +84,65 @@ def median_ns(fn):
     return statistics.median(means)
 
 
+def digits_cnn(torch):
+    """The layers of specs/digits_cnn.nn with its inits; input (N, 1, 8, 8), 10 classes."""
+    nn = torch.nn
+
+    def conv(channels_in, init):
+        c = nn.Conv2d(channels_in, 16, 3, padding=1)
+        if init == "zeros":
+            nn.init.zeros_(c.weight)
+        else:
+            nn.init.kaiming_normal_(c.weight, nonlinearity="relu")
+        return c
+
+    class Residual(nn.Module):
+        """x + F(x), F dropped per sample with probability p while training (torchvision's
+        stochastic_depth, mode "row": Bernoulli(1 - p) keep mask scaled by 1 / (1 - p))."""
+
+        def __init__(self, branch, p):
+            super().__init__()
+            self.branch, self.p = branch, p
+
+        def forward(self, x):
+            y = self.branch(x)
+            if self.training and self.p > 0.0:
+                keep = 1.0 - self.p
+                mask = torch.empty((y.shape[0],) + (1,) * (y.dim() - 1), dtype=y.dtype)
+                y = y * mask.bernoulli_(keep).div_(keep)
+            return x + y
+
+    dense1, dense2 = nn.Linear(16 * 4 * 4, 64), nn.Linear(64, 10)
+    nn.init.kaiming_uniform_(dense1.weight, nonlinearity="relu")
+    nn.init.xavier_uniform_(dense2.weight)
+    nn.init.zeros_(dense2.bias)
+    stem = [conv(1, "kaiming_normal"), nn.BatchNorm2d(16), nn.ReLU()]
+    branch = [conv(16, "kaiming_normal"), nn.BatchNorm2d(16), nn.ReLU(), conv(16, "zeros")]
+    return nn.Sequential(
+        *stem,
+        Residual(nn.Sequential(*branch), 0.1),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        dense1,
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        dense2,
+    )
+
+
+def models(torch):
+    """(name, model, input shape of one sample, classes) of every reference model, built in
+    this order after torch.manual_seed(0) (the MLPs first, so their weights stay as before)."""
+    for name, sizes in MODELS.items():
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i + 2 < len(sizes):
+                layers.append(torch.nn.ReLU())
+        yield name, torch.nn.Sequential(*layers), (sizes[0],), sizes[-1]
+    yield "digits_cnn", digits_cnn(torch), (1, 8, 8), 10
+
+
 def main():
     ensure_torch()
     import torch
@@ -87,15 +151,9 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     results = {}
-    for name, sizes in MODELS.items():
-        layers = []
-        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-            layers.append(torch.nn.Linear(a, b))
-            if i + 2 < len(sizes):
-                layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers)
-        x = torch.rand(BATCH, sizes[0]) * 2 - 1
-        t = torch.randint(0, sizes[-1], (BATCH,))
+    for name, model, shape, classes in models(torch):
+        x = torch.rand(BATCH, *shape) * 2 - 1
+        t = torch.randint(0, classes, (BATCH,))
         one = x[:1].clone()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 

@@ -1,5 +1,6 @@
 //! Issue 6's model benchmarks, 1 thread: single-sample `predict` latency, batch-64
-//! `predict_batch` and batch-64 `train_step` (SGD, momentum 0.9) for the reference models.
+//! `predict_batch` and batch-64 `train_step` (SGD, momentum 0.9) for the reference models (the
+//! three MLPs and the convolutional `DigitsCnn`).
 //! `bench/compare` reads criterion's median of each from `target/criterion/<model>/<what>/new/
 //! estimates.json` and sets it beside PyTorch's.
 
@@ -7,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use netspec_bench::{BATCH, Medium, Small, Tiny, inputs, labels};
+use netspec_bench::{BATCH, DigitsCnn, Medium, Small, Tiny, inputs, labels};
 
 macro_rules! bench_model {
     ($c:expr, $name:literal, $net:ty) => {{
@@ -34,6 +35,7 @@ fn models(c: &mut Criterion) {
     bench_model!(c, "tiny", Tiny);
     bench_model!(c, "small", Small);
     bench_model!(c, "medium", Medium);
+    bench_model!(c, "digits_cnn", DigitsCnn);
 }
 
 criterion_group! {

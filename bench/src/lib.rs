@@ -2,6 +2,13 @@
 //! with `netspec::network!`, plus deterministic inputs for benchmarks, and the loop shapes that
 //! `netspec emit` generates today for dense layers, kept as the baseline the kernels in
 //! `netspec_runtime::kernels` are measured against.
+//!
+//! Besides the three MLPs (`Tiny`, `Small`, `Medium`), `DigitsCnn` is the convolutional network
+//! of `specs/digits_cnn.nn` with exactly its layers and loss (conv, batch norm, a residual block
+//! with stochastic depth 0.1, max pooling, dropout 0.5), at batch 64 like the others instead of
+//! the spec's 32. Its `preprocess`, `augment` and `penalty` statements are left out: they are the
+//! data pipeline (input standardization, augmentation) and a regularizer of training, not the
+//! model, and the PyTorch baseline (`bench/pytorch_baseline.py`) has neither.
 #![deny(unsafe_code)]
 
 netspec::network! {
@@ -39,6 +46,31 @@ netspec::network! {
         dense 128;
         relu;
         dense 10;
+        loss softmax_cross_entropy;
+    }
+}
+
+// The layers of specs/digits_cnn.nn, without its preprocess/augment/penalty statements (see the
+// crate documentation: data pipeline and regularizer, not the model).
+netspec::network! {
+    network DigitsCnn {
+        input image(1, 8, 8);
+        batch 64;
+        conv 16 kernel 3 pad 1 init kaiming_normal;
+        batchnorm;
+        relu;
+        residual stochastic_depth 0.1 {
+            conv 16 kernel 3 pad 1 init kaiming_normal;
+            batchnorm;
+            relu;
+            conv 16 kernel 3 pad 1 init zeros;
+        }
+        maxpool 2;
+        flatten;
+        dense 64 init kaiming_uniform;
+        relu;
+        dropout 0.5;
+        dense 10 init xavier_uniform bias zeros;
         loss softmax_cross_entropy;
     }
 }
