@@ -63,7 +63,7 @@ fn layer<const IN: usize, const OUT: usize>(c: &mut Criterion) {
     forwards.extend(forwards!(base 4 x 1, base 2 x 2, base 1 x 4));
     forwards.extend(forwards!(
         simd 4 x 1, simd 2 x 2, simd 1 x 4, simd 4 x 2, simd 2 x 4, simd 4 x 3, simd 3 x 4,
-        simd 8 x 1
+        simd 8 x 1, simd 1 x 8, simd 2 x 8, simd 4 x 8
     ));
     let mut g = c.benchmark_group("forward64");
     for &(name, f) in &forwards {
@@ -74,7 +74,7 @@ fn layer<const IN: usize, const OUT: usize>(c: &mut Criterion) {
     g.finish();
     let mut g = c.benchmark_group("forward1");
     for &(name, f) in &forwards {
-        if !matches!(name, "generated" | "sgemm" | "base1x4" | "simd1x4") {
+        if !matches!(name, "generated" | "sgemm" | "base1x4" | "simd1x4" | "simd1x8") {
             continue;
         }
         g.bench_function(BenchmarkId::new(&shape, name), |bch| {

@@ -156,7 +156,9 @@ dispatched_kernels! {
 
 /// [`dense_forward_tiled`] with the tile that measured best for the layer's shape on the
 /// instruction set this CPU runs (`cargo bench -p netspec-bench --bench kernels`, README
-/// "Performance"). A single row (`predict`) goes through the `1 x C` remainder tile.
+/// "Performance"). With AVX2, layers over 16 inputs take tiles of 8 outputs for a few rows
+/// (`predict`) or fewer than 16 outputs: their reduction trees run as vector operations across
+/// the outputs.
 #[inline]
 pub fn dense_forward<const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
@@ -170,11 +172,11 @@ pub fn dense_forward<const IN: usize, const OUT: usize>(
             8..=16 => dense_forward_tiled::<IN, OUT, 1, 4>(w, b, x, y),
             _ => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
         },
-        Isa::Avx2 => match (IN, OUT) {
-            (0..8, _) => dense_forward_tiled::<IN, OUT, 2, 2>(w, b, x, y),
-            (8..=16, _) => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
-            (_, 0..16) => dense_forward_tiled::<IN, OUT, 8, 1>(w, b, x, y),
-            _ => dense_forward_tiled::<IN, OUT, 4, 2>(w, b, x, y),
+        Isa::Avx2 => match (IN, OUT, x.len()) {
+            (0..8, _, _) => dense_forward_tiled::<IN, OUT, 2, 2>(w, b, x, y),
+            (8..=16, _, _) => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
+            (17.., 16.., 4..) => dense_forward_tiled::<IN, OUT, 4, 2>(w, b, x, y),
+            _ => dense_forward_tiled::<IN, OUT, 1, 8>(w, b, x, y),
         },
     }
 }
@@ -261,11 +263,19 @@ fn dot_tile<const IN: usize, const R: usize, const C: usize>(
             }
         }
     }
+    // [`dot`]'s tree ((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7)) for every output at
+    // once: with the outputs innermost, each step is one vector operation across the tile.
     let mut out = [[0.0f32; C]; R];
     for r in 0..R {
+        let v = &lanes[r];
+        let mut half = [[0.0f32; C]; 4];
+        for (i, half) in half.iter_mut().enumerate() {
+            for c in 0..C {
+                half[c] = v[c][i] + v[c][i + 4];
+            }
+        }
         for c in 0..C {
-            let v = &lanes[r][c];
-            let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+            let mut sum = (half[0][c] + half[1][c]) + (half[2][c] + half[3][c]);
             for i in IN / LANES * LANES..IN {
                 sum += w[c][i] * x[r][i];
             }

@@ -51,10 +51,10 @@ pub(super) fn activation(
         quote! {
             /// Backward of the activation above, from its input `x` and output `y`; adds to `dx`.
             fn #backward(x: &[[f32; #win]], y: &[[f32; #wout]], dy: &[[f32; #wout]], dx: &mut [[f32; #win]]) {
-                for (((x, y), dy), dx) in x.iter().zip(y).zip(dy).zip(dx.iter_mut()) {
-                    for (((#x_pat, #y_pat), &dy), dx) in x.iter().zip(y).zip(dy).zip(dx.iter_mut()) {
-                        *dx += #bwd;
-                    }
+                // One loop over every value (rows flattened), which the compiler vectorizes.
+                let (x, y, dy) = (x.as_flattened(), y.as_flattened(), dy.as_flattened());
+                for (((#x_pat, #y_pat), &dy), dx) in x.iter().zip(y).zip(dy).zip(dx.as_flattened_mut()) {
+                    *dx += #bwd;
                 }
             }
         }
@@ -76,10 +76,9 @@ pub(super) fn activation(
         items: quote! {
             #[doc = #doc_f]
             fn #forward(x: &[[f32; #win]], y: &mut [[f32; #wout]]) {
-                for (x, y) in x.iter().zip(y.iter_mut()) {
-                    for (&x, y) in x.iter().zip(y.iter_mut()) {
-                        *y = #fwd;
-                    }
+                // One loop over every value (rows flattened), which the compiler vectorizes.
+                for (&x, y) in x.as_flattened().iter().zip(y.as_flattened_mut()) {
+                    *y = #fwd;
                 }
             }
             #backward_fn
