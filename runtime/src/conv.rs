@@ -317,12 +317,46 @@ fn check_buffers(
     check_len(function, y_name, y, y_len, "rows * filters * out_height * out_width")
 }
 
-/// Forward pass over `rows` samples: `y = conv2d(x, weight) + bias` (overwrites `y`).
-///
-/// `weight` is `[filters, in_channels, kernel, kernel]`, `bias` `[filters]` (`None` for a layer
-/// without bias), `x` `rows` input rows, `y` `rows` output rows, `scratch` exactly
-/// [`ConvShape::scratch_len`] values (overwritten; its content is irrelevant).
-pub fn conv2d_forward(
+crate::kernels::dispatched_kernels! {
+    /// Forward pass over `rows` samples: `y = conv2d(x, weight) + bias` (overwrites `y`).
+    ///
+    /// `weight` is `[filters, in_channels, kernel, kernel]`, `bias` `[filters]` (`None` for a
+    /// layer without bias), `x` `rows` input rows, `y` `rows` output rows, `scratch` exactly
+    /// [`ConvShape::scratch_len`] values (overwritten; its content is irrelevant).
+    fn conv2d_forward<>(
+        shape: ConvShape,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut [f32],
+        rows: usize,
+    ) -> Result<(), ConvError> = forward_body;
+
+    /// Backward pass over `rows` samples of [`conv2d_forward`], given `dy = dL/dy`:
+    ///
+    /// - `dweight += dL/dweight` (accumulates, `[filters, in_channels, kernel, kernel]`);
+    /// - `dbias += dL/dbias` when given (accumulates, `[filters]`);
+    /// - `dx = dL/dx` when given (overwrites, `rows` input rows). Pass `None` for the first
+    ///   layer.
+    ///
+    /// `scratch` is exactly [`ConvShape::scratch_len`] values (overwritten).
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d_backward<>(
+        shape: ConvShape,
+        weight: &[f32],
+        x: &[f32],
+        dy: &[f32],
+        dweight: &mut [f32],
+        dbias: Option<&mut [f32]>,
+        dx: Option<&mut [f32]>,
+        scratch: &mut [f32],
+        rows: usize,
+    ) -> Result<(), ConvError> = backward_body;
+}
+
+#[inline(always)]
+fn forward_body(
     shape: ConvShape,
     weight: &[f32],
     bias: Option<&[f32]>,
@@ -379,6 +413,7 @@ fn check_scratch(
 
 /// `cols[(c, kh, kw), (oh, ow)] = x[c, oh*stride + kh - pad, ow*stride + kw - pad]` (0 in the
 /// padding) for one row.
+#[inline(always)]
 fn im2col(shape: &ConvShape, x: &[f32], cols: &mut [f32]) {
     let ConvShape { height, width, kernel: k, stride, pad, .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
@@ -410,6 +445,7 @@ fn im2col(shape: &ConvShape, x: &[f32], cols: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: `dx[c, ih, iw] = sum` of the `cols` entries that copied it.
+#[inline(always)]
 fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
     let ConvShape { height, width, kernel: k, stride, pad, .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
@@ -440,6 +476,7 @@ fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
 
 /// `a · b` with 8 independent partial sums (vectorizable), as [`crate::kernels::dot`] for
 /// lengths known only at run time.
+#[inline(always)]
 fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -457,15 +494,9 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// Backward pass over `rows` samples of [`conv2d_forward`], given `dy = dL/dy`:
-///
-/// - `dweight += dL/dweight` (accumulates, `[filters, in_channels, kernel, kernel]`);
-/// - `dbias += dL/dbias` when given (accumulates, `[filters]`);
-/// - `dx = dL/dx` when given (overwrites, `rows` input rows). Pass `None` for the first layer.
-///
-/// `scratch` is exactly [`ConvShape::scratch_len`] values (overwritten).
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward(
+#[inline(always)]
+fn backward_body(
     shape: ConvShape,
     weight: &[f32],
     x: &[f32],
@@ -528,6 +559,68 @@ pub fn conv2d_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The build [`Isa::detect`](crate::kernels::Isa::detect) picks (AVX2 on most x86-64
+    /// machines) gives the baseline build's bits: the same operations in the same order.
+    #[test]
+    fn dispatched_build_matches_baseline_bit_for_bit() {
+        let shape = ConvShape {
+            in_channels: 3,
+            height: 7,
+            width: 6,
+            filters: 5,
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+        };
+        let rows = 3;
+        let values = |n: usize, seed: u32| -> Vec<f32> {
+            (0..n as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed) % 1000)
+                .map(|v| v as f32 / 500.0 - 1.0)
+                .collect()
+        };
+        let (w, b) = (values(shape.weight_len(), 1), values(shape.filters, 2));
+        let x = values(rows * shape.input_len(), 3);
+        let dy = values(rows * shape.output_len(), 4);
+        let mut results = Vec::new();
+        type Forward = fn(
+            ConvShape,
+            &[f32],
+            Option<&[f32]>,
+            &[f32],
+            &mut [f32],
+            &mut [f32],
+            usize,
+        ) -> Result<(), ConvError>;
+        type Backward = fn(
+            ConvShape,
+            &[f32],
+            &[f32],
+            &[f32],
+            &mut [f32],
+            Option<&mut [f32]>,
+            Option<&mut [f32]>,
+            &mut [f32],
+            usize,
+        ) -> Result<(), ConvError>;
+        let builds: [(Forward, Backward); 2] = [
+            (conv2d_forward, conv2d_backward),
+            (baseline::conv2d_forward, baseline::conv2d_backward),
+        ];
+        for (forward, backward) in builds {
+            let mut scratch = vec![0.0; shape.scratch_len()];
+            let mut y = vec![0.0; rows * shape.output_len()];
+            forward(shape, &w, Some(&b), &x, &mut y, &mut scratch, rows).unwrap();
+            let (mut dw, mut db) = (vec![0.5; w.len()], vec![0.25; b.len()]);
+            let mut dx = vec![0.0; x.len()];
+            let (dbs, dxs) = (Some(&mut db[..]), Some(&mut dx[..]));
+            backward(shape, &w, &x, &dy, &mut dw, dbs, dxs, &mut scratch, rows).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            results.push([bits(&y), bits(&dw), bits(&db), bits(&dx)]);
+        }
+        assert_eq!(results[0], results[1]);
+    }
 
     #[test]
     fn valid_outputs_matches_brute_force() {

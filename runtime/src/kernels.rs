@@ -51,18 +51,21 @@ impl Isa {
 
 /// Defines each listed kernel three times from its `#[inline(always)]` body: `pub fn` (runs
 /// the AVX2 build when [`Isa::detect`] finds AVX2, else the baseline one), `baseline::` (the
-/// baseline build only, for benchmarks and tests) and the private `avx2::` build.
+/// baseline build only, for benchmarks and tests) and the private `avx2::` build. Used here and
+/// in [`crate::conv`]; the body must inline everything it computes with, so that the AVX2 build
+/// compiles it for AVX2.
 macro_rules! dispatched_kernels {
     ($(
         $(#[$attr:meta])*
-        fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) = $body:ident;
+        fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
+            = $body:ident;
     )*) => {
         $(
             $(#[$attr])*
             #[inline]
-            pub fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+            pub fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
                 #[cfg(target_arch = "x86_64")]
-                if Isa::detect() == Isa::Avx2 {
+                if $crate::kernels::Isa::detect() == $crate::kernels::Isa::Avx2 {
                     // SAFETY: calling a `#[target_feature(enable = "avx2")]` function is sound
                     // when the CPU has AVX2, which `Isa::detect` has just checked (CPUID via
                     // `is_x86_feature_detected!`); the function itself is safe code.
@@ -73,7 +76,7 @@ macro_rules! dispatched_kernels {
             }
         )*
 
-        /// The dense kernels built for the target's baseline instruction set only, whatever
+        /// The kernels above built for the target's baseline instruction set only, whatever
         /// the CPU: what the dispatched kernels are measured and checked against.
         #[doc(hidden)]
         pub mod baseline {
@@ -81,7 +84,8 @@ macro_rules! dispatched_kernels {
             use super::*;
             $(
                 #[inline]
-                pub fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+                #[allow(clippy::too_many_arguments)]
+                pub fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
                     $body::<$($c),*>($($arg),*)
                 }
             )*
@@ -93,13 +97,15 @@ macro_rules! dispatched_kernels {
             use super::*;
             $(
                 #[target_feature(enable = "avx2")]
-                pub(super) fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+                #[allow(clippy::too_many_arguments)]
+                pub(super) fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
                     $body::<$($c),*>($($arg),*)
                 }
             )*
         }
     };
 }
+pub(crate) use dispatched_kernels;
 
 dispatched_kernels! {
     /// `y = x W^T + b` (nn.Linear; `b` `None` for a layer without bias) for every row of `x`,
@@ -192,8 +198,8 @@ pub fn dense_backward_dw<const IN: usize, const OUT: usize>(
     match (Isa::detect(), IN) {
         (Isa::Baseline, _) => dense_backward_dw_tiled::<IN, OUT, 4, LANES>(dw, x, dy),
         (Isa::Avx2, 0..8) => dense_backward_dw_tiled::<IN, OUT, 8, LANES>(dw, x, dy),
-        (Isa::Avx2, 8..=128) => dense_backward_dw_tiled::<IN, OUT, 4, 16>(dw, x, dy),
-        (Isa::Avx2, _) => dense_backward_dw_tiled::<IN, OUT, 4, LANES>(dw, x, dy),
+        // 12 accumulators: 2 loads of x and 6 broadcasts of dy per 12 vector multiply-adds.
+        (Isa::Avx2, _) => dense_backward_dw_tiled::<IN, OUT, 6, 16>(dw, x, dy),
     }
 }
 

@@ -186,18 +186,29 @@ impl Optimizer for Sgd {
         if self.momentum != 0.0 && first_step {
             self.momentum_buffer = Some(vec![0.0; params.len()]);
         }
-        for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
-            // grad = grad.add(param, alpha=weight_decay)
-            let mut g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
-            if let Some(buf) = self.momentum_buffer.as_mut() {
-                let b = &mut buf[i];
-                // buf = clone(grad) on the first step, else buf.mul_(momentum).add_(grad, alpha=1-dampening)
-                *b = if first_step { g } else { *b * momentum + one_minus_dampening * g };
-                // nesterov: grad = grad.add(buf, alpha=momentum); else grad = buf
-                g = if self.nesterov { g + momentum * *b } else { *b };
+        let (decay, nesterov) = (self.weight_decay != 0.0, self.nesterov);
+        // grad = grad.add(param, alpha=weight_decay)
+        let decayed = |p: f32, g: f32| if decay { g + wd * p } else { g };
+        // One loop per case over zipped slices (no index, no per-value test of the optimizer's
+        // state), so the compiler vectorizes it.
+        match self.momentum_buffer.as_mut() {
+            None => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    // param.add_(grad, alpha=-lr)
+                    *p += -lr * decayed(*p, g);
+                }
             }
-            // param.add_(grad, alpha=-lr)
-            *p += -lr * g;
+            Some(buf) => {
+                for ((p, &g), b) in params.iter_mut().zip(grads).zip(buf.iter_mut()) {
+                    let g = decayed(*p, g);
+                    // buf = clone(grad) on the first step, else
+                    // buf.mul_(momentum).add_(grad, alpha=1-dampening)
+                    *b = if first_step { g } else { *b * momentum + one_minus_dampening * g };
+                    // nesterov: grad = grad.add(buf, alpha=momentum); else grad = buf
+                    let g = if nesterov { g + momentum * *b } else { *b };
+                    *p += -lr * g;
+                }
+            }
         }
     }
 
