@@ -376,16 +376,11 @@ fn forward_body(
     let taps = shape.in_channels * shape.kernel * shape.kernel;
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
         im2col(&shape, x, scratch);
-        // y[f, :] = sum_q w[f, q] cols[q, :] (+ b[f]): axpy over contiguous output positions.
-        for (f, (y, w)) in y.chunks_exact_mut(plane).zip(weight.chunks_exact(taps)).enumerate() {
-            y.fill(0.0);
-            for (&w, col) in w.iter().zip(scratch.chunks_exact(plane)) {
-                for (y, &c) in y.iter_mut().zip(col) {
-                    *y += w * c;
-                }
-            }
-            if let Some(bias) = bias {
-                let b = bias[f];
+        // y[f, :] = sum_q w[f, q] cols[q, :] (+ b[f]), summed over q in order.
+        y.fill(0.0);
+        axpy_rows(y, weight, taps, 1, scratch, plane);
+        if let Some(bias) = bias {
+            for (y, &b) in y.chunks_exact_mut(plane).zip(bias) {
                 y.iter_mut().for_each(|y| *y += b);
             }
         }
@@ -474,24 +469,169 @@ fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
     }
 }
 
-/// `a · b` with 8 independent partial sums (vectorizable), as [`crate::kernels::dot`] for
-/// lengths known only at run time.
+// The two matrix products of a conv layer over one sample's columns, register-tiled (as the
+// dense kernels of `crate::kernels`, but with sizes known only at run time): each output keeps
+// the summation order of the plain loops, so the tiles change no result bit.
+
+/// `out[r, :] += sum_k coef(r, k) src[k, :]` for every row `r` of `out` (rows of `plane`
+/// values; `src` has `K` such rows), summed over `k` in order from what `out` holds, with
+/// `coef(r, k) = coefs[r * r_stride + k * k_stride]`: the forward pass (`y[f] += w[f, q]
+/// cols[q]`) and the input gradient (`dcols[q] += w[f, q] dy[f]`). Tiles of 4 rows x 16
+/// positions stay in registers across every `k`.
 #[inline(always)]
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (a_rest, b_rest) = (a8.remainder(), b8.remainder());
-    for (a, b) in a8.zip(b8) {
-        for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
-            *lane += a * b;
+fn axpy_rows(
+    out: &mut [f32],
+    coefs: &[f32],
+    r_stride: usize,
+    k_stride: usize,
+    src: &[f32],
+    plane: usize,
+) {
+    const R: usize = 4;
+    let rows = out.len() / plane;
+    let mut r = 0;
+    while r + R <= rows {
+        axpy_tile::<R>(
+            &mut out[r * plane..],
+            &coefs[r * r_stride..],
+            r_stride,
+            k_stride,
+            src,
+            plane,
+        );
+        r += R;
+    }
+    while r < rows {
+        axpy_tile::<1>(
+            &mut out[r * plane..],
+            &coefs[r * r_stride..],
+            r_stride,
+            k_stride,
+            src,
+            plane,
+        );
+        r += 1;
+    }
+}
+
+/// [`axpy_rows`] for the first `R` rows of `out`, in blocks of 16, 8 and 1 positions.
+#[inline(always)]
+fn axpy_tile<const R: usize>(
+    out: &mut [f32],
+    coefs: &[f32],
+    r_stride: usize,
+    k_stride: usize,
+    src: &[f32],
+    plane: usize,
+) {
+    let mut p = 0;
+    while p + 16 <= plane {
+        axpy_block::<R, 16>(out, coefs, r_stride, k_stride, src, plane, p);
+        p += 16;
+    }
+    while p + 8 <= plane {
+        axpy_block::<R, 8>(out, coefs, r_stride, k_stride, src, plane, p);
+        p += 8;
+    }
+    while p < plane {
+        axpy_block::<R, 1>(out, coefs, r_stride, k_stride, src, plane, p);
+        p += 1;
+    }
+}
+
+/// Positions `p..p + W` of [`axpy_tile`]'s `R` rows, in registers across every `k`.
+#[inline(always)]
+fn axpy_block<const R: usize, const W: usize>(
+    out: &mut [f32],
+    coefs: &[f32],
+    r_stride: usize,
+    k_stride: usize,
+    src: &[f32],
+    plane: usize,
+    p: usize,
+) {
+    let mut acc = [[0.0f32; W]; R];
+    for (r, acc) in acc.iter_mut().enumerate() {
+        acc.copy_from_slice(&out[r * plane + p..][..W]);
+    }
+    for (k, src) in src.chunks_exact(plane).enumerate() {
+        let src = &src[p..p + W];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let c = coefs[r * r_stride + k * k_stride];
+            for (acc, &s) in acc.iter_mut().zip(src) {
+                *acc += c * s;
+            }
         }
     }
-    let mut sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-    for (&a, &b) in a_rest.iter().zip(b_rest) {
-        sum += a * b;
+    for (r, acc) in acc.iter().enumerate() {
+        out[r * plane + p..][..W].copy_from_slice(acc);
     }
-    sum
+}
+
+/// `dw[f, q] += a[f, :] · b[q, :]` for every row `f` of `a` and `q` of `b` (rows of `plane`
+/// values, `dw` rows of `b`'s row count), each dot with [`crate::kernels::dot`]'s 8 lanes and
+/// reduction tree, in tiles of 2 x 4 dots that share their loads.
+#[inline(always)]
+fn add_dots(dw: &mut [f32], a: &[f32], b: &[f32], plane: usize) {
+    const R: usize = 2;
+    const C: usize = 4;
+    let cols = b.len() / plane;
+    let rows = a.len() / plane;
+    let mut f = 0;
+    while f < rows {
+        let tile_r = if f + R <= rows { R } else { 1 };
+        let mut q = 0;
+        while q < cols {
+            let tile_c = if q + C <= cols { C } else { 1 };
+            match (tile_r, tile_c) {
+                (R, C) => dot_tile::<R, C>(dw, a, b, plane, cols, f, q),
+                (R, _) => dot_tile::<R, 1>(dw, a, b, plane, cols, f, q),
+                (_, C) => dot_tile::<1, C>(dw, a, b, plane, cols, f, q),
+                _ => dot_tile::<1, 1>(dw, a, b, plane, cols, f, q),
+            }
+            q += tile_c;
+        }
+        f += tile_r;
+    }
+}
+
+/// The `R x C` dots `a[f + r, :] · b[q + c, :]` of [`add_dots`], added to `dw`.
+#[inline(always)]
+fn dot_tile<const R: usize, const C: usize>(
+    dw: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    plane: usize,
+    cols: usize,
+    f: usize,
+    q: usize,
+) {
+    let a: [&[f32]; R] = core::array::from_fn(|r| &a[(f + r) * plane..][..plane]);
+    let b: [&[f32]; C] = core::array::from_fn(|c| &b[(q + c) * plane..][..plane]);
+    let mut lanes = [[[0.0f32; 8]; C]; R];
+    let whole = plane / 8 * 8;
+    for k in (0..whole).step_by(8) {
+        // Copied into registers first, so the lanes stay in registers too.
+        let xs: [[f32; 8]; R] = core::array::from_fn(|r| a[r][k..k + 8].try_into().expect("8"));
+        let ws: [[f32; 8]; C] = core::array::from_fn(|c| b[c][k..k + 8].try_into().expect("8"));
+        for r in 0..R {
+            for c in 0..C {
+                for l in 0..8 {
+                    lanes[r][c][l] += xs[r][l] * ws[c][l];
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        for c in 0..C {
+            let v = &lanes[r][c];
+            let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+            for k in whole..plane {
+                sum += a[r][k] * b[c][k];
+            }
+            dw[(f + r) * cols + q + c] += sum;
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -536,21 +676,11 @@ fn backward_body(
         }
         // dweight[f, q] += dy[f, :] · cols[q, :]
         im2col(&shape, x, scratch);
-        for (dw, dy) in dweight.chunks_exact_mut(taps).zip(dy.chunks_exact(plane)) {
-            for (dw, col) in dw.iter_mut().zip(scratch.chunks_exact(plane)) {
-                *dw += dot_lanes(dy, col);
-            }
-        }
-        // dcols[q, :] = sum_f w[f, q] dy[f, :], then dx = col2im(dcols).
+        add_dots(dweight, dy, scratch, plane);
+        // dcols[q, :] = sum_f w[f, q] dy[f, :] (over f in order), then dx = col2im(dcols).
         let Some(dx) = dx.as_deref_mut() else { continue };
         scratch.fill(0.0);
-        for (w, dy) in weight.chunks_exact(taps).zip(dy.chunks_exact(plane)) {
-            for (&w, dcol) in w.iter().zip(scratch.chunks_exact_mut(plane)) {
-                for (d, &g) in dcol.iter_mut().zip(dy) {
-                    *d += w * g;
-                }
-            }
-        }
+        axpy_rows(scratch, weight, 1, taps, dy, plane);
         col2im(&shape, scratch, &mut dx[r * in_len..(r + 1) * in_len]);
     }
     Ok(())
@@ -561,9 +691,10 @@ mod tests {
     use super::*;
 
     /// The build [`Isa::detect`](crate::kernels::Isa::detect) picks (AVX2 on most x86-64
-    /// machines) gives the baseline build's bits: the same operations in the same order.
+    /// machines) gives the baseline build's bits, and both give the bits of plain loops: the
+    /// same operations in the same order.
     #[test]
-    fn dispatched_build_matches_baseline_bit_for_bit() {
+    fn tiled_builds_match_plain_loops_bit_for_bit() {
         let shape = ConvShape {
             in_channels: 3,
             height: 7,
@@ -620,6 +751,57 @@ mod tests {
             results.push([bits(&y), bits(&dw), bits(&db), bits(&dx)]);
         }
         assert_eq!(results[0], results[1]);
+
+        // Plain loops in the tiles' summation order: the forward sums over the taps in order
+        // from 0 and adds the bias; dW adds `dot`'s 8-lane dot; dcols sums over the filters.
+        let (plane, taps) = (shape.out_height() * shape.out_width(), shape.weight_len() / 5);
+        let dot8 = |a: &[f32], b: &[f32]| {
+            let mut lanes = [0.0f32; 8];
+            let whole = a.len() / 8 * 8;
+            for k in 0..whole {
+                lanes[k % 8] += a[k] * b[k];
+            }
+            let v = lanes;
+            let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+            for k in whole..a.len() {
+                sum += a[k] * b[k];
+            }
+            sum
+        };
+        let mut cols = vec![0.0; shape.scratch_len()];
+        let mut y = vec![0.0; rows * shape.output_len()];
+        let (mut dw, mut db) = (vec![0.5; w.len()], vec![0.25; b.len()]);
+        let mut dx = vec![0.0; x.len()];
+        for n in 0..rows {
+            let x = &x[n * shape.input_len()..][..shape.input_len()];
+            let dy = &dy[n * shape.output_len()..][..shape.output_len()];
+            im2col(&shape, x, &mut cols);
+            for f in 0..shape.filters {
+                db[f] += dy[f * plane..][..plane].iter().sum::<f32>();
+                for p in 0..plane {
+                    let mut acc = 0.0;
+                    for q in 0..taps {
+                        acc += w[f * taps + q] * cols[q * plane + p];
+                    }
+                    y[n * shape.output_len() + f * plane + p] = acc + b[f];
+                }
+                for q in 0..taps {
+                    dw[f * taps + q] +=
+                        dot8(&dy[f * plane..][..plane], &cols[q * plane..][..plane]);
+                }
+            }
+            let mut dcols = vec![0.0; cols.len()];
+            for q in 0..taps {
+                for p in 0..plane {
+                    for f in 0..shape.filters {
+                        dcols[q * plane + p] += w[f * taps + q] * dy[f * plane + p];
+                    }
+                }
+            }
+            col2im(&shape, &dcols, &mut dx[n * shape.input_len()..][..shape.input_len()]);
+        }
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(results[0], [bits(&y), bits(&dw), bits(&db), bits(&dx)]);
     }
 
     #[test]
