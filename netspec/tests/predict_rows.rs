@@ -54,22 +54,22 @@ fn predict_batch_gives_every_sample_predicts_bits() {
     cnn.fit_preprocess(&values(10 * Cnn::INPUT, 2)).unwrap();
     let heads = Heads::new(&mut rng);
 
+    // `predict_batch` of `n` samples against `predict` of each, for a single-output network.
+    macro_rules! check_rows {
+        ($net:ident: $ty:ty, $n:expr, $seed:expr) => {{
+            let n = $n;
+            let x = values(n * <$ty>::INPUT, $seed + n as u64);
+            let mut out = vec![f32::NAN; n * <$ty>::OUTPUT];
+            $net.predict_batch(&x, &mut out).unwrap();
+            for (s, (x, y)) in x.chunks(<$ty>::INPUT).zip(out.chunks(<$ty>::OUTPUT)).enumerate() {
+                let want = $net.predict(x.try_into().unwrap());
+                assert_eq!(bits(y), bits(&want), "{}, {n} samples, sample {s}", stringify!($ty));
+            }
+        }};
+    }
     for n in COUNTS {
-        let x = values(n * Mlp::INPUT, 10 + n as u64);
-        let mut out = vec![f32::NAN; n * Mlp::OUTPUT];
-        mlp.predict_batch(&x, &mut out).unwrap();
-        for (s, (x, y)) in x.chunks(Mlp::INPUT).zip(out.chunks(Mlp::OUTPUT)).enumerate() {
-            let want = mlp.predict(x.try_into().unwrap());
-            assert_eq!(bits(y), bits(&want), "Mlp, {n} samples, sample {s}");
-        }
-
-        let x = values(n * Cnn::INPUT, 20 + n as u64);
-        let mut out = vec![f32::NAN; n * Cnn::OUTPUT];
-        cnn.predict_batch(&x, &mut out).unwrap();
-        for (s, (x, y)) in x.chunks(Cnn::INPUT).zip(out.chunks(Cnn::OUTPUT)).enumerate() {
-            let want = cnn.predict(x.try_into().unwrap());
-            assert_eq!(bits(y), bits(&want), "Cnn, {n} samples, sample {s}");
-        }
+        check_rows!(mlp: Mlp, n, 10);
+        check_rows!(cnn: Cnn, n, 20);
 
         let x = values(n * Heads::INPUT, 30 + n as u64);
         let mut out = vec![HeadsOutput::default(); n];

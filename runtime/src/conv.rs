@@ -331,7 +331,7 @@ crate::kernels::dispatched_kernels! {
         y: &mut [f32],
         scratch: &mut [f32],
         rows: usize,
-    ) -> Result<(), ConvError> = forward_body;
+    ) -> Result<(), ConvError> = forward_body, forward_body;
 
     /// Backward pass over `rows` samples of [`conv2d_forward`], given `dy = dL/dy`:
     ///
@@ -352,7 +352,7 @@ crate::kernels::dispatched_kernels! {
         dx: Option<&mut [f32]>,
         scratch: &mut [f32],
         rows: usize,
-    ) -> Result<(), ConvError> = backward_body;
+    ) -> Result<(), ConvError> = backward_body, backward_body;
 }
 
 #[inline(always)]

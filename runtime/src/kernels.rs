@@ -49,16 +49,17 @@ impl Isa {
     }
 }
 
-/// Defines each listed kernel three times from its `#[inline(always)]` body: `pub fn` (runs
-/// the AVX2 build when [`Isa::detect`] finds AVX2, else the baseline one), `baseline::` (the
-/// baseline build only, for benchmarks and tests) and the private `avx2::` build. Used here and
-/// in [`crate::conv`]; the body must inline everything it computes with, so that the AVX2 build
-/// compiles it for AVX2.
+/// Defines each listed kernel three times from its `#[inline(always)]` bodies (`= baseline
+/// body, AVX2 body`, the same function where the two builds do not pick different tiles):
+/// `pub fn` (runs the AVX2 build when [`Isa::detect`] finds AVX2, else the baseline one),
+/// `baseline::` (the baseline build only, for benchmarks and tests) and the private `avx2::`
+/// build. Used here and in [`crate::conv`]; a body must inline everything it computes with, so
+/// that the AVX2 build compiles it for AVX2.
 macro_rules! dispatched_kernels {
     ($(
         $(#[$attr:meta])*
         fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
-            = $body:ident;
+            = $body:ident, $avx2_body:ident;
     )*) => {
         $(
             $(#[$attr])*
@@ -99,7 +100,7 @@ macro_rules! dispatched_kernels {
                 #[target_feature(enable = "avx2")]
                 #[allow(clippy::too_many_arguments)]
                 pub(super) fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
-                    $body::<$($c),*>($($arg),*)
+                    $avx2_body::<$($c),*>($($arg),*)
                 }
             )*
         }
@@ -121,7 +122,7 @@ dispatched_kernels! {
         b: Option<&[f32]>,
         x: &[[f32; IN]],
         y: &mut [[f32; OUT]],
-    ) = forward_body;
+    ) = forward_body, forward_body;
 
     /// `dW += dy^T x` over the rows (the weight gradient of nn.Linear, `dW` as `[OUT][IN]`):
     /// a tile of `C` outputs x `W` inputs stays in registers across every row, so `dW` is read
@@ -135,7 +136,7 @@ dispatched_kernels! {
         dw: &mut [[f32; IN]],
         x: &[[f32; IN]],
         dy: &[[f32; OUT]],
-    ) = dw_body;
+    ) = dw_body, dw_body;
 
     /// `db += ` the sum of the rows of `dy` (the bias gradient of nn.Linear), summed over the
     /// rows in order from the value in `db`.
@@ -143,7 +144,7 @@ dispatched_kernels! {
     /// # Panics
     ///
     /// If `db` has fewer than `OUT` values.
-    fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) = db_body;
+    fn dense_backward_db<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) = db_body, db_body;
 
     /// `dx += dy W` (the input gradient of nn.Linear, `W` as `[OUT][IN]`, added to what `dx`
     /// holds, as generated backward passes add to their input's gradient), with tiles of `R`
@@ -157,69 +158,112 @@ dispatched_kernels! {
         w: &[[f32; IN]],
         dy: &[[f32; OUT]],
         dx: &mut [[f32; IN]],
-    ) = dx_body;
+    ) = dx_body, dx_body;
+
+    /// [`dense_forward_tiled`] with the tile that measured best for the layer's shape on the
+    /// instruction set this CPU runs (`cargo bench -p netspec-bench --bench kernels`, README
+    /// "Performance"). With AVX2, layers over 16 inputs take tiles of 8 outputs for fewer than 4
+    /// rows (`predict`): their reduction trees run as vector operations across the outputs.
+    fn dense_forward<const IN: usize, const OUT: usize>(
+        w: &[[f32; IN]],
+        b: Option<&[f32]>,
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+    ) = forward_tiles_baseline, forward_tiles_avx2;
+
+    /// [`dense_backward_dw_tiled`] with the tile that measured best for the layer's shape on
+    /// this CPU's instruction set.
+    fn dense_backward_dw<const IN: usize, const OUT: usize>(
+        dw: &mut [[f32; IN]],
+        x: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+    ) = dw_tiles_baseline, dw_tiles_avx2;
+
+    /// [`dense_backward_dx_tiled`] with the tile that measured best for the layer's shape on
+    /// this CPU's instruction set.
+    fn dense_backward_dx<const IN: usize, const OUT: usize>(
+        w: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+        dx: &mut [[f32; IN]],
+    ) = dx_tiles_baseline, dx_tiles_avx2;
 }
 
-/// [`dense_forward_tiled`] with the tile that measured best for the layer's shape on the
-/// instruction set this CPU runs (`cargo bench -p netspec-bench --bench kernels`, README
-/// "Performance"). With AVX2, layers over 16 inputs take tiles of 8 outputs for a few rows
-/// (`predict`) or fewer than 16 outputs: their reduction trees run as vector operations across
-/// the outputs.
-#[inline]
-pub fn dense_forward<const IN: usize, const OUT: usize>(
+// Each build's tiles: one body per build, so that a layer compiles only the tiles its build can
+// pick.
+
+#[inline(always)]
+fn forward_tiles_baseline<const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
     b: Option<&[f32]>,
     x: &[[f32; IN]],
     y: &mut [[f32; OUT]],
 ) {
-    match Isa::detect() {
-        Isa::Baseline => match IN {
-            0..8 => dense_forward_tiled::<IN, OUT, 2, 2>(w, b, x, y),
-            8..=16 => dense_forward_tiled::<IN, OUT, 1, 4>(w, b, x, y),
-            _ => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
-        },
-        Isa::Avx2 => match (IN, OUT, x.len()) {
-            (0..8, _, _) => dense_forward_tiled::<IN, OUT, 2, 2>(w, b, x, y),
-            (8..=16, _, _) => dense_forward_tiled::<IN, OUT, 4, 1>(w, b, x, y),
-            (17.., 16.., 4..) => dense_forward_tiled::<IN, OUT, 4, 2>(w, b, x, y),
-            _ => dense_forward_tiled::<IN, OUT, 1, 8>(w, b, x, y),
-        },
+    match IN {
+        0..8 => forward_body::<IN, OUT, 2, 2>(w, b, x, y),
+        8..=16 => forward_body::<IN, OUT, 1, 4>(w, b, x, y),
+        _ => forward_body::<IN, OUT, 4, 1>(w, b, x, y),
     }
 }
 
-/// [`dense_backward_dw_tiled`] with the tile that measured best for the layer's shape on this
-/// CPU's instruction set.
-#[inline]
-pub fn dense_backward_dw<const IN: usize, const OUT: usize>(
+#[inline(always)]
+fn forward_tiles_avx2<const IN: usize, const OUT: usize>(
+    w: &[[f32; IN]],
+    b: Option<&[f32]>,
+    x: &[[f32; IN]],
+    y: &mut [[f32; OUT]],
+) {
+    match (IN, x.len()) {
+        (0..8, _) => forward_body::<IN, OUT, 2, 2>(w, b, x, y),
+        (8..=16, _) => forward_body::<IN, OUT, 4, 1>(w, b, x, y),
+        (_, 4..) => forward_body::<IN, OUT, 4, 2>(w, b, x, y),
+        _ => forward_body::<IN, OUT, 1, 8>(w, b, x, y),
+    }
+}
+
+#[inline(always)]
+fn dw_tiles_baseline<const IN: usize, const OUT: usize>(
     dw: &mut [[f32; IN]],
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
 ) {
-    match (Isa::detect(), IN) {
-        (Isa::Baseline, _) => dense_backward_dw_tiled::<IN, OUT, 4, LANES>(dw, x, dy),
-        (Isa::Avx2, 0..8) => dense_backward_dw_tiled::<IN, OUT, 8, LANES>(dw, x, dy),
+    dw_body::<IN, OUT, 4, LANES>(dw, x, dy)
+}
+
+#[inline(always)]
+fn dw_tiles_avx2<const IN: usize, const OUT: usize>(
+    dw: &mut [[f32; IN]],
+    x: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+) {
+    match IN {
+        0..8 => dw_body::<IN, OUT, 8, LANES>(dw, x, dy),
         // 12 accumulators: 2 loads of x and 6 broadcasts of dy per 12 vector multiply-adds.
-        (Isa::Avx2, _) => dense_backward_dw_tiled::<IN, OUT, 6, 16>(dw, x, dy),
+        _ => dw_body::<IN, OUT, 6, 16>(dw, x, dy),
     }
 }
 
-/// [`dense_backward_dx_tiled`] with the tile that measured best for the layer's shape on this
-/// CPU's instruction set.
-#[inline]
-pub fn dense_backward_dx<const IN: usize, const OUT: usize>(
+#[inline(always)]
+fn dx_tiles_baseline<const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
     dy: &[[f32; OUT]],
     dx: &mut [[f32; IN]],
 ) {
-    match (Isa::detect(), IN, OUT) {
-        (Isa::Baseline, 0..8, _) | (Isa::Baseline, _, 0..=10) => {
-            dense_backward_dx_tiled::<IN, OUT, 2, LANES>(w, dy, dx)
-        }
-        (Isa::Baseline, _, _) => dense_backward_dx_tiled::<IN, OUT, 4, LANES>(w, dy, dx),
-        (Isa::Avx2, 0..8, _) => dense_backward_dx_tiled::<IN, OUT, 4, LANES>(w, dy, dx),
-        (Isa::Avx2, 8..=16, 0..8) => dense_backward_dx_tiled::<IN, OUT, 2, LANES>(w, dy, dx),
-        (Isa::Avx2, 8..=16, _) => dense_backward_dx_tiled::<IN, OUT, 2, 16>(w, dy, dx),
-        (Isa::Avx2, _, _) => dense_backward_dx_tiled::<IN, OUT, 8, LANES>(w, dy, dx),
+    match (IN, OUT) {
+        (0..8, _) | (_, 0..=10) => dx_body::<IN, OUT, 2, LANES>(w, dy, dx),
+        _ => dx_body::<IN, OUT, 4, LANES>(w, dy, dx),
+    }
+}
+
+#[inline(always)]
+fn dx_tiles_avx2<const IN: usize, const OUT: usize>(
+    w: &[[f32; IN]],
+    dy: &[[f32; OUT]],
+    dx: &mut [[f32; IN]],
+) {
+    match IN {
+        0..8 => dx_body::<IN, OUT, 4, LANES>(w, dy, dx),
+        // 12 accumulators: 2 loads of W and 6 broadcasts of dy per 12 vector multiply-adds.
+        _ => dx_body::<IN, OUT, 6, 16>(w, dy, dx),
     }
 }
 
