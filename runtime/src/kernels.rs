@@ -162,8 +162,9 @@ dispatched_kernels! {
 
     /// [`dense_forward_tiled`] with the tile that measured best for the layer's shape on the
     /// instruction set this CPU runs (`cargo bench -p netspec-bench --bench kernels`, README
-    /// "Performance"). With AVX2, layers over 16 inputs take tiles of 8 outputs for fewer than 4
-    /// rows (`predict`): their reduction trees run as vector operations across the outputs.
+    /// "Performance"). With AVX2, layers of 8 inputs or more take tiles of 8 outputs for fewer
+    /// than 4 rows (`predict`): their reduction trees run as vector operations across the
+    /// outputs.
     fn dense_forward<const IN: usize, const OUT: usize>(
         w: &[[f32; IN]],
         b: Option<&[f32]>,
@@ -214,9 +215,9 @@ fn forward_tiles_avx2<const IN: usize, const OUT: usize>(
 ) {
     match (IN, x.len()) {
         (0..8, _) => forward_body::<IN, OUT, 2, 2>(w, b, x, y),
+        (_, 0..4) => forward_body::<IN, OUT, 1, 8>(w, b, x, y),
         (8..=16, _) => forward_body::<IN, OUT, 4, 1>(w, b, x, y),
-        (_, 4..) => forward_body::<IN, OUT, 4, 2>(w, b, x, y),
-        _ => forward_body::<IN, OUT, 1, 8>(w, b, x, y),
+        _ => forward_body::<IN, OUT, 4, 2>(w, b, x, y),
     }
 }
 
