@@ -10,7 +10,7 @@
 #[macro_use]
 mod common;
 
-use common::{Mode, Net, Targets, uniform};
+use common::Net;
 use netspec::Rng;
 use proptest::prelude::*;
 
@@ -82,53 +82,8 @@ fn check<N: Net>(seed: u64, scale: f32) {
     for v in net.params_mut() {
         *v = rng.uniform(-0.6, 0.6) * scale;
     }
-    for param in ir.params.iter().filter(|p| p.fans.is_none()) {
-        for v in &mut net.params_mut()[param.offset..param.offset + param.len] {
-            *v = rng.uniform(0.5, 1.5) * if param.name.ends_with("bias") { 0.3 } else { 1.0 };
-        }
-    }
-    let inputs = uniform(&mut rng, N::BATCH * N::INPUT, 2.0);
-    let labels: Vec<usize> = (0..N::BATCH).map(|_| rng.below(N::OUTPUT)).collect();
-    let values: Vec<f32> = (0..N::BATCH * N::OUTPUT).map(|_| rng.uniform(0.0, 1.0)).collect();
-    let uses_labels = ir.loss.unwrap().kind == netspec_grammar::ir::LossKind::SoftmaxCrossEntropy;
-    let targets = if uses_labels { Targets::Labels(&labels) } else { Targets::Values(&values) };
-
-    net.resample(&mut rng);
-    let mode = Mode::frozen(&ir, true, net.buffers(), |l| net.noise(l));
-    let loss = net.loss(&inputs, &targets);
-    common::assert_matches_oracle(
-        N::SPEC,
-        &mode,
-        net.params(),
-        &inputs,
-        &targets,
-        loss,
-        net.grads(),
-    );
-    assert_eq!(net.loss(&inputs, &targets), loss, "loss_and_grad draws nothing");
-
-    net.set_training(false);
-    for v in net.buffers_mut().chunks_mut(1) {
-        v[0] += rng.uniform(0.1, 0.6);
-    }
-    let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.noise(l));
-    let loss = net.loss(&inputs, &targets);
-    common::assert_matches_oracle(
-        N::SPEC,
-        &mode,
-        net.params(),
-        &inputs,
-        &targets,
-        loss,
-        net.grads(),
-    );
-    let mut outputs = vec![0.0; N::BATCH * N::OUTPUT];
-    net.predict_batch(&inputs, &mut outputs);
-    let wide: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
-    let want = common::forward_in(&ir, &wide, &inputs, &mode);
-    for (&y, &w) in outputs.iter().zip(&want) {
-        assert!((y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "predict {y}, oracle {w}");
-    }
+    common::away_from_kinks(&ir, net.params_mut(), &mut rng);
+    let (inputs, outputs) = common::check_modes(&mut net, &ir, &mut rng, false);
     let one = net.predict(&inputs[..N::INPUT]);
     assert_eq!(one[..], outputs[..N::OUTPUT], "predict = predict_batch's first row");
 }

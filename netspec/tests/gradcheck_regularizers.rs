@@ -51,17 +51,6 @@ impl_net!(
     noise_and_activity: Values
 );
 
-/// Batch-norm gamma and beta away from 1 and 0, so their gradients are not special: with beta = 0
-/// a unit whose DropConnect mask drops its whole weight row is constant over the batch, batch
-/// norm maps it to exactly 0, and the central difference straddles ReLU's kink there.
-fn away_from_kinks(ir: &netspec_grammar::ir::Network, params: &mut [f32], rng: &mut Rng) {
-    for param in ir.params.iter().filter(|p| p.fans.is_none()) {
-        for v in &mut params[param.offset..param.offset + param.len] {
-            *v = rng.uniform(0.5, 1.5) * if param.name.ends_with("bias") { 0.3 } else { 1.0 };
-        }
-    }
-}
-
 /// Training mode with frozen masks, then eval mode (running statistics made non-trivial), then
 /// `predict_batch` against the oracle's eval forward.
 fn check<N: Net>(seed: u64, scale: f32) {
@@ -69,59 +58,8 @@ fn check<N: Net>(seed: u64, scale: f32) {
     let mut rng = Rng::seed(seed);
     let mut net = N::new(&mut rng);
     net.params_mut().iter_mut().for_each(|p| *p *= scale);
-    away_from_kinks(&ir, net.params_mut(), &mut rng);
-    let inputs = uniform(&mut rng, N::BATCH * N::INPUT, 2.0);
-    let labels: Vec<usize> = (0..N::BATCH).map(|_| rng.below(N::OUTPUT)).collect();
-    let values: Vec<f32> = (0..N::BATCH * N::OUTPUT).map(|_| rng.uniform(0.0, 1.0)).collect();
-    let uses_labels = ir.loss.unwrap().kind == netspec_grammar::ir::LossKind::SoftmaxCrossEntropy;
-    let targets = if uses_labels { Targets::Labels(&labels) } else { Targets::Values(&values) };
-
-    net.resample(&mut rng);
-    let stochastic = ir.all_layers().iter().any(|l| net.noise(&l.name).is_some());
-    let mode = Mode::frozen(&ir, true, net.buffers(), |l| net.noise(l));
-    if stochastic {
-        // The masks are not all-keep: the hook exposes a real draw.
-        assert!(mode.masks.values().any(|m| m.iter().any(|&v| v == 0.0 || v.fract() != 0.0)));
-    }
-    let loss = net.loss(&inputs, &targets);
-    common::assert_matches_oracle(
-        N::SPEC,
-        &mode,
-        net.params(),
-        &inputs,
-        &targets,
-        loss,
-        net.grads(),
-    );
-    // The same masks again: the same loss (loss_and_grad does not draw).
-    assert_eq!(net.loss(&inputs, &targets), loss);
-
-    net.set_training(false);
-    for v in net.buffers_mut().chunks_mut(1) {
-        v[0] += rng.uniform(0.1, 0.6); // running means shifted, variances kept positive
-    }
-    let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.noise(l));
-    let loss = net.loss(&inputs, &targets);
-    common::assert_matches_oracle(
-        N::SPEC,
-        &mode,
-        net.params(),
-        &inputs,
-        &targets,
-        loss,
-        net.grads(),
-    );
-    let mut outputs = vec![0.0; N::BATCH * N::OUTPUT];
-    net.predict_batch(&inputs, &mut outputs);
-    let want = common::forward_in(
-        &ir,
-        &net.params().iter().map(|&p| p as f64).collect::<Vec<_>>(),
-        &inputs,
-        &mode,
-    );
-    for (&y, &w) in outputs.iter().zip(&want) {
-        assert!((y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "predict {y}, oracle {w}");
-    }
+    common::away_from_kinks(&ir, net.params_mut(), &mut rng);
+    common::check_modes(&mut net, &ir, &mut rng, true);
 }
 
 proptest! {
@@ -180,7 +118,7 @@ proptest! {
         let mut rng = Rng::seed(seed);
         let mut net = Net::new(&mut rng);
         net.params_mut().iter_mut().for_each(|p| *p *= scale);
-        away_from_kinks(&ir, net.params_mut(), &mut rng);
+        common::away_from_kinks(&ir, net.params_mut(), &mut rng);
         let inputs = uniform(&mut rng, Net::BATCH * Net::INPUT, 2.0);
         let digit: Vec<usize> = (0..Net::BATCH).map(|_| rng.below(4)).collect();
         let parity: Vec<f32> = (0..Net::BATCH).map(|_| rng.uniform(0.0, 1.0)).collect();

@@ -9,7 +9,8 @@
 
 #[macro_use]
 mod net;
-pub use net::Net;
+#[allow(unused_imports)] // each test file uses a part
+pub use net::{Net, away_from_kinks, check_modes};
 
 use std::collections::HashMap;
 
