@@ -55,7 +55,7 @@ pub mod __private {
     pub use netspec_runtime::checkpoint::{load_params, save_params};
     pub use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
     pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise, mask_weights};
-    pub use netspec_runtime::kernels::{self, dot};
+    pub use netspec_runtime::kernels;
     pub use netspec_runtime::loss::{
         binary_cross_entropy_with_logits, l1_activity, l1_penalty, l2_penalty, mse,
         softmax_cross_entropy, softmax_cross_entropy_soft,

@@ -1,10 +1,10 @@
-//! The measurement behind the code generator not writing dot products out (codegen/src/emit.rs): a dense
-//! forward `y = x W^T` over 64 rows with the dot product written out term by term (what the
-//! generator emits for narrow inputs) against `__private::dot` (8 partial sums).
+//! The measurement behind the code generator not writing dot products out (the note at the top
+//! of codegen/src/emit/mod.rs): a dense forward `y = x W^T` over 64 rows with the dot product
+//! written out term by term against `__private::kernels::dot` (8 partial sums).
 //!
 //! `cargo test --release -p netspec --test unroll -- --ignored --nocapture`
 
-use netspec::__private::dot;
+use netspec::__private::kernels::dot;
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -24,7 +24,7 @@ use quote::{format_ident, quote};
 
 // Dot products are not written out term by term for narrow inputs: measured with
 // `netspec/tests/unroll.rs` (a dense forward over 64 rows, 16 outputs, --release), the
-// written-out sum is 1.2x (IN = 2) to 2.2x (IN = 4) slower than `__private::dot`, equal at
+// written-out sum is 1.2x (IN = 2) to 2.2x (IN = 4) slower than `kernels::dot`, equal at
 // IN = 8 and 12, and at most 4% faster at IN = 16 and 32 (noise level). LLVM fully unrolls the
 // constant-bound loops of `dot::<IN>` by itself, so the unroll threshold is effectively 0.
 
