@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release --example digits`
 
+use netspec::prelude::*;
 use netspec::{Adam, Batches, Dataset, Progress, Rng, accuracy, argmax};
 
 netspec::include_spec!("digits");

@@ -5,6 +5,7 @@
 //!
 //! `cargo run --release --example digits_cnn`
 
+use netspec::prelude::*;
 use std::time::Instant;
 
 use netspec::{Adam, Batches, CosineLr, Dataset, LrSchedule, Progress, Rng, accuracy, argmax};

@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release --example multitask`
 
+use netspec::prelude::*;
 use netspec::{Adam, Batches, Dataset, Rng, accuracy, argmax};
 
 netspec::network! {

@@ -7,6 +7,7 @@
 //!
 //! `cargo run --release --example regularization`
 
+use netspec::prelude::*;
 use netspec::{Dataset, Rng, Role, Sgd, accuracy, argmax};
 
 // Each network: the same MLP, one regularizer. SGD with momentum (not Adam) so that L1's

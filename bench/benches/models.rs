@@ -8,34 +8,37 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use netspec::prelude::*;
 use netspec_bench::{BATCH, DigitsCnn, Medium, Small, Tiny, inputs, labels};
 
-macro_rules! bench_model {
-    ($c:expr, $name:literal, $net:ty) => {{
-        let mut rng = netspec::Rng::seed(7);
-        let mut net = <$net>::new(&mut rng);
-        let x = inputs(BATCH * <$net>::INPUT, 1);
-        let t = labels(BATCH, <$net>::OUTPUT, 2);
-        let one: [f32; <$net>::INPUT] = x[..<$net>::INPUT].try_into().unwrap();
-        let mut out = vec![0.0f32; BATCH * <$net>::OUTPUT];
-        let mut opt = netspec::Sgd::new(0.01).momentum(0.9).build().unwrap();
-        let mut g = $c.benchmark_group($name);
-        g.bench_function("predict", |b| b.iter(|| net.predict(black_box(&one))));
-        g.bench_function("predict_batch", |b| {
-            b.iter(|| net.predict_batch(black_box(&x), black_box(&mut out)).unwrap())
-        });
-        g.bench_function("train_step", |b| {
-            b.iter(|| net.train_step(black_box(&x), black_box(&t), &mut opt, &mut rng).unwrap())
-        });
-        g.finish();
-    }};
+/// The three measurements of one model; one generic function serves every generated network.
+fn bench_model<N>(c: &mut Criterion, name: &str)
+where
+    N: for<'a> Network<Targets<'a> = &'a [usize], Output: Sample<Flat = f32>>,
+{
+    let mut rng = netspec::Rng::seed(7);
+    let mut net = N::new(&mut rng);
+    let x = inputs(BATCH * N::INPUT, 1);
+    let t = labels(BATCH, N::OUTPUT, 2);
+    let one = N::Input::samples(&x[..N::INPUT])[0];
+    let mut out = vec![0.0f32; BATCH * N::OUTPUT];
+    let mut opt = netspec::Sgd::new(0.01).momentum(0.9).build().unwrap();
+    let mut g = c.benchmark_group(name);
+    g.bench_function("predict", |b| b.iter(|| net.predict(black_box(&one))));
+    g.bench_function("predict_batch", |b| {
+        b.iter(|| net.predict_batch(black_box(&x), black_box(&mut out)).unwrap())
+    });
+    g.bench_function("train_step", |b| {
+        b.iter(|| net.train_step(black_box(&x), black_box(&t), &mut opt, &mut rng).unwrap())
+    });
+    g.finish();
 }
 
 fn models(c: &mut Criterion) {
-    bench_model!(c, "tiny", Tiny);
-    bench_model!(c, "small", Small);
-    bench_model!(c, "medium", Medium);
-    bench_model!(c, "digits_cnn", DigitsCnn);
+    bench_model::<Tiny>(c, "tiny");
+    bench_model::<Small>(c, "small");
+    bench_model::<Medium>(c, "medium");
+    bench_model::<DigitsCnn>(c, "digits_cnn");
 }
 
 criterion_group! {

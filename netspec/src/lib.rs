@@ -12,6 +12,8 @@
 //!     }
 //! }
 //!
+//! use netspec::prelude::*;
+//!
 //! let mut rng = netspec::Rng::seed(42);
 //! let mut net = Xor::new(&mut rng);
 //! let mut opt = netspec::Adam::new().lr(0.05).build()?;
@@ -27,12 +29,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The runtime ([`Rng`], optimizers, data sets, checkpoints, ...) is re-exported at the root.
+//! Every generated network implements [`Network`], whose provided methods are the whole API;
+//! `use netspec::prelude::*` brings it into scope. The runtime's public types ([`Rng`],
+//! optimizers, data sets, checkpoints, ...) are re-exported at the root by name.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub use netspec_macros::network;
-pub use netspec_runtime::*;
+pub use netspec_runtime::augment::Mix;
+pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
+pub use netspec_runtime::{
+    AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
+    CheckpointError, Core, CosineLr, CsvOptions, DataError, Dataset, Init, LabelColumn,
+    LayoutError, LrSchedule, Network, ParamInfo, Penalty, PreprocessError, PreprocessKind,
+    Preprocessor, Progress, Rng, Role, Sample, StepLoss, StepLr, Targets, accuracy, argmax,
+    one_hot,
+};
+
+/// `use netspec::prelude::*;` brings the traits a training program calls methods of.
+pub mod prelude {
+    pub use netspec_runtime::{LrSchedule, Network, Optimizer, Sample};
+}
 
 /// Includes the code that `netspec-build` generated in a build script for `specs/NAME.nn`:
 /// `netspec::include_spec!("NAME");` (like `tonic::include_proto!` or `lalrpop_mod!`).
@@ -46,13 +63,11 @@ macro_rules! include_spec {
 /// What generated code calls; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use netspec_runtime::batch::{check_labels, check_len, check_samples};
     pub use netspec_runtime::batchnorm::{
         NormShape, backward_eval as batch_norm_backward_eval,
         backward_train as batch_norm_backward_train, forward_eval as batch_norm_forward_eval,
         forward_train as batch_norm_forward_train,
     };
-    pub use netspec_runtime::checkpoint::{load_params, save_params};
     pub use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
     pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise, mask_weights};
     pub use netspec_runtime::kernels;
@@ -60,19 +75,15 @@ pub mod __private {
         binary_cross_entropy_with_logits, l1_activity, l1_penalty, l2_penalty, mse,
         softmax_cross_entropy, softmax_cross_entropy_soft,
     };
-    pub use netspec_runtime::model_state::{load_state_preprocessed, save_state_preprocessed};
+    pub use netspec_runtime::network::fmt_network;
     pub use netspec_runtime::pool::{
         FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
         avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
         fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
         maxpool2d_forward,
     };
-    pub use netspec_runtime::state::{State, load_state, save_state};
     pub use netspec_runtime::{
-        AugmentError, Augmentation, Augmenter, PreprocessError, PreprocessKind, Preprocessor,
-    };
-    pub use netspec_runtime::{
-        BatchError, BufferInfo, BufferKind, CheckpointError, Init, Optimizer, ParamInfo, Rng, Role,
-        StepLoss, init_params, reset_buffers,
+        Augmentation, BatchError, BufferInfo, BufferKind, Init, ParamInfo, PreprocessKind, Rng,
+        Role, Targets,
     };
 }

@@ -1,6 +1,7 @@
 //! Checkpoints through the generated API: a save -> load round trip predicts bit for bit the
 //! same, and a damaged or foreign file is refused with an error that says what is wrong.
 
+use netspec::prelude::*;
 use netspec::{CheckpointError, Rng};
 
 netspec::network! {

@@ -7,6 +7,7 @@
 //! for every parameter (1e-5 absolute covers gradients that are sums of O(1) f32 terms that
 //! cancel to ~0). The loss must match the oracle to 1e-5 relative, and `predict` its forward.
 
+use netspec::prelude::*;
 #[macro_use]
 mod common;
 
@@ -87,59 +88,18 @@ macro_rules! gradcheck {
 }
 
 /// `predict_batch` (and so `predict`) against the oracle's forward pass.
-macro_rules! check_predict_impl {
-    () => {
-        fn check_predict<N: Predict>(net: &N, spec: &str, inputs: &[f32]) {
-            let ir = common::network(spec);
-            let params: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
-            let mut outputs = vec![0.0; inputs.len() / N::INPUT * N::OUTPUT];
-            net.predict_batch(inputs, &mut outputs);
-            for (x, y) in inputs.chunks(N::INPUT).zip(outputs.chunks(N::OUTPUT)) {
-                let want = common::forward(&ir, &params, x);
-                for (&y, &w) in y.iter().zip(&want) {
-                    assert!(
-                        (y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0),
-                        "predict {y}, oracle {w}"
-                    );
-                }
-            }
+fn check_predict<N: Network<Output: Sample<Flat = f32>>>(net: &N, spec: &str, inputs: &[f32]) {
+    let ir = common::network(spec);
+    let params: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
+    let mut outputs = vec![0.0; inputs.len() / N::INPUT * N::OUTPUT];
+    net.predict_batch(inputs, &mut outputs).unwrap();
+    for (x, y) in inputs.chunks(N::INPUT).zip(outputs.chunks(N::OUTPUT)) {
+        let want = common::forward(&ir, &params, x);
+        for (&y, &w) in y.iter().zip(&want) {
+            assert!((y as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "predict {y}, oracle {w}");
         }
-    };
+    }
 }
-
-/// What `check_predict` needs, implemented for each generated type.
-trait Predict {
-    const INPUT: usize;
-    const OUTPUT: usize;
-    fn params(&self) -> &[f32];
-    fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]);
-}
-
-macro_rules! impl_predict {
-    ($($module:ident),*) => {$(
-        impl Predict for $module::Net {
-            const INPUT: usize = $module::Net::INPUT;
-            const OUTPUT: usize = $module::Net::OUTPUT;
-            fn params(&self) -> &[f32] {
-                $module::Net::params(self)
-            }
-            fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) {
-                $module::Net::predict_batch(self, inputs, outputs).unwrap()
-            }
-        }
-    )*};
-}
-
-impl_predict!(
-    relu_ce,
-    leaky_tanh_mse,
-    sigmoid_identity_bce,
-    wide_penalized,
-    image_flatten,
-    input_activation,
-    deep_sigmoid_mse
-);
-check_predict_impl!();
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]

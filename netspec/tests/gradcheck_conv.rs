@@ -7,10 +7,11 @@
 //! of the oracle's; |analytic - numeric| <= 1e-3 |numeric| + 1e-5 per parameter (h = 1e-6);
 //! `predict_batch` within 1e-5 relative of the oracle's eval forward.
 
+use netspec::prelude::*;
 #[macro_use]
 mod common;
 
-use common::Net;
+use common::net::FromOracle;
 use netspec::Rng;
 use proptest::prelude::*;
 
@@ -60,22 +61,14 @@ spec!(residual_vector, network Net {
     dense 5; residual { identity; } dense 2; loss mse;
 });
 
-impl_net!(
-    conv: Labels,
-    maxpool: Values,
-    avgpool: Labels,
-    global_avgpool: Labels,
-    fractional: Labels,
-    batchnorm_conv: Labels,
-    residual: Labels,
-    stochastic_depth: Labels,
-    residual_vector: Values
-);
-
 /// Training mode with frozen draws, then eval mode (running statistics made non-trivial), then
 /// `predict_batch` and `predict` against the oracle's eval forward.
-fn check<N: Net>(seed: u64, scale: f32) {
-    let ir = common::network(N::SPEC);
+fn check<N>(spec: &str, seed: u64, scale: f32)
+where
+    N: Network<Output: Sample<Flat = f32>>,
+    for<'a> N::Targets<'a>: FromOracle<'a>,
+{
+    let ir = common::network(spec);
     let mut rng = Rng::seed(seed);
     let mut net = N::new(&mut rng);
     // Every parameter drawn afresh (a zero-initialized branch conv would hide its gradient).
@@ -83,9 +76,12 @@ fn check<N: Net>(seed: u64, scale: f32) {
         *v = rng.uniform(-0.6, 0.6) * scale;
     }
     common::away_from_kinks(&ir, net.params_mut(), &mut rng);
-    let (inputs, outputs) = common::check_modes(&mut net, &ir, &mut rng, false);
-    let one = net.predict(&inputs[..N::INPUT]);
-    assert_eq!(one[..], outputs[..N::OUTPUT], "predict = predict_batch's first row");
+    let (inputs, outputs) = common::check_modes(&mut net, spec, &ir, &mut rng, false);
+    let one = net.predict(&N::Input::samples(&inputs[..N::INPUT])[0]);
+    assert!(
+        one.values().eq(outputs[..N::OUTPUT].iter().copied()),
+        "predict = predict_batch's first row"
+    );
 }
 
 proptest! {
@@ -93,47 +89,47 @@ proptest! {
 
     #[test]
     fn conv_padded_and_strided(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<conv::Net>(seed, scale);
+        check::<conv::Net>(conv::SPEC, seed, scale);
     }
 
     #[test]
     fn maxpool_plain_and_overlapping_padded(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<maxpool::Net>(seed, scale);
+        check::<maxpool::Net>(maxpool::SPEC, seed, scale);
     }
 
     #[test]
     fn avgpool_padded_and_plain(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<avgpool::Net>(seed, scale);
+        check::<avgpool::Net>(avgpool::SPEC, seed, scale);
     }
 
     #[test]
     fn global_avgpool(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<global_avgpool::Net>(seed, scale);
+        check::<global_avgpool::Net>(global_avgpool::SPEC, seed, scale);
     }
 
     #[test]
     fn fractional_maxpool_frozen_samples(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<fractional::Net>(seed, scale);
+        check::<fractional::Net>(fractional::SPEC, seed, scale);
     }
 
     #[test]
     fn batchnorm_per_channel_after_conv(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<batchnorm_conv::Net>(seed, scale);
+        check::<batchnorm_conv::Net>(batchnorm_conv::SPEC, seed, scale);
     }
 
     #[test]
     fn residual_identity_skip(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<residual::Net>(seed, scale);
+        check::<residual::Net>(residual::SPEC, seed, scale);
     }
 
     #[test]
     fn residual_stochastic_depth_frozen_masks(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<stochastic_depth::Net>(seed, scale);
+        check::<stochastic_depth::Net>(stochastic_depth::SPEC, seed, scale);
     }
 
     #[test]
     fn residual_on_vectors_nested_and_empty(seed in any::<u64>(), scale in 0.5f32..1.5) {
-        check::<residual_vector::Net>(seed, scale);
+        check::<residual_vector::Net>(residual_vector::SPEC, seed, scale);
     }
 }
 
@@ -146,7 +142,7 @@ fn stochastic_depth_masks_are_per_row() {
     let mut dropped = 0;
     for _ in 0..200 {
         net.resample(&mut rng);
-        let mask = net.__noise("residual1").unwrap();
+        let mask = net.noise("residual1").unwrap();
         assert_eq!(mask.len(), stochastic_depth::Net::BATCH);
         assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0), "{mask:?}");
         dropped += mask.iter().filter(|&&m| m == 0.0).count();
@@ -155,7 +151,7 @@ fn stochastic_depth_masks_are_per_row() {
     assert!((rate - 0.5).abs() < 0.05, "drop rate {rate}");
     let mut frac = fractional::Net::new(&mut rng);
     frac.resample(&mut rng);
-    let u = frac.__noise("fractional_maxpool1").unwrap();
+    let u = frac.noise("fractional_maxpool1").unwrap();
     assert_eq!(u.len(), 2 * fractional::Net::BATCH);
     assert!(u.iter().all(|u| (0.0..1.0).contains(u)));
 }

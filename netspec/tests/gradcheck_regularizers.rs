@@ -9,10 +9,12 @@
 //! `gradcheck.rs`: |analytic - numeric| <= 1e-3 |numeric| + 1e-5 per parameter (h = 1e-6); the
 //! loss within 1e-5 relative of the oracle's, in both modes.
 
+use netspec::prelude::*;
 #[macro_use]
 mod common;
 
-use common::{Mode, Net, Targets, uniform};
+use common::net::FromOracle;
+use common::{Mode, Targets, uniform};
 use netspec::Rng;
 use proptest::prelude::*;
 
@@ -42,24 +44,19 @@ spec!(noise_and_activity, network Net {
     penalty l2 1e-2;
 });
 
-impl_net!(
-    dropout_inverted: Labels,
-    dropout_rescale_test: Values,
-    dropconnect: Labels,
-    batchnorm_vector: Values,
-    batchnorm_image: Labels,
-    noise_and_activity: Values
-);
-
 /// Training mode with frozen masks, then eval mode (running statistics made non-trivial), then
 /// `predict_batch` against the oracle's eval forward.
-fn check<N: Net>(seed: u64, scale: f32) {
-    let ir = common::network(N::SPEC);
+fn check<N>(spec: &str, seed: u64, scale: f32)
+where
+    N: Network<Output: Sample<Flat = f32>>,
+    for<'a> N::Targets<'a>: FromOracle<'a>,
+{
+    let ir = common::network(spec);
     let mut rng = Rng::seed(seed);
     let mut net = N::new(&mut rng);
     net.params_mut().iter_mut().for_each(|p| *p *= scale);
     common::away_from_kinks(&ir, net.params_mut(), &mut rng);
-    common::check_modes(&mut net, &ir, &mut rng, true);
+    common::check_modes(&mut net, spec, &ir, &mut rng, true);
 }
 
 proptest! {
@@ -67,32 +64,32 @@ proptest! {
 
     #[test]
     fn dropout_inverted_frozen_masks(seed in any::<u64>(), scale in 0.5f32..2.0) {
-        check::<dropout_inverted::Net>(seed, scale);
+        check::<dropout_inverted::Net>(dropout_inverted::SPEC, seed, scale);
     }
 
     #[test]
     fn dropout_rescale_test_frozen_masks(seed in any::<u64>(), scale in 0.5f32..2.0) {
-        check::<dropout_rescale_test::Net>(seed, scale);
+        check::<dropout_rescale_test::Net>(dropout_rescale_test::SPEC, seed, scale);
     }
 
     #[test]
     fn dropconnect_frozen_masks(seed in any::<u64>(), scale in 0.5f32..2.0) {
-        check::<dropconnect::Net>(seed, scale);
+        check::<dropconnect::Net>(dropconnect::SPEC, seed, scale);
     }
 
     #[test]
     fn batchnorm_through_the_batch_statistics(seed in any::<u64>(), scale in 0.5f32..2.0) {
-        check::<batchnorm_vector::Net>(seed, scale);
+        check::<batchnorm_vector::Net>(batchnorm_vector::SPEC, seed, scale);
     }
 
     #[test]
     fn batchnorm_per_channel_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
-        check::<batchnorm_image::Net>(seed, scale);
+        check::<batchnorm_image::Net>(batchnorm_image::SPEC, seed, scale);
     }
 
     #[test]
     fn noise_and_activity_penalties(seed in any::<u64>(), scale in 0.5f32..2.0) {
-        check::<noise_and_activity::Net>(seed, scale);
+        check::<noise_and_activity::Net>(noise_and_activity::SPEC, seed, scale);
     }
 }
 
@@ -129,7 +126,7 @@ proptest! {
         for training in [true, false] {
             net.set_training(training);
             net.resample(&mut rng);
-            let mode = Mode::frozen(&ir, training, net.buffers(), |l| net.__noise(l));
+            let mode = Mode::frozen(&ir, training, net.buffers(), |l| net.noise(l));
             let loss = net.loss_and_grad(&inputs, targets).unwrap();
             common::assert_matches_oracle(heads::SPEC, &mode, net.params(), &inputs, &oracle_targets, loss, net.grads());
             let parts = net.last_loss();
@@ -138,7 +135,7 @@ proptest! {
             prop_assert!((parts.data + parts.penalty - parts.total).abs() <= 1e-6 * parts.total.abs().max(1.0));
         }
         // predict (eval) against the oracle, head after head.
-        let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.__noise(l));
+        let mode = Mode::frozen(&ir, false, net.buffers(), |l| net.noise(l));
         let wide: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
         let want = common::forward_in(&ir, &wide, &inputs, &mode);
         let mut outputs = vec![heads::NetOutput::default(); Net::BATCH];

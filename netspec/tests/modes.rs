@@ -1,5 +1,6 @@
 //! The train/eval mode, the loss parts, and checkpoints with batch-norm buffers.
 
+use netspec::prelude::*;
 use netspec::{Rng, Sgd};
 
 netspec::network! {

@@ -4,6 +4,7 @@
 //!
 //! The only `unsafe` in the crates: `GlobalAlloc` is an unsafe trait, and counting needs one.
 
+use netspec::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

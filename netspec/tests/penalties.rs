@@ -1,6 +1,7 @@
 //! `penalty l1`/`l2`: the same network with and without penalties differs in loss by exactly the
 //! penalty and in gradient by exactly its (sub)gradient, on weights only; sign(0) = 0.
 
+use netspec::prelude::*;
 netspec::network! {
     network With {
         input 3; batch 2; dense 4; tanh; dense 2; loss mse;

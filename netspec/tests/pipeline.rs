@@ -4,6 +4,7 @@
 //! mixup/cutmix label weights sum to 1.
 
 use netspec::Rng;
+use netspec::prelude::*;
 
 netspec::network! {
     network Standardized {
@@ -62,14 +63,15 @@ fn preprocessing_fitted_on_the_training_split_is_applied_at_predict() {
             .collect();
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
-        let p = net.preprocessor();
+        let p = net.preprocessor().unwrap();
         assert!((p.mean()[c] as f64 - mean).abs() < 1e-4, "mean {c}");
         assert!((p.std()[c] as f64 - (var + 1e-5).sqrt()).abs() < 1e-4, "std {c}");
     }
     // predict(x) = the same network without preprocessing on (x - mean) / std.
     let mut plain = Plain::new(&mut rng);
     plain.params_mut().copy_from_slice(net.params());
-    let (mean, std) = (net.preprocessor().mean().to_vec(), net.preprocessor().std().to_vec());
+    let (mean, std) =
+        (net.preprocessor().unwrap().mean().to_vec(), net.preprocessor().unwrap().std().to_vec());
     let standardize = |x: &[f32]| -> Vec<f32> {
         x.iter().enumerate().map(|(i, &v)| (v - mean[i / 9]) / std[i / 9]).collect()
     };
@@ -98,8 +100,8 @@ fn preprocessing_fitted_on_the_training_split_is_applied_at_predict() {
     net.save(&path).unwrap();
     let mut loaded = Standardized::new(&mut rng);
     loaded.load(&path).unwrap();
-    assert_eq!(loaded.preprocessor().mean(), net.preprocessor().mean());
-    assert_eq!(loaded.preprocessor().std(), net.preprocessor().std());
+    assert_eq!(loaded.preprocessor().unwrap().mean(), net.preprocessor().unwrap().mean());
+    assert_eq!(loaded.preprocessor().unwrap().std(), net.preprocessor().unwrap().std());
     let x: &[f32; 18] = test[..18].try_into().unwrap();
     assert_eq!(loaded.predict(x), net.predict(x));
     // A checkpoint without the statistics is rejected and changes nothing.
@@ -180,16 +182,16 @@ fn mixup_and_cutmix_label_weights_sum_to_one() {
         let x = rows(&mut rng, 8, 36, 0.5, 0.5);
         let y = labels(&mut rng, 8, 4);
         mixup.train_step(&x, &y, &mut opt, &mut rng).unwrap();
-        let Some(netspec::augment::Mix::Mixup { lambda }) = mixup.augmenter().last_mix() else {
+        let Some(netspec::Mix::Mixup { lambda }) = mixup.augmenter().unwrap().last_mix() else {
             panic!("mixup mixes every batch");
         };
-        check_mixed(mixup.last_targets(), &y, mixup.augmenter().partners(), lambda, 4);
+        check_mixed(mixup.last_targets(), &y, mixup.augmenter().unwrap().partners(), lambda, 4);
         cutmix.train_step(&x, &y, &mut opt2, &mut rng).unwrap();
-        let Some(netspec::augment::Mix::Cutmix { lambda, .. }) = cutmix.augmenter().last_mix()
+        let Some(netspec::Mix::Cutmix { lambda, .. }) = cutmix.augmenter().unwrap().last_mix()
         else {
             panic!("cutmix mixes every batch");
         };
-        check_mixed(cutmix.last_targets(), &y, cutmix.augmenter().partners(), lambda, 4);
+        check_mixed(cutmix.last_targets(), &y, cutmix.augmenter().unwrap().partners(), lambda, 4);
         mixed_rows += mixup.last_targets().chunks(4).filter(|t| t.iter().all(|&v| v < 1.0)).count();
     }
     assert!(mixed_rows > 0, "some rows really are mixed");

@@ -3,6 +3,7 @@
 //! a remainder, none), for dense, convolutional, preprocessed and multi-head networks.
 
 use netspec::Rng;
+use netspec::prelude::*;
 
 netspec::network! {
     network Mlp {

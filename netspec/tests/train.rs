@@ -1,5 +1,6 @@
 //! Training runs: the loss falls and the network learns; checkpoints round-trip.
 
+use netspec::prelude::*;
 use netspec::{Adam, BatchError, Batches, Dataset, Rng, Sgd};
 
 netspec::network! {
@@ -67,14 +68,31 @@ fn wrong_lengths_and_labels_are_errors() {
     let mut net = Iris::new(&mut rng);
     let grads_before = net.grads().to_vec();
     let err = net.loss_and_grad(&[0.0; 10], &[0; 16]).unwrap_err();
-    assert!(matches!(err, BatchError::Length { argument: "inputs", expected: 64, found: 10, .. }));
+    assert!(matches!(
+        err,
+        BatchError::Length {
+            argument: "inputs",
+            batch: 16,
+            per_sample: Some(("INPUT", 4)),
+            found: 10,
+            ..
+        }
+    ));
     assert_eq!(
         err.to_string(),
         "Iris::loss_and_grad: `inputs` has 10 values but must have 64 (BATCH * INPUT = 16 * 4); \
          pass exactly one mini-batch"
     );
     let err = net.loss_and_grad(&[0.0; 64], &[0; 15]).unwrap_err();
-    assert!(matches!(err, BatchError::Length { argument: "targets", expected: 16, .. }));
+    assert!(matches!(
+        err,
+        BatchError::Length { argument: "targets", batch: 16, per_sample: None, .. }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "Iris::loss_and_grad: `targets` has 15 values but must have 16 (BATCH = 16); pass exactly \
+         one mini-batch"
+    );
     let mut labels = [0usize; 16];
     labels[5] = 3;
     let err = net.loss_and_grad(&[0.0; 64], &labels).unwrap_err();

@@ -15,10 +15,11 @@ pub enum BatchError {
         method: &'static str,
         /// The argument.
         argument: &'static str,
-        /// Values required.
-        expected: usize,
-        /// How `expected` is made up, e.g. `BATCH * INPUT = 32 * 2`.
-        formula: &'static str,
+        /// Samples required (the network's `BATCH`).
+        batch: usize,
+        /// Values per sample and their name (`INPUT`, `OUTPUT`, a head's `WIDTH`); `None`
+        /// for one value per sample.
+        per_sample: Option<(&'static str, usize)>,
         /// Values given.
         found: usize,
     },
@@ -54,11 +55,16 @@ pub enum BatchError {
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BatchError::Length { network, method, argument, expected, formula, found } => write!(
-                f,
-                "{network}::{method}: `{argument}` has {found} values but must have {expected} \
-                 ({formula}); pass exactly one mini-batch"
-            ),
+            BatchError::Length { network, method, argument, batch, per_sample, found } => {
+                write!(f, "{network}::{method}: `{argument}` has {found} values but must have ")?;
+                match per_sample {
+                    Some((name, width)) => {
+                        write!(f, "{} (BATCH * {name} = {batch} * {width})", batch * width)?
+                    }
+                    None => write!(f, "{batch} (BATCH = {batch})")?,
+                }
+                write!(f, "; pass exactly one mini-batch")
+            }
             BatchError::Samples { network, inputs, input_width, outputs, output_width } => {
                 write!(
                     f,
@@ -78,19 +84,19 @@ impl fmt::Display for BatchError {
 
 impl std::error::Error for BatchError {}
 
-/// `Err` unless `found == expected`.
+/// `Err` unless `found` is `batch` samples of `per_sample` values (one value without).
 pub fn check_len(
     network: &'static str,
     method: &'static str,
     argument: &'static str,
     found: usize,
-    expected: usize,
-    formula: &'static str,
+    batch: usize,
+    per_sample: Option<(&'static str, usize)>,
 ) -> Result<(), BatchError> {
-    if found == expected {
+    if found == batch * per_sample.map_or(1, |(_, width)| width) {
         Ok(())
     } else {
-        Err(BatchError::Length { network, method, argument, expected, formula, found })
+        Err(BatchError::Length { network, method, argument, batch, per_sample, found })
     }
 }
 

@@ -23,6 +23,9 @@
 //! - [`augment`]: [`Augmenter`], seeded training-time augmentation of a mini-batch in place
 //!   (translate, flip, rotate, noise, cutout, mixup and cutmix with mixed soft labels).
 //!
+//! - [`network`]: the [`Network`] trait every generated network implements: the whole API
+//!   (training steps, prediction, modes, checkpoints) as provided methods over [`Core`].
+//!
 //! Semantics follow PyTorch wherever PyTorch has an answer, so results can be checked against
 //! it and weights moved both ways.
 //!
@@ -63,6 +66,7 @@ pub mod kernels;
 pub mod layout;
 pub mod loss;
 pub mod model_state;
+pub mod network;
 pub mod optim;
 pub mod pool;
 pub mod preprocess;
@@ -80,6 +84,7 @@ pub use layout::{
     BufferInfo, BufferKind, LayoutError, ParamInfo, Role, init_params, reset_buffers,
 };
 pub use loss::StepLoss;
+pub use network::{Core, Network, Penalty, Sample, Targets};
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 pub use progress::Progress;

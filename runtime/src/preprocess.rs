@@ -137,6 +137,11 @@ pub enum PreprocessError {
         /// What is wrong.
         reason: String,
     },
+    /// `fit_preprocess` on a network whose spec has no `preprocess` statement.
+    NotInSpec {
+        /// The network's name.
+        network: &'static str,
+    },
 }
 
 impl fmt::Display for PreprocessError {
@@ -163,6 +168,11 @@ impl fmt::Display for PreprocessError {
             PreprocessError::Tensor { name, reason } => {
                 write!(f, "preprocess statistics `{name}`: {reason}")
             }
+            PreprocessError::NotInSpec { network } => write!(
+                f,
+                "{network}::fit_preprocess: the spec has no `preprocess` statement; add one, \
+                 e.g. `preprocess standardize per_feature;`"
+            ),
         }
     }
 }

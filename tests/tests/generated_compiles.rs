@@ -1,6 +1,7 @@
 //! The code generated for every spec under `tests/specs/` (snapshotted by `generated.rs`)
 //! compiles, and each network builds, trains one step and predicts finite values.
 
+use netspec::prelude::*;
 use netspec::{Rng, Sgd};
 
 mod xor {

@@ -1,6 +1,7 @@
 //! Compile-cost probe: the generated code of the medium reference model, kept alive by a tiny main
 //! (see `bench/compile_cost`).
 
+use netspec::prelude::*;
 netspec::network! {
     network Medium {
         input 784;

@@ -1,6 +1,7 @@
 //! Compile-cost probe: the generated code of the small reference model, kept alive by a tiny main
 //! (see `bench/compile_cost`).
 
+use netspec::prelude::*;
 netspec::network! {
     network Small {
         input 64;

@@ -68,7 +68,7 @@ pub(super) fn code(
         None => quote!(::core::option::Option::None),
     };
     let (one_x, one_y) = (ctx.one(step.x), ctx.one_mut(step.y));
-    let predict = quote!(Self::#eval(&self.params, &self.buffers, #one_x, #one_y););
+    let predict = quote!(Self::#eval(&self.core.params, &self.core.buffers, #one_x, #one_y););
     // The two running statistics as disjoint slices of the buffer array.
     let split = if mean.offset < var.offset {
         quote! {
@@ -149,16 +149,16 @@ pub(super) fn code(
         ],
         forward: quote! {
             if training {
-                Self::#forward(&self.params, &mut self.buffers, &mut self.counters, #x, #y, &mut self.#x_hat, &mut self.#inv_std);
+                Self::#forward(&self.core.params, &mut self.core.buffers, &mut self.core.counters, #x, #y, &mut self.#x_hat, &mut self.#inv_std);
             } else {
-                Self::#eval(&self.params, &self.buffers, #x, #y);
+                Self::#eval(&self.core.params, &self.core.buffers, #x, #y);
             }
         },
         backward: quote! {
             if training {
-                Self::#backward(&self.params, &mut self.grads, &self.#x_hat, &self.#inv_std, #dy, #dx);
+                Self::#backward(&self.core.params, &mut self.core.grads, &self.#x_hat, &self.#inv_std, #dy, #dx);
             } else {
-                Self::#backward_eval(&self.params, &self.buffers, &mut self.grads, #x, #dy, #dx);
+                Self::#backward_eval(&self.core.params, &self.core.buffers, &mut self.core.grads, #x, #dy, #dx);
             }
         },
         sample: predict.clone(),

@@ -140,18 +140,18 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         Some((field, dx, add)) => {
             fields.push(field);
             quote! {
-                Self::#backward(&self.params, &mut self.grads, #x, #dy, ::core::option::Option::Some(&mut self.#dx), &mut self.#scratch);
+                Self::#backward(&self.core.params, &mut self.core.grads, #x, #dy, ::core::option::Option::Some(&mut self.#dx), &mut self.#scratch);
                 #add
             }
         }
         None => quote! {
-            Self::#backward(&self.params, &mut self.grads, #x, #dy, ::core::option::Option::None, &mut self.#scratch);
+            Self::#backward(&self.core.params, &mut self.core.grads, #x, #dy, ::core::option::Option::None, &mut self.#scratch);
         },
     };
     let (one_x, one_y) = (one_flat(step.x), one_flat_mut(step.y));
     let predict = quote! {
         let mut scratch = [0.0f32; #scratch_len];
-        Self::#forward(&self.params, #one_x, #one_y, &mut scratch, ROWS);
+        Self::#forward(&self.core.params, #one_x, #one_y, &mut scratch, ROWS);
     };
     Ok(LayerCode {
         items: quote! {
@@ -175,7 +175,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             }
         },
         fields,
-        forward: quote!(Self::#forward(&self.params, #x, #y, &mut self.#scratch, #batch);),
+        forward: quote!(Self::#forward(&self.core.params, #x, #y, &mut self.#scratch, #batch);),
         backward: backward_call,
         sample: predict.clone(),
         predict,

@@ -44,7 +44,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             let (b0, b1) = (usize_lit(b.offset), usize_lit(b.offset + b.len));
             (
                 quote!(b: &[f32],),
-                quote!(&self.params[#b0..#b1],),
+                quote!(&self.core.params[#b0..#b1],),
                 quote!(+ *b),
                 quote!(::core::option::Option::Some(b)),
                 quote! {
@@ -95,7 +95,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let dy = ctx.grad_rows(step.y, step.width_out);
     let dx = ctx.grad_rows_mut(step.x, step.width_in).map(|dx| quote!(, #dx));
     let (one_x, one_y) = (ctx.one(step.x), ctx.one_mut(step.y));
-    let predict = quote!(Self::#forward(&self.params[#w0..#w1], #b_arg #one_x, #one_y););
+    let predict = quote!(Self::#forward(&self.core.params[#w0..#w1], #b_arg #one_x, #one_y););
     let mut code = LayerCode { predict: predict.clone(), ..LayerCode::default() };
 
     let forward_rows = quote! {
@@ -123,9 +123,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     #dx_body
                 }
             };
-            code.forward = quote!(Self::#forward(&self.params[#w0..#w1], #b_arg #x, #y););
-            code.backward =
-                quote!(Self::#backward(&self.params[#w0..#w1], &mut self.grads, #x, #dy #dx););
+            code.forward = quote!(Self::#forward(&self.core.params[#w0..#w1], #b_arg #x, #y););
+            code.backward = quote!(Self::#backward(&self.core.params[#w0..#w1], &mut self.core.grads, #x, #dy #dx););
             code.sample = predict;
         }
         Some(drop) => {
@@ -191,22 +190,22 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             };
             code.forward = quote! {
                 if training {
-                    #p::mask_weights(&self.params[#w0..#w1], &self.#mask, &mut self.#masked);
+                    #p::mask_weights(&self.core.params[#w0..#w1], &self.#mask, &mut self.#masked);
                     Self::#forward(&self.#masked, #b_arg #x, #y);
                 } else {
-                    Self::#forward(&self.params[#w0..#w1], #b_arg #x, #y);
+                    Self::#forward(&self.core.params[#w0..#w1], #b_arg #x, #y);
                 }
             };
             code.backward = quote! {
                 if training {
-                    Self::#backward(&self.#masked, ::core::option::Option::Some(&self.#mask), &mut self.grads, #x, #dy #dx);
+                    Self::#backward(&self.#masked, ::core::option::Option::Some(&self.#mask), &mut self.core.grads, #x, #dy #dx);
                 } else {
-                    Self::#backward(&self.params[#w0..#w1], ::core::option::Option::None, &mut self.grads, #x, #dy #dx);
+                    Self::#backward(&self.core.params[#w0..#w1], ::core::option::Option::None, &mut self.core.grads, #x, #dy #dx);
                 }
             };
             let (row_x, row_y) = (ctx.one_row(step.x), ctx.one_row_mut(step.y));
             code.sample =
-                quote!(Self::#sample(&self.params[#w0..#w1], #b_arg #row_x, #row_y, rng););
+                quote!(Self::#sample(&self.core.params[#w0..#w1], #b_arg #row_x, #row_y, rng););
         }
     }
     Ok(code)

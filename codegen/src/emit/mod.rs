@@ -1,10 +1,13 @@
-//! Pass 2: a supported network -> its struct, layout tables, layer functions and API.
+//! Pass 2: a checked network -> its struct, its `Network` implementation (sizes, layout tables,
+//! the layer passes over the workspace, the prediction rows, the losses) and its layer functions.
+//! Everything that does not depend on the shape is the runtime's `Network` provided methods.
 //!
 //! Activations are stored as arrays of rows, `[[f32; WIDTH]]`, so every inner loop has a
 //! constant bound and indexes fixed-size arrays (no bounds checks), and the same layer function
 //! serves a training batch (`BATCH` rows in the workspace) and one sample on the stack.
 //!
-//! Each activation buffer `actN` has its gradient `grad_actN`; backward functions *add* to their
+//! Each layer's output buffer `{layer}_out` has its gradient `{layer}_grad`; backward functions
+//! *add* to their
 //! input's gradient, so a trunk output read by several heads receives the sum of their
 //! gradients. One module per layer kind keeps each layer's forward and backward together.
 
@@ -18,8 +21,7 @@ mod residual;
 
 use netspec_grammar::ir::{self, BufferKind, LossKind, Op, Role};
 use netspec_grammar::{Diagnostic, Span};
-use pipeline::{InputPipeline, input_pipeline};
-use proc_macro2::{Ident, Literal, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
 // Dot products are not written out term by term for narrow inputs: measured with
@@ -30,22 +32,22 @@ use quote::{format_ident, quote};
 
 /// Where a layer reads or writes its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Buf {
-    /// The caller's input slice.
+enum Buf<'a> {
+    /// The mini-batch in `Core::input` (the caller's input on the stack in `predict_fixed`).
     Input,
-    /// The `index`-th activation buffer.
-    Act(usize),
+    /// The output of the layer so named.
+    Act(&'a str),
 }
 
 /// One layer that computes something (`flatten` only renames a buffer).
 struct Step<'a> {
     layer: &'a ir::Layer,
-    x: Buf,
-    y: Buf,
+    x: Buf<'a>,
+    y: Buf<'a>,
     width_in: usize,
     width_out: usize,
     /// A residual block's branch output F(x) (`None` for every other layer).
-    branch: Option<Buf>,
+    branch: Option<Buf<'a>>,
 }
 
 impl Step<'_> {
@@ -59,21 +61,21 @@ impl Step<'_> {
 struct Output<'a> {
     /// The head, or `None` for a single-output network.
     head: Option<&'a ir::Head>,
-    buf: Buf,
+    buf: Buf<'a>,
     width: usize,
     loss: ir::Loss,
 }
 
 struct Plan<'a> {
     steps: Vec<Step<'a>>,
-    /// Width of each activation buffer.
-    act_widths: Vec<usize>,
+    /// Each computing layer's output buffer: its layer's name and its width per sample.
+    buffers: Vec<(&'a str, usize)>,
     outputs: Vec<Output<'a>>,
     /// Every layer's output buffer, by layer name (for activity penalties).
-    layer_out: Vec<(&'a str, Buf)>,
+    layer_out: Vec<(&'a str, Buf<'a>)>,
 }
 
-fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf, plan: &mut Plan<'a>) -> Buf {
+fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf<'a>, plan: &mut Plan<'a>) -> Buf<'a> {
     let mut current = input;
     for layer in layers {
         if matches!(layer.op, Op::Flatten) {
@@ -86,8 +88,8 @@ fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf, plan: &mut Plan<'a>) -> 
             Op::Residual { branch, .. } => Some(plan_layers(branch, current, plan)),
             _ => None,
         };
-        let y = Buf::Act(plan.act_widths.len());
-        plan.act_widths.push(layer.output.len());
+        let y = Buf::Act(&layer.name);
+        plan.buffers.push((&layer.name, layer.output.len()));
         plan.steps.push(Step {
             layer,
             x: current,
@@ -103,12 +105,8 @@ fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf, plan: &mut Plan<'a>) -> 
 }
 
 fn plan(net: &ir::Network) -> Plan<'_> {
-    let mut plan = Plan {
-        steps: Vec::new(),
-        act_widths: Vec::new(),
-        outputs: Vec::new(),
-        layer_out: Vec::new(),
-    };
+    let mut plan =
+        Plan { steps: Vec::new(), buffers: Vec::new(), outputs: Vec::new(), layer_out: Vec::new() };
     let trunk = plan_layers(&net.layers, Buf::Input, &mut plan);
     if let Some(loss) = net.loss {
         plan.outputs.push(Output { head: None, buf: trunk, width: net.trunk_output().len(), loss });
@@ -126,27 +124,38 @@ fn plan(net: &ir::Network) -> Plan<'_> {
 }
 
 fn usize_lit(n: usize) -> Literal {
-    Literal::usize_suffixed(n)
+    Literal::usize_unsuffixed(n)
 }
 
 /// An f32 constant, its sign as a separate token (as Rust writes `-0.5`); an error when the
-/// value does not fit an f32, since `Literal::f32_suffixed` would panic.
+/// value does not fit an f32, since `Literal::f32_unsuffixed` would panic.
 fn f32_tokens(value: f64, what: &str, span: Span) -> Result<TokenStream, Diagnostic> {
     let single = value as f32;
     if !single.is_finite() {
         return Err(Diagnostic::error(span, format!("{what} = {value} is not a finite f32"))
             .with_help("use a value between -3.4e38 and 3.4e38"));
     }
-    let magnitude = Literal::f32_suffixed(single.abs());
+    let magnitude = Literal::f32_unsuffixed(single.abs());
     Ok(if single.is_sign_negative() { quote!(-#magnitude) } else { quote!(#magnitude) })
 }
 
-fn act_field(index: usize) -> Ident {
-    format_ident!("act{}", index + 1)
+/// The field (or stack array) holding a layer's output rows.
+fn act_field(layer: &str) -> Ident {
+    format_ident!("{layer}_out")
 }
 
-fn grad_field(index: usize) -> Ident {
-    format_ident!("grad_act{}", index + 1)
+/// The field holding dLoss/d(a layer's output).
+fn grad_field(layer: &str) -> Ident {
+    format_ident!("{layer}_grad")
+}
+
+/// Whether `tokens` use the identifier `name` anywhere.
+fn mentions(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == name,
+        TokenTree::Group(g) => mentions(&g.stream(), name),
+        _ => false,
+    })
 }
 
 /// What the layer modules need: the network, the runtime paths and expressions for buffers.
@@ -159,108 +168,97 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// A buffer's `BATCH` rows, read (inside the workspace methods, where `x_in` is the input).
-    fn rows(&self, buf: Buf, width: usize) -> TokenStream {
+    /// A buffer's `BATCH` rows, read (inside `forward_batch` and `backward_batch`, where
+    /// `x_in` is the input).
+    fn rows(&self, buf: Buf<'_>, width: usize) -> TokenStream {
         let w = usize_lit(width);
         match buf {
             Buf::Input => quote!(x_in),
-            Buf::Act(i) => {
-                let f = act_field(i);
+            Buf::Act(layer) => {
+                let f = act_field(layer);
                 quote!(self.#f.as_chunks::<#w>().0)
             }
         }
     }
 
     /// A buffer's rows, written.
-    fn rows_mut(&self, buf: Buf, width: usize) -> TokenStream {
+    fn rows_mut(&self, buf: Buf<'_>, width: usize) -> TokenStream {
         let w = usize_lit(width);
-        match buf {
-            Buf::Input => unreachable!("no layer writes the input"),
-            Buf::Act(i) => {
-                let f = act_field(i);
-                quote!(self.#f.as_chunks_mut::<#w>().0)
-            }
-        }
+        let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
+        let f = act_field(layer);
+        quote!(self.#f.as_chunks_mut::<#w>().0)
     }
 
     /// The gradient of a buffer's rows, read.
-    fn grad_rows(&self, buf: Buf, width: usize) -> TokenStream {
+    fn grad_rows(&self, buf: Buf<'_>, width: usize) -> TokenStream {
         let w = usize_lit(width);
         match buf {
-            Buf::Input => quote!(self.grad_input.as_chunks::<#w>().0),
-            Buf::Act(i) => {
-                let f = grad_field(i);
+            Buf::Input => quote!(self.input_grad.as_chunks::<#w>().0),
+            Buf::Act(layer) => {
+                let f = grad_field(layer);
                 quote!(self.#f.as_chunks::<#w>().0)
             }
         }
     }
 
     /// The gradient of a buffer's rows, added to; `None` for the network's input.
-    fn grad_rows_mut(&self, buf: Buf, width: usize) -> Option<TokenStream> {
+    fn grad_rows_mut(&self, buf: Buf<'_>, width: usize) -> Option<TokenStream> {
         let w = usize_lit(width);
-        match buf {
-            Buf::Input => None,
-            Buf::Act(i) => {
-                let f = grad_field(i);
-                Some(quote!(self.#f.as_chunks_mut::<#w>().0))
-            }
-        }
+        let Buf::Act(layer) = buf else { return None };
+        let f = grad_field(layer);
+        Some(quote!(self.#f.as_chunks_mut::<#w>().0))
     }
 
     /// The gradient of a buffer, flat.
-    fn grad_flat(&self, buf: Buf) -> TokenStream {
+    fn grad_flat(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
-            Buf::Input => quote!(&self.grad_input),
-            Buf::Act(i) => {
-                let f = grad_field(i);
+            Buf::Input => quote!(&self.input_grad),
+            Buf::Act(layer) => {
+                let f = grad_field(layer);
                 quote!(&self.#f)
             }
         }
     }
 
     /// The gradient of a buffer, flat and added to; `None` for the network's input.
-    fn grad_flat_mut(&self, buf: Buf) -> Option<TokenStream> {
-        match buf {
-            Buf::Input => None,
-            Buf::Act(i) => {
-                let f = grad_field(i);
-                Some(quote!(&mut self.#f))
-            }
-        }
+    fn grad_flat_mut(&self, buf: Buf<'_>) -> Option<TokenStream> {
+        let Buf::Act(layer) = buf else { return None };
+        let f = grad_field(layer);
+        Some(quote!(&mut self.#f))
     }
 
-    /// A buffer's `ROWS` samples on the stack (in `predict_rows` and `predict_sample`, where
+    /// A buffer's `ROWS` samples on the stack (in `predict_fixed` and `predict_sample`, where
     /// `input` is `&[[f32; INPUT]; ROWS]`).
-    fn one(&self, buf: Buf) -> TokenStream {
+    fn one(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
             Buf::Input => quote!(input),
-            Buf::Act(i) => {
-                let f = act_field(i);
+            Buf::Act(layer) => {
+                let f = act_field(layer);
                 quote!(&#f)
             }
         }
     }
 
-    fn one_mut(&self, buf: Buf) -> TokenStream {
-        let Buf::Act(i) = buf else { unreachable!("no layer writes the input") };
-        let f = act_field(i);
+    fn one_mut(&self, buf: Buf<'_>) -> TokenStream {
+        let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
+        let f = act_field(layer);
         quote!(&mut #f)
     }
 
     /// The first sample's row on the stack (`predict_sample`, where `ROWS` is 1).
-    fn one_row(&self, buf: Buf) -> TokenStream {
+    fn one_row(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
             Buf::Input => quote!(&input[0]),
-            Buf::Act(i) => {
-                let f = act_field(i);
+            Buf::Act(layer) => {
+                let f = act_field(layer);
                 quote!(&#f[0])
             }
         }
     }
 
-    fn one_row_mut(&self, buf: Buf) -> TokenStream {
-        let Buf::Act(i) = buf else { unreachable!("no layer writes the input") };
-        let f = act_field(i);
+    fn one_row_mut(&self, buf: Buf<'_>) -> TokenStream {
+        let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
+        let f = act_field(layer);
         quote!(&mut #f[0])
     }
 }
@@ -279,11 +277,11 @@ pub(super) struct LayerCode {
     /// The layer's functions: forward and backward next to each other.
     items: TokenStream,
     fields: Vec<Field>,
-    /// Its statement in the workspace forward pass (`training` in scope).
+    /// Its statement in `forward_batch` (`training` in scope).
     forward: TokenStream,
-    /// Its statement in the workspace backward pass (`training` in scope).
+    /// Its statement in `backward_batch` (`training` in scope).
     backward: TokenStream,
-    /// Its statement in `predict` (eval mode, one sample on the stack).
+    /// Its statement in `predict_fixed` (eval mode, `ROWS` samples on the stack).
     predict: TokenStream,
     /// Its statement in `predict_sample` (stochastic layers draw from `rng`).
     sample: TokenStream,
@@ -312,58 +310,50 @@ fn layer_code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
     }
 }
 
-/// One loss: its target type, the checks of its targets and the call adding it to the data loss.
+/// One loss: its targets' type, their check and the call adding it to the data loss.
 struct LossCode {
+    /// `&'a [usize]` or `&'a [f32]`.
     target_ty: TokenStream,
-    checks: TokenStream,
+    check: TokenStream,
     call: TokenStream,
-    /// The call on the soft target rows of an augmented batch (`self.soft_targets`).
+    /// The call on the soft target rows of an augmented batch (`Core::soft_targets`).
     soft_call: TokenStream,
-    doc: String,
+    doc: &'static str,
     target_doc: String,
 }
 
 fn loss_code(
     ctx: &Ctx<'_>,
-    name_str: &str,
     out: &Output<'_>,
     targets: &TokenStream,
     argument: &str,
 ) -> Result<LossCode, Diagnostic> {
     let p = &ctx.p;
-    let batch = ctx.batch;
     let w = usize_lit(out.width);
     let rows = match out.buf {
-        Buf::Input => quote!(inputs.as_chunks::<#w>().0),
-        Buf::Act(i) => {
-            let f = act_field(i);
+        Buf::Input => quote!(self.core.input.as_chunks::<#w>().0),
+        Buf::Act(layer) => {
+            let f = act_field(layer);
             quote!(self.#f.as_chunks::<#w>().0)
         }
     };
     let grad = match out.buf {
-        Buf::Input => quote!(self.grad_input.as_chunks_mut::<#w>().0),
-        Buf::Act(i) => {
-            let f = grad_field(i);
+        Buf::Input => quote!(self.input_grad.as_chunks_mut::<#w>().0),
+        Buf::Act(layer) => {
+            let f = grad_field(layer);
             quote!(self.#f.as_chunks_mut::<#w>().0)
         }
     };
     let weight = f32_tokens(out.loss.weight, "the loss weight", out.loss.span)?;
-    let soft = quote!(self.soft_targets.as_chunks::<#w>().0);
-    let soft_call = match out.loss.kind {
-        LossKind::SoftmaxCrossEntropy => {
-            quote!(#p::softmax_cross_entropy_soft(#rows, #soft, #weight, #grad))
-        }
-        LossKind::Mse => quote!(#p::mse(#rows, #soft, #weight, #grad)),
-        LossKind::BinaryCrossEntropy => {
-            quote!(#p::binary_cross_entropy_with_logits(#rows, #soft, #weight, #grad))
-        }
-    };
-    let (target_ty, len, formula, call, doc, target_doc) = match out.loss.kind {
+    let soft = quote!(self.core.soft_targets.as_chunks::<#w>().0);
+    let width_name = if out.head.is_some() { "WIDTH" } else { "OUTPUT" };
+    let batch = usize_lit(ctx.batch);
+    let check = quote!(#p::Targets::check(#targets, Self::NAME, method, #argument, #batch, (#width_name, #w))?;);
+    let (target_ty, call, soft_call, doc, target_doc) = match out.loss.kind {
         LossKind::SoftmaxCrossEntropy => (
             quote!(usize),
-            batch,
-            format!("BATCH = {batch}"),
             quote!(#p::softmax_cross_entropy(#rows, #targets, #weight, #grad)),
+            quote!(#p::softmax_cross_entropy_soft(#rows, #soft, #weight, #grad)),
             "softmax cross-entropy on the logits (PyTorch `CrossEntropyLoss`, mean over the batch)",
             format!(
                 "`{argument}` holds one class index per sample (`BATCH` values, each below {})",
@@ -372,25 +362,15 @@ fn loss_code(
         ),
         LossKind::Mse => (
             quote!(f32),
-            batch * out.width,
-            format!(
-                "BATCH * {} = {batch} * {}",
-                if out.head.is_some() { "WIDTH" } else { "OUTPUT" },
-                out.width
-            ),
             quote!(#p::mse(#rows, #targets.as_chunks::<#w>().0, #weight, #grad)),
+            quote!(#p::mse(#rows, #soft, #weight, #grad)),
             "mean squared error over all values (PyTorch `MSELoss`)",
             format!("`{argument}` holds `BATCH * {}` values, sample after sample", out.width),
         ),
         LossKind::BinaryCrossEntropy => (
             quote!(f32),
-            batch * out.width,
-            format!(
-                "BATCH * {} = {batch} * {}",
-                if out.head.is_some() { "WIDTH" } else { "OUTPUT" },
-                out.width
-            ),
             quote!(#p::binary_cross_entropy_with_logits(#rows, #targets.as_chunks::<#w>().0, #weight, #grad)),
+            quote!(#p::binary_cross_entropy_with_logits(#rows, #soft, #weight, #grad)),
             "binary cross-entropy on the logits, mean over all values (PyTorch `BCEWithLogitsLoss`)",
             format!(
                 "`{argument}` holds `BATCH * {}` probabilities in [0, 1], sample after sample",
@@ -398,13 +378,7 @@ fn loss_code(
             ),
         ),
     };
-    let len = usize_lit(len);
-    let mut checks =
-        quote!(#p::check_len(#name_str, method, #argument, #targets.len(), #len, #formula)?;);
-    if out.loss.kind == LossKind::SoftmaxCrossEntropy {
-        checks.extend(quote!(#p::check_labels(#name_str, method, #targets, #w)?;));
-    }
-    Ok(LossCode { target_ty, checks, call, soft_call, doc: doc.to_string(), target_doc })
+    Ok(LossCode { target_ty, check, call, soft_call, doc, target_doc })
 }
 
 pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream, Vec<Diagnostic>> {
@@ -429,13 +403,8 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let input_w = net.input.len();
     let output_w: usize = plan.outputs.iter().map(|o| o.width).sum();
     let param_count = net.param_count();
-    let buffer_count = net.buffer_count();
-    let counter_count: usize =
-        net.buffers.iter().filter(|b| b.kind == BufferKind::NumBatchesTracked).map(|b| b.len).sum();
     let (input_lit, output_lit, batch_lit) =
         (usize_lit(input_w), usize_lit(output_w), usize_lit(batch));
-    let (param_count_lit, buffer_count_lit, counter_count_lit) =
-        (usize_lit(param_count), usize_lit(buffer_count), usize_lit(counter_count));
 
     // The layout tables.
     let param_infos: Vec<TokenStream> =
@@ -465,14 +434,14 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 (quote!(targets.#f), format!("targets.{}", head.name))
             }
         };
-        match loss_code(&ctx, name_str, out, &targets, &argument) {
+        match loss_code(&ctx, out, &targets, &argument) {
             Ok(code) => losses.push(code),
             Err(d) => errors.push(d),
         }
     }
 
     // Activity penalties: a * sum|y| / BATCH into the loss, a sign(y) / BATCH into dL/dy.
-    let mut activity_body = TokenStream::new();
+    let mut activity = Vec::new();
     for penalty in &net.activity_penalties {
         let Some(&(_, buf)) = plan.layer_out.iter().find(|(n, _)| *n == penalty.layer) else {
             errors.push(Diagnostic::error(
@@ -489,35 +458,31 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 continue;
             }
         };
-        activity_body.extend(match buf {
+        activity.push(match buf {
             Buf::Input => quote! {
-                penalty += #p::l1_activity(inputs, ::core::option::Option::None, #a, #batch_lit);
+                #p::l1_activity(&self.core.input, ::core::option::Option::None, #a, #batch_lit)
             },
-            Buf::Act(i) => {
-                let (f, g) = (act_field(i), grad_field(i));
+            Buf::Act(layer) => {
+                let (f, g) = (act_field(layer), grad_field(layer));
                 quote! {
-                    penalty += #p::l1_activity(&self.#f, ::core::option::Option::Some(&mut self.#g), #a, #batch_lit);
+                    #p::l1_activity(&self.#f, ::core::option::Option::Some(&mut self.#g), #a, #batch_lit)
                 }
             }
         });
     }
 
-    // Penalties on parameters, into the loss and the gradient.
-    let mut penalty_body = TokenStream::new();
-    for param in &net.params {
-        let (start, end) = (usize_lit(param.offset), usize_lit(param.offset + param.len));
+    // Penalties on parameters, applied by the runtime after the backward pass.
+    let mut penalties = Vec::new();
+    for (index, param) in net.params.iter().enumerate() {
+        let index = usize_lit(index);
         let what = format!("the penalty coefficient on `{}`", param.name);
         if let Some(a) = param.l2 {
             let a = ok(&mut errors, f32_tokens(a, &what, net.span));
-            penalty_body.extend(quote!(
-                penalty += #p::l2_penalty(&self.params[#start..#end], &mut self.grads[#start..#end], #a);
-            ));
+            penalties.push(quote!(#rt::Penalty::L2 { param: #index, a: #a }));
         }
         if let Some(a) = param.l1 {
             let a = ok(&mut errors, f32_tokens(a, &what, net.span));
-            penalty_body.extend(quote!(
-                penalty += #p::l1_penalty(&self.params[#start..#end], &mut self.grads[#start..#end], #a);
-            ));
+            penalties.push(quote!(#rt::Penalty::L1 { param: #index, a: #a }));
         }
     }
 
@@ -525,24 +490,31 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         return Err(errors);
     }
 
-    // Workspace fields: one activation buffer and its gradient per step, then the layers' own.
-    let act_fields: Vec<Ident> = (0..plan.act_widths.len()).map(act_field).collect();
-    let grad_fields: Vec<Ident> = (0..plan.act_widths.len()).map(grad_field).collect();
-    let act_lens: Vec<Literal> = plan.act_widths.iter().map(|w| usize_lit(batch * w)).collect();
-    let needs_grad_input = plan.outputs.iter().any(|o| o.buf == Buf::Input);
-    let grad_input_len = usize_lit(batch * input_w);
-    let grad_input_def = needs_grad_input.then(|| {
-        quote! {
-            /// dLoss/dinput rows: a loss reads the input directly.
-            grad_input: ::std::vec::Vec<f32>,
-        }
-    });
-    let grad_input_init =
-        needs_grad_input.then(|| quote!(grad_input: ::std::vec![0.0f32; #grad_input_len],));
+    // Workspace fields: one output buffer and its gradient per layer, then the layers' own.
+    let needs_input_grad = plan.outputs.iter().any(|o| o.buf == Buf::Input);
     let mut field_defs = TokenStream::new();
     let mut field_inits = TokenStream::new();
-    for ((act, grad), len) in act_fields.iter().zip(&grad_fields).zip(&act_lens) {
-        field_defs.extend(quote!(#act: ::std::vec::Vec<f32>, #grad: ::std::vec::Vec<f32>,));
+    if needs_input_grad {
+        let len = usize_lit(batch * input_w);
+        field_defs.extend(quote! {
+            /// dLoss/dinput rows: a loss reads the input directly.
+            input_grad: ::std::vec::Vec<f32>,
+        });
+        field_inits.extend(quote!(input_grad: ::std::vec![0.0; #len],));
+    }
+    let grad_fields: Vec<Ident> = plan.buffers.iter().map(|(layer, _)| grad_field(layer)).collect();
+    for ((layer, width), grad) in plan.buffers.iter().zip(&grad_fields) {
+        let (act, len) = (act_field(layer), usize_lit(batch * width));
+        let (act_doc, grad_doc) = (
+            format!("`{layer}` output rows, `BATCH x {width}`."),
+            format!("dLoss/d`{layer}` output, `BATCH x {width}`."),
+        );
+        field_defs.extend(quote! {
+            #[doc = #act_doc]
+            #act: ::std::vec::Vec<f32>,
+            #[doc = #grad_doc]
+            #grad: ::std::vec::Vec<f32>,
+        });
         field_inits.extend(quote!(#act: ::std::vec![0.0; #len], #grad: ::std::vec![0.0; #len],));
     }
     for field in codes.iter().flat_map(|c| &c.fields) {
@@ -552,51 +524,27 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     }
 
     let layer_items = codes.iter().map(|c| &c.items);
-    let forward_body = codes.iter().map(|c| &c.forward);
-    let backward_body = codes.iter().rev().map(|c| &c.backward);
-    let resample_body = codes.iter().map(|c| &c.resample);
-    let hooks: Vec<TokenStream> = plan
-        .steps
-        .iter()
-        .zip(&codes)
-        .filter_map(|(step, code)| {
-            let field = code.noise_hook.as_ref()?;
-            let layer = &step.layer.name;
-            Some(quote!(#layer => ::core::option::Option::Some(&self.#field),))
-        })
-        .collect();
-    let stochastic = !hooks.is_empty();
-    let noise_body = if stochastic {
-        quote! {
-            match layer {
-                #(#hooks)*
-                _ => ::core::option::Option::None,
-            }
-        }
-    } else {
-        quote! {
-            let _ = layer;
-            ::core::option::Option::None
-        }
-    };
+    let forward_body: TokenStream = codes.iter().map(|c| c.forward.clone()).collect();
+    let backward_body: TokenStream = codes.iter().rev().map(|c| c.backward.clone()).collect();
+    let resample_body: TokenStream = codes.iter().map(|c| c.resample.clone()).collect();
+    let stochastic = !resample_body.is_empty();
 
-    // `ROWS` samples on the stack: eval (`predict_rows`) or one with fresh randomness
+    // `ROWS` samples on the stack: eval (`predict_fixed`) or one with fresh randomness
     // (`predict_sample`).
     let stack_acts: TokenStream = plan
-        .act_widths
+        .buffers
         .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let (f, w) = (act_field(i), usize_lit(*w));
+        .map(|(layer, w)| {
+            let (f, w) = (act_field(layer), usize_lit(*w));
             quote!(let mut #f = [[0.0f32; #w]; ROWS];)
         })
         .collect();
     // Sample `r`'s output.
     let assemble = |r: TokenStream| {
-        let output = |buf: Buf| match buf {
+        let output = |buf: Buf<'_>| match buf {
             Buf::Input => quote!(input[#r]),
-            Buf::Act(i) => {
-                let f = act_field(i);
+            Buf::Act(layer) => {
+                let f = act_field(layer);
                 quote!(#f[#r])
             }
         };
@@ -607,37 +555,27 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             output(plan.outputs[0].buf)
         }
     };
-    let (assemble_first, assemble_r) = (assemble(quote!(0)), assemble(quote!(r)));
     let predict_rows_lit = usize_lit(predict_rows(net, &plan));
     let predict_steps = codes.iter().map(|c| &c.predict);
-    let sample_steps = codes.iter().map(|c| &c.sample);
+    let pipe = pipeline::input_pipeline(net, &p, &plan);
 
     // Types of the API.
     let out_ty = if heads { quote!(#output_struct) } else { quote!([f32; #output_lit]) };
-    let out_elem = if heads { quote!(#output_struct) } else { quote!(f32) };
-    let out_elem_w = usize_lit(if heads { 1 } else { output_w });
     let targets_ty = if heads {
-        quote!(#targets_struct<'_>)
+        quote!(#targets_struct<'a>)
     } else {
         let t = &losses[0].target_ty;
-        quote!(&[#t])
+        quote!(&'a [#t])
     };
-    let accessors: Vec<TokenStream> = if heads {
-        head_fields.iter().map(|f| quote!(.#f)).collect()
-    } else {
-        vec![TokenStream::new()]
-    };
-    let zero_out =
-        if heads { quote!(#output_struct::default()) } else { quote!([0.0f32; #output_lit]) };
 
-    // Batch forward results copied out (`forward` in training mode).
+    // The last training-mode forward pass's outputs, copied out (`forward`).
     let copy_out = if heads {
         let rows = plan.outputs.iter().map(|o| {
             let w = usize_lit(o.width);
             match o.buf {
-                Buf::Input => quote!(x_in[n]),
-                Buf::Act(i) => {
-                    let f = act_field(i);
+                Buf::Input => quote!(self.core.input.as_chunks::<#w>().0[n]),
+                Buf::Act(layer) => {
+                    let f = act_field(layer);
                     quote!(self.#f.as_chunks::<#w>().0[n])
                 }
             }
@@ -649,24 +587,29 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         }
     } else {
         match plan.outputs[0].buf {
-            Buf::Input => quote!(outputs.copy_from_slice(inputs);),
-            Buf::Act(i) => {
-                let f = act_field(i);
-                quote!(outputs.copy_from_slice(&self.#f);)
+            Buf::Input => quote!(outputs.copy_from_slice(self.core.input.as_chunks().0);),
+            Buf::Act(layer) => {
+                let f = act_field(layer);
+                quote!(outputs.copy_from_slice(self.#f.as_chunks().0);)
             }
         }
     };
 
-    let output_rows =
-        if heads { quote!(outputs) } else { quote!(outputs.as_chunks_mut::<#output_lit>().0) };
-    let checks = losses.iter().map(|l| &l.checks);
-    let loss_calls = losses.iter().map(|l| &l.call);
-    let penalty_decl = if activity_body.is_empty() && penalty_body.is_empty() {
-        quote!(let penalty = 0.0f64;)
+    let checks = losses.iter().map(|l| &l.check);
+    let loss_calls: Vec<&TokenStream> = losses.iter().map(|l| &l.call).collect();
+    let data_loss = if pipe.augment {
+        let soft_calls = losses.iter().map(|l| &l.soft_call);
+        quote!(if augmented { #(#soft_calls)+* } else { #(#loss_calls)+* })
     } else {
-        quote!(let mut penalty = 0.0f64;)
+        quote!(#(#loss_calls)+*)
     };
-    let grad_input_fill = needs_grad_input.then(|| quote!(self.grad_input.fill(0.0);));
+    let augmented_param = if pipe.augment { quote!(augmented) } else { quote!(_augmented) };
+    let (activity_decl, activity_value) = if activity.is_empty() {
+        (TokenStream::new(), quote!(0.0))
+    } else {
+        (quote!(let activity = #(#activity)+*;), quote!(activity))
+    };
+    let input_grad_fill = needs_input_grad.then(|| quote!(self.input_grad.fill(0.0);));
 
     // The head types.
     let head_types = heads.then(|| {
@@ -697,7 +640,29 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             impl ::core::default::Default for #output_struct {
                 fn default() -> Self {
-                    Self { #(#head_fields: [0.0; #widths]),* }
+                    <Self as #rt::Sample>::ZERO
+                }
+            }
+
+            impl #rt::Sample for #output_struct {
+                type Flat = Self;
+                const FLAT_LEN: usize = 1;
+                const ZERO: Self = Self { #(#head_fields: [0.0; #widths]),* };
+
+                fn samples(flat: &[Self]) -> &[Self] {
+                    flat
+                }
+
+                fn samples_mut(flat: &mut [Self]) -> &mut [Self] {
+                    flat
+                }
+
+                fn values(&self) -> impl ::core::iter::Iterator<Item = f32> {
+                    ::core::iter::empty() #(.chain(self.#head_fields.iter().copied()))*
+                }
+
+                fn values_mut(&mut self) -> impl ::core::iter::Iterator<Item = &mut f32> {
+                    ::core::iter::empty() #(.chain(self.#head_fields.iter_mut()))*
                 }
             }
 
@@ -709,14 +674,6 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         }
     });
 
-    let inputs_len = usize_lit(batch * input_w);
-    let inputs_formula = format!("BATCH * INPUT = {batch} * {input_w}");
-    let outputs_len = usize_lit(batch * if heads { 1 } else { output_w });
-    let outputs_formula = if heads {
-        format!("BATCH = {batch}")
-    } else {
-        format!("BATCH * OUTPUT = {batch} * {output_w}")
-    };
     let layers_doc = layers_doc(net);
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let (inputs_s, outputs_s) = (plural(input_w), plural(output_w));
@@ -732,242 +689,29 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             .collect();
         format!("the sum over heads of {}", parts.join("; "))
     } else {
-        losses[0].doc.clone()
+        losses[0].doc.to_string()
     };
     let struct_doc = format!(
-        "The `{name_str}` network generated by `netspec`: {input_w} input{inputs_s}, {output_w} output{outputs_s}, \
-         {param_count} parameters, trained on mini-batches of {batch}.\n\n{layers_doc}\n\
-         Loss: {loss_doc}.\n\n\
-         The struct owns its parameters, their gradients, the batch-norm buffers, the dropout, \
-         DropConnect and noise masks and the activations the backward pass needs, all allocated \
-         once by [`{name_str}::new`]; no method but `new`, `fit_preprocess`, `save` and `load` allocates.\n\n\
-         # Modes\n\n\
-         Like a PyTorch module, the network starts in training mode ([`Self::set_training`], \
-         [`Self::is_training`]). [`Self::loss_and_grad`] and [`Self::forward`] follow the mode; \
-         [`Self::predict`], [`Self::predict_batch`] are always eval mode, [`Self::train_step`] \
-         always training mode (the mode is left as it was). Training mode: dropout, DropConnect \
-         and noise are applied, batch norm normalizes with the batch statistics and updates its \
-         running statistics. Eval mode: dropout is the identity (`rescale test`: times 1-p), \
-         DropConnect uses the mean network W, noise is off, batch norm uses its running statistics."
+        "The `{name_str}` network generated by `netspec`: {input_w} input{inputs_s}, \
+         {output_w} output{outputs_s}, {param_count} parameters, trained on mini-batches of \
+         {batch}. Its API is the `netspec::Network` trait.\n\n{layers_doc}\nLoss: {loss_doc}."
     );
-    let new_doc = "Allocates every buffer and initializes the parameters as the spec says, in \
-                   layout order (the same `rng` state always gives the same parameters); batch-norm \
-                   buffers start as PyTorch's (running mean 0, running variance 1, 0 batches); the \
-                   network is in training mode, its masks keep every unit and its noise is 0.";
-    let target_doc = if heads {
-        format!("`targets` holds one slice per head (see [`{name_str}Targets`])")
-    } else {
-        losses[0].target_doc.clone()
-    };
-    let loss_and_grad_doc = format!(
-        "One mini-batch forward and backward in the current mode: overwrites the gradients (see \
-         [`Self::grads`]) and returns the mean data loss plus every `penalty` term (both also in \
-         [`Self::last_loss`]).\n\n\
-         `inputs` holds `BATCH * INPUT` values, sample after sample; {target_doc}.\n\n\
-         In training mode the dropout, DropConnect and noise layers use the masks of the last \
-         [`Self::resample`] (or [`Self::train_step`], [`Self::forward`]) — so repeated calls see \
-         the same network, as a gradient check needs — and batch norm updates its running \
-         statistics, as PyTorch's forward does in `train()` mode.\n\n\
-         # Errors\n\nA wrong `inputs` or `targets` length, or a class index out of range; nothing \
-         is computed then and the gradients are left as they were."
-    );
-    let predict_batch_doc = if heads {
-        "[`Self::predict`] for any number of samples: `inputs` holds `n * INPUT` values and \
-         `outputs` receives `n` outputs.\n\n# Errors\n\nWhen `inputs` is not `outputs.len()` whole \
-         samples; `outputs` is not written then."
-    } else {
-        "[`Self::predict`] for any number of samples: `inputs` holds `n * INPUT` values and \
-         `outputs` receives `n * OUTPUT`.\n\n# Errors\n\nWhen `inputs` is not a whole number of \
-         samples or `outputs` has not room for exactly their outputs; `outputs` is not written \
-         then."
-    };
-    let mc_doc = if stochastic {
-        "The mean of `k` stochastic forward passes of one sample (MC dropout, Gal and Ghahramani \
-         2016): each pass draws its own dropout masks, DropConnect masks (per weight, for this \
-         sample) and noise from `rng`; batch norm uses its running statistics. Outputs (logits \
-         for the cross-entropy losses) are averaged as they are; average probabilities with \
-         [`Self::predict_sample`] instead. `k = 0` counts as 1. [`Self::predict`] is the \
-         weight-scaling approximation of the same ensemble."
-    } else {
-        "The mean of `k` stochastic forward passes of one sample; this network has no dropout, \
-         DropConnect or noise, so every pass equals [`Self::predict`]."
-    };
 
-    let pipe = input_pipeline(net, &p, &plan, &losses);
-
-    let counters_new = if counter_count > 0 {
-        quote!(::std::vec![0i64; #counter_count_lit])
-    } else {
-        quote!(::std::vec::Vec::new())
-    };
-
-    let InputPipeline {
-        fields: pipe_fields,
-        inits: pipe_inits,
-        one: pre_one,
-        prepare,
-        prepare_train,
-        restore,
-        soft,
-        soft_calls,
-        methods: pipe_methods,
-        save: save_body,
-        load: load_body,
-    } = pipe;
-
-    Ok(quote! {
-        #head_types
-
-        #[doc = #struct_doc]
-        #[derive(Clone)]
-        #[allow(dead_code)]
-        pub struct #name {
-            /// Every trainable value, laid out as [`Self::PARAMS`] says.
-            params: ::std::vec::Vec<f32>,
-            /// dLoss/dparams of the last `loss_and_grad`, same layout.
-            grads: ::std::vec::Vec<f32>,
-            /// Batch-norm running statistics, laid out as the f32 entries of [`Self::BUFFERS`].
-            buffers: ::std::vec::Vec<f32>,
-            /// Batch-norm `num_batches_tracked`, the i64 entries of [`Self::BUFFERS`].
-            counters: ::std::vec::Vec<i64>,
-            /// Training (`true`) or eval mode.
-            training: bool,
-            /// The parts of the last `loss_and_grad`.
-            last_loss: #p::StepLoss,
-            #grad_input_def
-            #field_defs
-            #pipe_fields
-        }
-
-        impl ::core::fmt::Debug for #name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(#name_str)
-                    .field("param_count", &Self::PARAM_COUNT)
-                    .field("training", &self.training)
-                    .finish_non_exhaustive()
-            }
-        }
-
-        // Init bounds such as sqrt(6/3) are computed values that clippy would mistake for
-        // hand-typed approximations of its constants (SQRT_2, ...).
-        // A program rarely calls every generated method (nor reads every field through them).
-        #[allow(dead_code, clippy::approx_constant, clippy::excessive_precision)]
-        impl #name {
-            /// Values in one input sample.
-            pub const INPUT: usize = #input_lit;
-            /// Values in one output sample (logits for the cross-entropy losses; the sum over
-            /// heads for a network with heads).
-            pub const OUTPUT: usize = #output_lit;
-            /// Samples in the mini-batch that `loss_and_grad` and `train_step` take.
-            pub const BATCH: usize = #batch_lit;
-            /// Trainable values: the length of [`Self::params`] and [`Self::grads`].
-            pub const PARAM_COUNT: usize = #param_count_lit;
-            /// f32 buffer values (batch-norm running statistics): the length of [`Self::buffers`].
-            pub const BUFFER_COUNT: usize = #buffer_count_lit;
-            /// The layout of the flat parameter buffer: PyTorch `state_dict` name, shape
-            /// (`[out, in]` for weights), offset, length, role and initial distribution.
-            pub const PARAMS: &'static [#p::ParamInfo] = &[#(#param_infos),*];
-            /// The layout of the non-trainable buffers (PyTorch names; `num_batches_tracked`
-            /// offsets index [`Self::counters`]).
-            pub const BUFFERS: &'static [#p::BufferInfo] = &[#(#buffer_infos),*];
-
-            #[doc = #new_doc]
-            pub fn new(rng: &mut #p::Rng) -> Self {
-                let mut params = ::std::vec![0.0f32; #param_count_lit];
-                #p::init_params(&mut params, Self::PARAMS, rng)
-                    .expect("the generated layout table matches the generated buffer");
-                let mut buffers = ::std::vec![0.0f32; #buffer_count_lit];
-                let mut counters = #counters_new;
-                #p::reset_buffers(&mut buffers, &mut counters, Self::BUFFERS)
-                    .expect("the generated buffer table matches the generated buffers");
-                Self {
-                    params,
-                    grads: ::std::vec![0.0f32; #param_count_lit],
-                    buffers,
-                    counters,
-                    training: true,
-                    last_loss: #p::StepLoss::default(),
-                    #grad_input_init
-                    #field_inits
-                    #pipe_inits
-                }
+    let stochastic_items = stochastic.then(|| {
+        let sample_steps = codes.iter().map(|c| &c.sample);
+        let hooks = plan.steps.iter().zip(&codes).filter_map(|(step, code)| {
+            let field = code.noise_hook.as_ref()?;
+            let layer = &step.layer.name;
+            Some(quote!(#layer => ::core::option::Option::Some(&self.#field),))
+        });
+        let (pre_one, assemble_first) = (&pipe.predict, assemble(quote!(0)));
+        quote! {
+            fn resample(&mut self, rng: &mut #p::Rng) {
+                #resample_body
             }
 
-            /// The parameters, laid out as [`Self::PARAMS`] says.
-            pub fn params(&self) -> &[f32] {
-                &self.params
-            }
-
-            /// The parameters, to set them by hand or load them.
-            pub fn params_mut(&mut self) -> &mut [f32] {
-                &mut self.params
-            }
-
-            /// The gradients of the last [`Self::loss_and_grad`], laid out as the parameters.
-            pub fn grads(&self) -> &[f32] {
-                &self.grads
-            }
-
-            /// The batch-norm running means and variances, laid out as [`Self::BUFFERS`] says.
-            pub fn buffers(&self) -> &[f32] {
-                &self.buffers
-            }
-
-            /// The batch-norm running statistics, to set them by hand.
-            pub fn buffers_mut(&mut self) -> &mut [f32] {
-                &mut self.buffers
-            }
-
-            /// Each batch-norm layer's `num_batches_tracked` (training-mode forward passes).
-            pub fn counters(&self) -> &[i64] {
-                &self.counters
-            }
-
-            /// Sets training (`true`, PyTorch's `model.train()`) or eval mode (`model.eval()`).
-            pub fn set_training(&mut self, training: bool) {
-                self.training = training;
-            }
-
-            /// Whether the network is in training mode (PyTorch's `model.training`).
-            pub fn is_training(&self) -> bool {
-                self.training
-            }
-
-            /// The last [`Self::loss_and_grad`] (or [`Self::train_step`]) loss in parts: the
-            /// data loss, the penalty terms and their sum.
-            pub fn last_loss(&self) -> #p::StepLoss {
-                self.last_loss
-            }
-
-            /// The output for one sample in eval mode; the activations live on the stack.
-            pub fn predict(&self, input: &[f32; #input_lit]) -> #out_ty {
-                let mut out = [#zero_out];
-                self.predict_rows(::core::array::from_ref(input), &mut out);
-                let [out] = out;
-                out
-            }
-
-            /// Samples that [`Self::predict_batch`] runs through the layers at once, with their
-            /// activations on the stack (at most 128 KiB of them).
-            const PREDICT_ROWS: usize = #predict_rows_lit;
-
-            /// The eval-mode outputs of `ROWS` samples, the activations on the stack; every
-            /// sample's output is the same whatever `ROWS` is.
-            fn predict_rows<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS]) {
-                #pre_one
-                #stack_acts
-                #(#predict_steps)*
-                for (r, out) in out.iter_mut().enumerate() {
-                    *out = #assemble_r;
-                }
-            }
-
-            /// One stochastic forward pass of one sample: dropout, DropConnect and noise drawn
-            /// from `rng` as while training (DropConnect with a mask of its own), batch norm with
-            /// its running statistics. The mode is not used.
-            pub fn predict_sample(&self, input: &[f32; #input_lit], rng: &mut #p::Rng) -> #out_ty {
+            fn predict_sample(&self, input: &[f32; #input_lit], rng: &mut #p::Rng) -> #out_ty {
                 const ROWS: usize = 1;
-                let _ = &rng;
                 let input = ::core::array::from_ref(input);
                 #pre_one
                 #stack_acts
@@ -975,187 +719,130 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 #assemble_first
             }
 
-            #[doc = #mc_doc]
-            pub fn predict_mc(&self, input: &[f32; #input_lit], k: usize, rng: &mut #p::Rng) -> #out_ty {
-                let mut mean = #zero_out;
-                for _ in 0..k.max(1) {
-                    let pass = self.predict_sample(input, rng);
-                    #(
-                        for (m, v) in mean #accessors.iter_mut().zip(pass #accessors) {
-                            *m += v;
-                        }
-                    )*
+            fn noise(&self, layer: &str) -> ::core::option::Option<&[f32]> {
+                match layer {
+                    #(#hooks)*
+                    _ => ::core::option::Option::None,
                 }
-                let scale = 1.0 / k.max(1) as f32;
-                #(
-                    for m in mean #accessors.iter_mut() {
-                        *m *= scale;
-                    }
-                )*
-                mean
+            }
+        }
+    });
+
+    let input_rows = quote!(let x_in = self.core.input.as_chunks::<#input_lit>().0;);
+    let forward_prelude = mentions(&forward_body, "x_in").then_some(&input_rows);
+    let backward_prelude = mentions(&backward_body, "x_in").then_some(&input_rows);
+    let training = |body: &TokenStream| {
+        if mentions(body, "training") { quote!(training) } else { quote!(_training) }
+    };
+    let (forward_training, backward_training) = (training(&forward_body), training(&backward_body));
+    let penalties_const = (!penalties.is_empty())
+        .then(|| quote!(const PENALTIES: &'static [#rt::Penalty] = &[#(#penalties),*];));
+    let pipeline::InputPipeline { consts: pipe_consts, predict: pre_one, augment: _, methods } =
+        &pipe;
+    let dims = net.input.dims().into_iter().map(usize_lit);
+    let assemble_r = assemble(quote!(r));
+
+    Ok(quote! {
+        #head_types
+
+        #[doc = #struct_doc]
+        #[derive(Clone)]
+        pub struct #name {
+            core: #rt::Core,
+            #field_defs
+        }
+
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #p::fmt_network(self, f)
+            }
+        }
+
+        // Init bounds such as sqrt(6/3) are computed values that clippy would mistake for
+        // hand-typed approximations of its constants (SQRT_2, ...).
+        #[allow(clippy::approx_constant)]
+        impl #rt::Network for #name {
+            const NAME: &'static str = #name_str;
+            const INPUT: usize = #input_lit;
+            const OUTPUT: usize = #output_lit;
+            const BATCH: usize = #batch_lit;
+            const INPUT_SHAPE: &'static [usize] = &[#(#dims),*];
+            const PARAMS: &'static [#p::ParamInfo] = &[#(#param_infos),*];
+            const BUFFERS: &'static [#p::BufferInfo] = &[#(#buffer_infos),*];
+            #penalties_const
+            #pipe_consts
+
+            type Input = [f32; #input_lit];
+            type Output = #out_ty;
+            type Targets<'a> = #targets_ty;
+
+            fn with_core(core: #rt::Core) -> Self {
+                Self { core, #field_inits }
             }
 
-            #[doc = #predict_batch_doc]
-            pub fn predict_batch(&self, inputs: &[f32], outputs: &mut [#out_elem]) -> ::core::result::Result<(), #p::BatchError> {
-                let samples = #p::check_samples(#name_str, inputs.len(), #input_lit, outputs.len(), #out_elem_w)?;
-                let (x, _) = inputs.as_chunks::<#input_lit>();
-                let (x, y) = (&x[..samples], &mut #output_rows[..samples]);
-                let (x_full, x_rest) = x.as_chunks::<{ Self::PREDICT_ROWS }>();
-                let (y_full, y_rest) = y.as_chunks_mut::<{ Self::PREDICT_ROWS }>();
-                for (x, y) in x_full.iter().zip(y_full) {
-                    self.predict_rows(x, y);
-                }
-                for (x, y) in x_rest.iter().zip(y_rest) {
-                    self.predict_rows(::core::array::from_ref(x), ::core::array::from_mut(y));
-                }
-                ::core::result::Result::Ok(())
+            fn core(&self) -> &#rt::Core {
+                &self.core
             }
 
-            /// The forward pass PyTorch's `model(inputs)` makes, in the current mode. Training
-            /// mode: exactly one mini-batch (`BATCH * INPUT` values), fresh masks and noise from
-            /// `rng` (kept for a following [`Self::loss_and_grad`]), batch statistics, running
-            /// statistics updated. Eval mode: [`Self::predict_batch`], any number of samples,
-            /// `rng` unused.
-            ///
-            /// # Errors
-            ///
-            /// Wrong `inputs` or `outputs` lengths; nothing is computed or drawn then.
-            pub fn forward(&mut self, inputs: &[f32], outputs: &mut [#out_elem], rng: &mut #p::Rng) -> ::core::result::Result<(), #p::BatchError> {
-                if !self.training {
-                    return self.predict_batch(inputs, outputs);
-                }
-                #p::check_len(#name_str, "forward", "inputs", inputs.len(), #inputs_len, #inputs_formula)?;
-                #p::check_len(#name_str, "forward", "outputs", outputs.len(), #outputs_len, #outputs_formula)?;
-                self.resample(rng);
-                #prepare
-                self.forward_workspace(x_in, true);
-                #restore
-                #copy_out
-                ::core::result::Result::Ok(())
+            fn core_mut(&mut self) -> &mut #rt::Core {
+                &mut self.core
             }
 
-            /// Draws new dropout masks, DropConnect masks (one per weight for the mini-batch)
-            /// and noise from `rng`, layer after layer and value after value, for the next
-            /// training-mode [`Self::loss_and_grad`]. [`Self::train_step`] and
-            /// [`Self::forward`] call it.
-            pub fn resample(&mut self, rng: &mut #p::Rng) {
-                let _ = &rng;
-                #(#resample_body)*
-            }
-
-            /// Test hook: the masks (dropout: 0 or the kept-unit scale per sample and unit;
-            /// DropConnect: per weight) or noise that layer `layer` uses while training.
-            #[doc(hidden)]
-            pub fn __noise(&self, layer: &str) -> ::core::option::Option<&[f32]> {
-                #noise_body
-            }
-
-            /// Checks one mini-batch's lengths and labels before anything is computed.
-            fn check_batch(method: &'static str, inputs: &[f32], targets: #targets_ty) -> ::core::result::Result<(), #p::BatchError> {
-                #p::check_len(#name_str, method, "inputs", inputs.len(), #inputs_len, #inputs_formula)?;
+            fn check_targets(method: &'static str, targets: Self::Targets<'_>) -> ::core::result::Result<(), #p::BatchError> {
                 #(#checks)*
                 ::core::result::Result::Ok(())
             }
 
-            #[doc = #loss_and_grad_doc]
-            pub fn loss_and_grad(&mut self, inputs: &[f32], targets: #targets_ty) -> ::core::result::Result<f32, #p::BatchError> {
-                Self::check_batch("loss_and_grad", inputs, targets)?;
-                #prepare
-                let loss = self.loss_and_grad_rows(x_in, inputs, targets, false);
-                #restore
-                ::core::result::Result::Ok(loss)
+            fn forward_batch(&mut self, #forward_training: bool) {
+                #forward_prelude
+                #forward_body
             }
 
-            /// [`Self::loss_and_grad`] on checked and prepared (augmented, preprocessed) rows;
-            /// `soft`: the targets are the soft rows of the last augmentation.
-            fn loss_and_grad_rows(&mut self, x_in: &[[f32; #input_lit]], inputs: &[f32], targets: #targets_ty, soft: bool) -> f32 {
-                let _ = (inputs, soft);
-                let training = self.training;
-                self.grads.fill(0.0);
-                self.forward_workspace(x_in, training);
+            fn output_gradients(&mut self, targets: Self::Targets<'_>, #augmented_param: bool) -> (f64, f64) {
                 #(self.#grad_fields.fill(0.0);)*
-                #grad_input_fill
-                let data_loss: f64 = if soft { 0.0 #(+ #soft_calls)* } else { 0.0 #(+ #loss_calls)* };
-                #penalty_decl
-                #activity_body
-                self.backward_workspace(x_in, training);
-                #penalty_body
-                self.last_loss = #p::StepLoss {
-                    data: data_loss as f32,
-                    penalty: penalty as f32,
-                    total: (data_loss + penalty) as f32,
-                };
-                self.last_loss.total
+                #input_grad_fill
+                let data = #data_loss;
+                #activity_decl
+                (data, #activity_value)
             }
 
-            /// [`Self::resample`], [`Self::loss_and_grad`] in training mode (whatever the mode;
-            /// it is left as it was), then one optimizer step on the parameters; returns the
-            /// loss before the step, data plus penalties ([`Self::last_loss`] has the parts).
-            ///
-            /// # Errors
-            ///
-            /// As [`Self::loss_and_grad`]; nothing is changed or drawn then.
-            pub fn train_step(
-                &mut self,
-                inputs: &[f32],
-                targets: #targets_ty,
-                optimizer: &mut impl #p::Optimizer,
-                rng: &mut #p::Rng,
-            ) -> ::core::result::Result<f32, #p::BatchError> {
-                Self::check_batch("loss_and_grad", inputs, targets)?;
-                self.resample(rng);
-                let mode = ::core::mem::replace(&mut self.training, true);
-                #prepare_train
-                let loss = self.loss_and_grad_rows(x_in, inputs, targets, #soft);
-                #restore
-                self.training = mode;
-                optimizer.step(&mut self.params, &self.grads);
-                ::core::result::Result::Ok(loss)
+            fn backward_batch(&mut self, #backward_training: bool) {
+                #backward_prelude
+                #backward_body
             }
 
-            /// Every layer forward over the workspace, `training` or eval.
-            fn forward_workspace(&mut self, x_in: &[[f32; #input_lit]], training: bool) {
-                let _ = (x_in, training);
-                #(#forward_body)*
+            fn batch_outputs(&self, outputs: &mut [#out_ty]) {
+                #copy_out
             }
 
-            /// Every layer backward, last to first: parameter gradients into `grads`, each
-            /// input gradient added to its buffer's (the losses' gradients are in place).
-            fn backward_workspace(&mut self, x_in: &[[f32; #input_lit]], training: bool) {
-                let _ = (x_in, training);
-                #(#backward_body)*
+            fn predict_rows(&self, inputs: &[[f32; #input_lit]], outputs: &mut [#out_ty]) {
+                let (x_full, x_rest) = inputs.as_chunks::<#predict_rows_lit>();
+                let (y_full, y_rest) = outputs.as_chunks_mut::<#predict_rows_lit>();
+                for (x, y) in x_full.iter().zip(y_full) {
+                    self.predict_fixed(x, y);
+                }
+                for (x, y) in x_rest.iter().zip(y_rest) {
+                    self.predict_fixed(::core::array::from_ref(x), ::core::array::from_mut(y));
+                }
             }
 
-            /// Writes the parameters and batch-norm buffers to a safetensors file with PyTorch's
-            /// names, shapes and dtypes (`num_batches_tracked` as i64), so
-            /// `model.load_state_dict(safetensors.torch.load_file(path))` accepts it.
-            ///
-            /// # Errors
-            ///
-            /// When the file cannot be written.
-            pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> {
-                let state = #p::State {
-                    params_layout: Self::PARAMS,
-                    params: &self.params,
-                    buffers_layout: Self::BUFFERS,
-                    buffers: &self.buffers,
-                    counters: &self.counters,
-                };
-                #save_body
-            }
+            #stochastic_items
+            #methods
+        }
 
-            /// Reads parameters and buffers saved by [`Self::save`] (or from PyTorch's
-            /// `state_dict` with the same names and shapes).
-            ///
-            /// # Errors
-            ///
-            /// When the file is missing, corrupt, or holds other tensors, shapes or types than
-            /// this network's; nothing is changed then.
-            pub fn load(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #p::CheckpointError> {
-                #load_body
+        #[allow(clippy::approx_constant)]
+        impl #name {
+            /// The eval-mode outputs of `ROWS` samples, their activations on the stack (at
+            /// most 128 KiB for a full chunk); every sample's output is the same whatever
+            /// `ROWS` is.
+            fn predict_fixed<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS]) {
+                #pre_one
+                #stack_acts
+                #(#predict_steps)*
+                for (r, out) in out.iter_mut().enumerate() {
+                    *out = #assemble_r;
+                }
             }
-
-            #pipe_methods
 
             #(#layer_items)*
         }
@@ -1169,7 +856,7 @@ const PREDICT_STACK_BYTES: usize = 128 * 1024;
 /// preprocessed inputs and pooling argmaxes) fit in [`PREDICT_STACK_BYTES`], at least 1. The
 /// batched layer kernels share each weight load across the chunk's rows.
 fn predict_rows(net: &ir::Network, plan: &Plan<'_>) -> usize {
-    let per_sample: usize = plan.act_widths.iter().sum::<usize>()
+    let per_sample: usize = plan.buffers.iter().map(|(_, w)| w).sum::<usize>()
         + if net.preprocess.is_some() { net.input.len() } else { 0 }
         + plan
             .steps

@@ -8,9 +8,9 @@
 #![allow(dead_code)]
 
 #[macro_use]
-mod net;
+pub mod net;
 #[allow(unused_imports)] // each test file uses a part
-pub use net::{Net, away_from_kinks, check_modes};
+pub use net::{away_from_kinks, check_modes};
 
 use std::collections::HashMap;
 

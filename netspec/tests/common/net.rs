@@ -1,6 +1,6 @@
 //! The glue the gradient-check files share: `spec!` makes a network and keeps its text for the
-//! oracle, `Net` is what the checks need from a generated single-output network, `impl_net!`
-//! implements it for networks made by `spec!`. Used with `#[macro_use] mod common;`.
+//! oracle, `FromOracle` turns the oracle's targets into a network's, `check_modes` runs the
+//! checks over any single-output `netspec::Network`. Used with `#[macro_use] mod common;`.
 
 /// `spec!(module, network Net { ... })`: the network in `module`, and its text as `module::SPEC`.
 macro_rules! spec {
@@ -12,59 +12,27 @@ macro_rules! spec {
     };
 }
 
-/// What the checks need from a generated single-output network.
-pub trait Net: Sized {
-    const INPUT: usize;
-    const OUTPUT: usize;
-    const BATCH: usize;
-    const SPEC: &'static str;
-    fn new(rng: &mut netspec::Rng) -> Self;
-    fn params(&self) -> &[f32];
-    fn params_mut(&mut self) -> &mut [f32];
-    fn grads(&self) -> &[f32];
-    fn buffers_mut(&mut self) -> &mut [f32];
-    fn buffers(&self) -> &[f32];
-    fn set_training(&mut self, training: bool);
-    fn resample(&mut self, rng: &mut netspec::Rng);
-    fn noise(&self, layer: &str) -> Option<&[f32]>;
-    fn loss(&mut self, inputs: &[f32], targets: &super::Targets<'_>) -> f32;
-    fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]);
-    fn predict(&self, input: &[f32]) -> Vec<f32>;
+/// A network's targets made from the oracle's (`&[usize]` from labels, `&[f32]` from values).
+pub trait FromOracle<'a>: Sized {
+    fn from_oracle(targets: &super::Targets<'a>) -> Self;
 }
 
-/// `impl_net!(module: Labels, ...)`: `Net` for `module::Net`, whose targets are that variant.
-#[allow(unused_macros)] // gradcheck.rs makes networks with `spec!` only
-macro_rules! impl_net {
-    ($($module:ident: $target:ident),*) => {$(
-        impl $crate::common::Net for $module::Net {
-            const INPUT: usize = $module::Net::INPUT;
-            const OUTPUT: usize = $module::Net::OUTPUT;
-            const BATCH: usize = $module::Net::BATCH;
-            const SPEC: &'static str = $module::SPEC;
-            fn new(rng: &mut netspec::Rng) -> Self { $module::Net::new(rng) }
-            fn params(&self) -> &[f32] { $module::Net::params(self) }
-            fn params_mut(&mut self) -> &mut [f32] { $module::Net::params_mut(self) }
-            fn grads(&self) -> &[f32] { $module::Net::grads(self) }
-            fn buffers(&self) -> &[f32] { $module::Net::buffers(self) }
-            fn buffers_mut(&mut self) -> &mut [f32] { $module::Net::buffers_mut(self) }
-            fn set_training(&mut self, training: bool) { $module::Net::set_training(self, training) }
-            fn resample(&mut self, rng: &mut netspec::Rng) { $module::Net::resample(self, rng) }
-            fn noise(&self, layer: &str) -> Option<&[f32]> { $module::Net::__noise(self, layer) }
-            fn loss(&mut self, inputs: &[f32], targets: &$crate::common::Targets<'_>) -> f32 {
-                match targets {
-                    $crate::common::Targets::$target(t) => $module::Net::loss_and_grad(self, inputs, t).unwrap(),
-                    _ => panic!("wrong targets"),
-                }
-            }
-            fn predict_batch(&self, inputs: &[f32], outputs: &mut [f32]) {
-                $module::Net::predict_batch(self, inputs, outputs).unwrap()
-            }
-            fn predict(&self, input: &[f32]) -> Vec<f32> {
-                let input: &[f32; $module::Net::INPUT] = input.try_into().unwrap();
-                $module::Net::predict(self, input).to_vec()
-            }
+impl<'a> FromOracle<'a> for &'a [usize] {
+    fn from_oracle(targets: &super::Targets<'a>) -> Self {
+        match targets {
+            super::Targets::Labels(labels) => labels,
+            _ => panic!("the network takes class indices"),
         }
-    )*};
+    }
+}
+
+impl<'a> FromOracle<'a> for &'a [f32] {
+    fn from_oracle(targets: &super::Targets<'a>) -> Self {
+        match targets {
+            super::Targets::Values(values) => values,
+            _ => panic!("the network takes values"),
+        }
+    }
 }
 
 /// The checks every gradient-check file makes once a network's parameters are set: inputs and
@@ -74,12 +42,17 @@ macro_rules! impl_net {
 /// the f64 oracle, `loss_and_grad` repeated on the same masks to the same loss, and
 /// `predict_batch` against the oracle's eval forward within 1e-5 relative. Returns the inputs
 /// and `predict_batch`'s outputs.
-pub fn check_modes<N: Net>(
+pub fn check_modes<N>(
     net: &mut N,
+    spec: &str,
     ir: &netspec_grammar::ir::Network,
     rng: &mut netspec::Rng,
     real_draw: bool,
-) -> (Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f32>)
+where
+    N: netspec::Network<Output: netspec::Sample<Flat = f32>>,
+    for<'a> N::Targets<'a>: FromOracle<'a>,
+{
     use super::{Mode, Targets};
     let inputs = super::uniform(rng, N::BATCH * N::INPUT, 2.0);
     let labels: Vec<usize> = (0..N::BATCH).map(|_| rng.below(N::OUTPUT)).collect();
@@ -96,9 +69,9 @@ pub fn check_modes<N: Net>(
     }
     // The loss and gradients of `loss_and_grad` in `mode`, against the oracle.
     let check_loss = |net: &mut N, mode: &Mode| {
-        let loss = net.loss(&inputs, &targets);
+        let loss = net.loss_and_grad(&inputs, FromOracle::from_oracle(&targets)).unwrap();
         super::assert_matches_oracle(
-            N::SPEC,
+            spec,
             mode,
             net.params(),
             &inputs,
@@ -109,7 +82,8 @@ pub fn check_modes<N: Net>(
         loss
     };
     let loss = check_loss(net, &mode);
-    assert_eq!(net.loss(&inputs, &targets), loss, "loss_and_grad draws nothing");
+    let again = net.loss_and_grad(&inputs, FromOracle::from_oracle(&targets)).unwrap();
+    assert_eq!(again, loss, "loss_and_grad draws nothing");
 
     net.set_training(false);
     for v in net.buffers_mut().chunks_mut(1) {
@@ -118,7 +92,7 @@ pub fn check_modes<N: Net>(
     let mode = Mode::frozen(ir, false, net.buffers(), |l| net.noise(l));
     check_loss(net, &mode);
     let mut outputs = vec![0.0; N::BATCH * N::OUTPUT];
-    net.predict_batch(&inputs, &mut outputs);
+    net.predict_batch(&inputs, &mut outputs).unwrap();
     let wide: Vec<f64> = net.params().iter().map(|&p| p as f64).collect();
     let want = super::forward_in(ir, &wide, &inputs, &mode);
     for (&y, &w) in outputs.iter().zip(&want) {

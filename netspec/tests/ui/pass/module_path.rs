@@ -1,6 +1,10 @@
 // A network generated inside a module and used through its path; the generated code names the
 // runtime by `::netspec`, so it works wherever it is expanded.
+use netspec::prelude::*;
+
 mod models {
+    use netspec::Network;
+
     netspec::network! {
         network Tiny {
             input 2;

@@ -1,3 +1,4 @@
+use netspec::prelude::*;
 // Several networks in one invocation, with different losses; each is its own type.
 netspec::network! {
     network Classifier {

@@ -1,3 +1,4 @@
+use netspec::prelude::*;
 // The spec forms that reach the macro as several Rust tokens: `uniform(-0.1, 0.1)` (a minus is
 // its own token), `1e-5`, `dense1.weight`, `leaky_relu 0.2`, `bias none`, `normal(0, 0.01)`.
 netspec::network! {

@@ -1,3 +1,4 @@
+use netspec::prelude::*;
 // A logistic-regression-like net trained with binary cross-entropy on logits: it learns
 // "x0 > x1", and a `sigmoid` hidden layer backpropagates.
 netspec::network! {

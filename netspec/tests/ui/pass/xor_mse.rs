@@ -1,3 +1,4 @@
+use netspec::prelude::*;
 // An XOR MLP trained with mean squared error: the loss falls and the outputs separate.
 netspec::network! {
     network Xor {

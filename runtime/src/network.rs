@@ -1,0 +1,694 @@
+//! The [`Network`] trait every generated network implements.
+//!
+//! As prost derives `Message` and provides `encode`/`decode`, netspec generates only what
+//! depends on a network's shape: its sizes and layout tables, the layer forward and backward
+//! passes over its workspace, the fixed-size prediction rows and its loss. Everything else
+//! (construction, modes, batches, training steps, checkpoints, preprocessing) is written once
+//! here as provided methods over [`Core`], the state every network has. So
+//! `fn fit<N: Network>(net: &mut N, ..)` works for any generated network:
+//!
+//! ```
+//! use netspec_runtime::{Network, Optimizer, Rng};
+//!
+//! /// One step per call; works for any network whose targets are class indices.
+//! fn epoch<N>(net: &mut N, x: &[f32], y: &[usize], opt: &mut impl Optimizer, rng: &mut Rng)
+//!     -> Result<f32, netspec_runtime::BatchError>
+//! where
+//!     N: for<'a> Network<Targets<'a> = &'a [usize]>,
+//! {
+//!     let mut loss = 0.0;
+//!     for (x, y) in x.chunks_exact(N::BATCH * N::INPUT).zip(y.chunks_exact(N::BATCH)) {
+//!         loss = net.train_step(x, y, opt, rng)?;
+//!     }
+//!     Ok(loss)
+//! }
+//! ```
+
+use std::path::Path;
+
+use crate::augment::{Augmentation, Augmenter};
+use crate::batch::{BatchError, check_labels, check_len, check_samples};
+use crate::checkpoint::CheckpointError;
+use crate::layout::{BufferInfo, ParamInfo, init_params, reset_buffers};
+use crate::loss::{StepLoss, l1_penalty, l2_penalty};
+use crate::model_state::{load_state_preprocessed, save_state_preprocessed};
+use crate::optim::Optimizer;
+use crate::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+use crate::rng::Rng;
+use crate::state::{State, load_state, save_state};
+
+/// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
+/// of single-output networks, a generated struct with one array per head otherwise.
+pub trait Sample: Copy {
+    /// What a flat slice of samples holds: `f32` for arrays, the sample itself for head structs.
+    type Flat: Copy;
+    /// `Flat` values per sample.
+    const FLAT_LEN: usize;
+    /// The sample of zeros.
+    const ZERO: Self;
+    /// The whole samples at the start of `flat`.
+    fn samples(flat: &[Self::Flat]) -> &[Self];
+    /// The whole samples at the start of `flat`, to write.
+    fn samples_mut(flat: &mut [Self::Flat]) -> &mut [Self];
+    /// Every value of the sample, in order (head after head).
+    fn values(&self) -> impl Iterator<Item = f32>;
+    /// Every value of the sample, to write.
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut f32>;
+}
+
+impl<const N: usize> Sample for [f32; N] {
+    type Flat = f32;
+    const FLAT_LEN: usize = N;
+    const ZERO: Self = [0.0; N];
+
+    fn samples(flat: &[f32]) -> &[Self] {
+        flat.as_chunks::<N>().0
+    }
+
+    fn samples_mut(flat: &mut [f32]) -> &mut [Self] {
+        flat.as_chunks_mut::<N>().0
+    }
+
+    fn values(&self) -> impl Iterator<Item = f32> {
+        self.iter().copied()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut f32> {
+        self.iter_mut()
+    }
+}
+
+/// The targets of one loss over one mini-batch: class indices (`&[usize]`, one per sample) or
+/// values (`&[f32]`, `width` per sample).
+pub trait Targets: Copy {
+    /// `Ok` when they fit `batch` samples of `width.1` outputs; `argument` names them in the
+    /// error (`targets`, `targets.digit`), `width.0` names the width (`OUTPUT`, `WIDTH`).
+    fn check(
+        self,
+        network: &'static str,
+        method: &'static str,
+        argument: &'static str,
+        batch: usize,
+        width: (&'static str, usize),
+    ) -> Result<(), BatchError>;
+}
+
+impl Targets for &[usize] {
+    fn check(
+        self,
+        network: &'static str,
+        method: &'static str,
+        argument: &'static str,
+        batch: usize,
+        (_, classes): (&'static str, usize),
+    ) -> Result<(), BatchError> {
+        check_len(network, method, argument, self.len(), batch, None)?;
+        check_labels(network, method, self, classes)
+    }
+}
+
+impl Targets for &[f32] {
+    fn check(
+        self,
+        network: &'static str,
+        method: &'static str,
+        argument: &'static str,
+        batch: usize,
+        width: (&'static str, usize),
+    ) -> Result<(), BatchError> {
+        check_len(network, method, argument, self.len(), batch, Some(width))
+    }
+}
+
+/// An L1 or L2 penalty on one parameter tensor, as the spec's `penalty` statements resolve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Penalty {
+    /// `(a/2) * ||w||^2` on `PARAMS[param]`.
+    L2 {
+        /// The index into [`Network::PARAMS`].
+        param: usize,
+        /// The coefficient a.
+        a: f32,
+    },
+    /// `a * ||w||_1` on `PARAMS[param]`.
+    L1 {
+        /// The index into [`Network::PARAMS`].
+        param: usize,
+        /// The coefficient a.
+        a: f32,
+    },
+}
+
+/// The state every network has, whatever its layers: parameters and their gradients, the
+/// batch-norm buffers, the mode, the last loss and the input pipeline. Generated code reads
+/// and writes it directly; users reach it through the [`Network`] methods.
+#[derive(Clone, Debug)]
+pub struct Core {
+    /// Every trainable value, laid out as [`Network::PARAMS`] says.
+    pub params: Vec<f32>,
+    /// dLoss/dparams of the last `loss_and_grad`, same layout.
+    pub grads: Vec<f32>,
+    /// Batch-norm running statistics: the f32 entries of [`Network::BUFFERS`].
+    pub buffers: Vec<f32>,
+    /// Batch-norm `num_batches_tracked`: the i64 entries of [`Network::BUFFERS`].
+    pub counters: Vec<i64>,
+    /// Training (`true`) or eval mode.
+    pub training: bool,
+    /// The parts of the last `loss_and_grad`.
+    pub last_loss: StepLoss,
+    /// One mini-batch of inputs as the layers see them: copied from the caller's slice, then
+    /// augmented and preprocessed (the caller's slice is never changed).
+    pub input: Vec<f32>,
+    /// The fitted `preprocess` statistics (identity until fitted or loaded); `None` without
+    /// `preprocess`.
+    pub preprocess: Option<Preprocessor>,
+    /// The spec's `augment { .. }`; `None` without one.
+    pub augmenter: Option<Augmenter>,
+    /// The last `train_step`'s targets after augmentation, `BATCH x OUTPUT` (empty without
+    /// `augment`).
+    pub soft_targets: Vec<f32>,
+}
+
+impl Core {
+    /// Allocates every buffer of `N` once and initializes the parameters as its layout says
+    /// (the same `rng` state always gives the same parameters); batch-norm buffers start as
+    /// PyTorch's (running mean 0, running variance 1, 0 batches); training mode.
+    pub fn new<N: Network>(rng: &mut Rng) -> Core {
+        let mut params = vec![0.0; N::PARAM_COUNT];
+        init_params(&mut params, N::PARAMS, rng)
+            .expect("the generated layout table matches the generated buffer");
+        let counter_count = N::BUFFERS.iter().filter(|b| b.kind.is_i64()).map(|b| b.len).sum();
+        let mut buffers = vec![0.0; N::BUFFER_COUNT];
+        let mut counters = vec![0; counter_count];
+        reset_buffers(&mut buffers, &mut counters, N::BUFFERS)
+            .expect("the generated buffer table matches the generated buffers");
+        let preprocess = N::PREPROCESS.map(|(kind, eps)| {
+            Preprocessor::new(kind, eps, N::INPUT_SHAPE)
+                .expect("the checked preprocessing fits the input")
+        });
+        let augment = !N::AUGMENT.is_empty();
+        let augmenter = augment.then(|| {
+            Augmenter::new(N::AUGMENT, N::INPUT_SHAPE, N::BATCH, N::OUTPUT)
+                .expect("the checked augmentations fit the input")
+        });
+        Core {
+            grads: vec![0.0; params.len()],
+            params,
+            buffers,
+            counters,
+            training: true,
+            last_loss: StepLoss::default(),
+            input: vec![0.0; N::BATCH * N::INPUT],
+            preprocess,
+            augmenter,
+            soft_targets: vec![0.0; if augment { N::BATCH * N::OUTPUT } else { 0 }],
+        }
+    }
+
+    /// Augments the raw mini-batch in [`Core::input`] and its class indices `labels`, as
+    /// one-hot rows mixed into [`Core::soft_targets`] (mixup, cutmix).
+    pub fn augment_labels(&mut self, labels: &[usize], rng: &mut Rng) {
+        let classes = self.soft_targets.len() / labels.len().max(1);
+        // one-hot rows, t[n][label] = 1
+        self.soft_targets.fill(0.0);
+        for (t, &label) in self.soft_targets.chunks_exact_mut(classes).zip(labels) {
+            t[label] = 1.0;
+        }
+        self.augment_soft(rng);
+    }
+
+    /// Augments the raw mini-batch in [`Core::input`] and its target `values`, copied into
+    /// [`Core::soft_targets`] and mixed there.
+    pub fn augment_values(&mut self, values: &[f32], rng: &mut Rng) {
+        self.soft_targets.copy_from_slice(values);
+        self.augment_soft(rng);
+    }
+
+    fn augment_soft(&mut self, rng: &mut Rng) {
+        if let Some(augmenter) = &mut self.augmenter {
+            augmenter
+                .augment(&mut self.input, &mut self.soft_targets, rng)
+                .expect("the workspace holds one mini-batch");
+        }
+    }
+
+    /// Copies one mini-batch into [`Core::input`] and preprocesses it.
+    fn prepare(&mut self, inputs: &[f32]) {
+        self.input.copy_from_slice(inputs);
+        if let Some(pre) = &self.preprocess {
+            pre.apply_rows(&mut self.input);
+        }
+    }
+
+    /// The parameters and buffers with their layout tables.
+    fn state<N: Network>(&self) -> State<'_> {
+        State {
+            params_layout: N::PARAMS,
+            params: &self.params,
+            buffers_layout: N::BUFFERS,
+            buffers: &self.buffers,
+            counters: &self.counters,
+        }
+    }
+}
+
+/// The length of the flat buffer a parameter layout table describes (its end).
+pub const fn param_count(params: &[ParamInfo]) -> usize {
+    let (mut end, mut i) = (0, 0);
+    while i < params.len() {
+        let p = &params[i];
+        if p.offset + p.len > end {
+            end = p.offset + p.len;
+        }
+        i += 1;
+    }
+    end
+}
+
+/// The length of the f32 buffer a buffer layout table describes (the i64 counters aside).
+pub const fn buffer_count(buffers: &[BufferInfo]) -> usize {
+    let (mut end, mut i) = (0, 0);
+    while i < buffers.len() {
+        let b = &buffers[i];
+        if !matches!(b.kind, crate::layout::BufferKind::NumBatchesTracked) && b.offset + b.len > end
+        {
+            end = b.offset + b.len;
+        }
+        i += 1;
+    }
+    end
+}
+
+/// A generated network. The required items are generated from the spec; the provided methods
+/// are the whole API (training, prediction, modes, checkpoints, preprocessing), the same for
+/// every network. Bring it into scope with `use netspec::prelude::*`.
+///
+/// # Modes
+///
+/// Like a PyTorch module, a network starts in training mode ([`Network::set_training`],
+/// [`Network::is_training`]). [`Network::loss_and_grad`] and [`Network::forward`] follow the
+/// mode; [`Network::predict`] and [`Network::predict_batch`] are always eval mode,
+/// [`Network::train_step`] always training mode (the mode is left as it was). Training mode:
+/// dropout, DropConnect and noise are applied, batch norm normalizes with the batch statistics
+/// and updates its running statistics. Eval mode: dropout is the identity (`rescale test`:
+/// times 1-p), DropConnect uses the mean network W, noise is off, batch norm uses its running
+/// statistics.
+///
+/// No method allocates after [`Network::new`] but `fit_preprocess`, `save` and `load`.
+pub trait Network: Sized {
+    /// The spec's network name.
+    const NAME: &'static str;
+    /// Values in one input sample.
+    const INPUT: usize;
+    /// Values in one output sample (logits for the cross-entropy losses; the sum over heads
+    /// for a network with heads).
+    const OUTPUT: usize;
+    /// Samples in the mini-batch that `loss_and_grad` and `train_step` take.
+    const BATCH: usize;
+    /// The input's shape: `[D]` for vectors, `[C, H, W]` for images.
+    const INPUT_SHAPE: &'static [usize];
+    /// The layout of the flat parameter buffer: PyTorch `state_dict` name, shape (`[out, in]`
+    /// for weights), offset, length, role and initial distribution.
+    const PARAMS: &'static [ParamInfo];
+    /// The layout of the non-trainable buffers (PyTorch names; `num_batches_tracked` offsets
+    /// index [`Network::counters`]).
+    const BUFFERS: &'static [BufferInfo];
+    /// The L1 and L2 penalties on parameters, applied in this order.
+    const PENALTIES: &'static [Penalty] = &[];
+    /// The spec's `preprocess` method and eps.
+    const PREPROCESS: Option<(PreprocessKind, f64)> = None;
+    /// The spec's `augment` block.
+    const AUGMENT: &'static [Augmentation] = &[];
+    /// Trainable values: the length of [`Network::params`] and [`Network::grads`].
+    const PARAM_COUNT: usize = param_count(Self::PARAMS);
+    /// f32 buffer values (batch-norm running statistics): the length of [`Network::buffers`].
+    const BUFFER_COUNT: usize = buffer_count(Self::BUFFERS);
+
+    /// One input sample, `[f32; INPUT]`.
+    type Input: Sample<Flat = f32>;
+    /// One output sample: `[f32; OUTPUT]`, or a struct with one array per head.
+    type Output: Sample;
+    /// One mini-batch's targets: `&[usize]` class indices for softmax cross-entropy, `&[f32]`
+    /// values for the other losses, or a struct with one slice per head.
+    type Targets<'a>: Copy;
+
+    /// Allocates the layer workspace around `core` (generated).
+    fn with_core(core: Core) -> Self;
+    /// The shape-independent state.
+    fn core(&self) -> &Core;
+    /// The shape-independent state, to write.
+    fn core_mut(&mut self) -> &mut Core;
+    /// Checks the targets' lengths and labels (generated).
+    fn check_targets(method: &'static str, targets: Self::Targets<'_>) -> Result<(), BatchError>;
+    /// Every layer forward over [`Core::input`] in the workspace (generated).
+    fn forward_batch(&mut self, training: bool);
+    /// Zeroes every activation gradient, then writes the losses' gradients (with the
+    /// `l1_activity` penalties') into the outputs' gradients; returns the data loss and the
+    /// activity penalty. `augmented`: the targets are [`Core::soft_targets`] (generated).
+    fn output_gradients(&mut self, targets: Self::Targets<'_>, augmented: bool) -> (f64, f64);
+    /// Every layer backward, last to first: parameter gradients into [`Core::grads`], each
+    /// input gradient added to its buffer's (generated).
+    fn backward_batch(&mut self, training: bool);
+    /// Copies the last training-mode forward pass's outputs (generated).
+    fn batch_outputs(&self, outputs: &mut [Self::Output]);
+    /// The eval-mode outputs of any number of samples, their activations on the stack,
+    /// every sample's output the same whatever the number (generated).
+    fn predict_rows(&self, inputs: &[Self::Input], outputs: &mut [Self::Output]);
+
+    /// Draws new dropout masks, DropConnect masks (one per weight for the mini-batch) and
+    /// noise from `rng`, layer after layer and value after value, for the next training-mode
+    /// [`Network::loss_and_grad`]. [`Network::train_step`] and [`Network::forward`] call it.
+    /// A network without stochastic layers draws nothing.
+    fn resample(&mut self, rng: &mut Rng) {
+        let _ = rng;
+    }
+
+    /// Mixes one mini-batch of [`Core::input`] and its targets into [`Core::soft_targets`] as
+    /// the spec's `augment` says; nothing without `augment` (generated).
+    fn augment(&mut self, targets: Self::Targets<'_>, rng: &mut Rng) {
+        let _ = (targets, rng);
+    }
+
+    /// One stochastic forward pass of one sample: dropout, DropConnect and noise drawn from
+    /// `rng` as while training (DropConnect with a mask of its own), batch norm with its
+    /// running statistics. The mode is not used. A network without stochastic layers returns
+    /// [`Network::predict`].
+    fn predict_sample(&self, input: &Self::Input, rng: &mut Rng) -> Self::Output {
+        let _ = rng;
+        self.predict(input)
+    }
+
+    /// Test hook: the masks (dropout: 0 or the kept-unit scale per sample and unit;
+    /// DropConnect: per weight) or noise that layer `layer` uses while training.
+    #[doc(hidden)]
+    fn noise(&self, layer: &str) -> Option<&[f32]> {
+        let _ = layer;
+        None
+    }
+
+    /// Allocates every buffer once and initializes the parameters as the spec says, in layout
+    /// order (the same `rng` state always gives the same parameters); batch-norm buffers start
+    /// as PyTorch's (running mean 0, running variance 1, 0 batches); the network is in
+    /// training mode, its masks keep every unit and its noise is 0.
+    fn new(rng: &mut Rng) -> Self {
+        Self::with_core(Core::new::<Self>(rng))
+    }
+
+    /// The parameters, laid out as [`Network::PARAMS`] says.
+    fn params(&self) -> &[f32] {
+        &self.core().params
+    }
+
+    /// The parameters, to set them by hand.
+    fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.core_mut().params
+    }
+
+    /// The gradients of the last [`Network::loss_and_grad`], laid out as the parameters.
+    fn grads(&self) -> &[f32] {
+        &self.core().grads
+    }
+
+    /// The batch-norm running means and variances, laid out as [`Network::BUFFERS`] says.
+    fn buffers(&self) -> &[f32] {
+        &self.core().buffers
+    }
+
+    /// The batch-norm running statistics, to set them by hand.
+    fn buffers_mut(&mut self) -> &mut [f32] {
+        &mut self.core_mut().buffers
+    }
+
+    /// Each batch-norm layer's `num_batches_tracked` (training-mode forward passes).
+    fn counters(&self) -> &[i64] {
+        &self.core().counters
+    }
+
+    /// Sets training (`true`, PyTorch's `model.train()`) or eval mode (`model.eval()`).
+    fn set_training(&mut self, training: bool) {
+        self.core_mut().training = training;
+    }
+
+    /// Whether the network is in training mode (PyTorch's `model.training`).
+    fn is_training(&self) -> bool {
+        self.core().training
+    }
+
+    /// The last [`Network::loss_and_grad`] (or [`Network::train_step`]) loss in parts: the
+    /// data loss, the penalty terms and their sum.
+    fn last_loss(&self) -> StepLoss {
+        self.core().last_loss
+    }
+
+    /// The output for one sample in eval mode; the activations live on the stack.
+    fn predict(&self, input: &Self::Input) -> Self::Output {
+        let mut out = [Self::Output::ZERO];
+        self.predict_rows(std::slice::from_ref(input), &mut out);
+        out[0]
+    }
+
+    /// The mean of `k` stochastic forward passes of one sample (MC dropout, Gal and
+    /// Ghahramani 2016): each pass draws its own dropout masks, DropConnect masks (per weight,
+    /// for this sample) and noise from `rng`; batch norm uses its running statistics. Outputs
+    /// (logits for the cross-entropy losses) are averaged as they are; average probabilities
+    /// with [`Network::predict_sample`] instead. `k = 0` counts as 1. [`Network::predict`] is
+    /// the weight-scaling approximation of the same ensemble.
+    fn predict_mc(&self, input: &Self::Input, k: usize, rng: &mut Rng) -> Self::Output {
+        let mut mean = Self::Output::ZERO;
+        for _ in 0..k.max(1) {
+            let pass = self.predict_sample(input, rng);
+            for (m, v) in mean.values_mut().zip(pass.values()) {
+                *m += v;
+            }
+        }
+        let scale = 1.0 / k.max(1) as f32;
+        for m in mean.values_mut() {
+            *m *= scale;
+        }
+        mean
+    }
+
+    /// [`Network::predict`] for any number of samples: `inputs` holds `n * INPUT` values and
+    /// `outputs` receives `n` outputs (`n * OUTPUT` values for a single-output network).
+    ///
+    /// # Errors
+    ///
+    /// When `inputs` is not a whole number of samples or `outputs` has not room for exactly
+    /// their outputs; `outputs` is not written then.
+    fn predict_batch(
+        &self,
+        inputs: &[f32],
+        outputs: &mut [<Self::Output as Sample>::Flat],
+    ) -> Result<(), BatchError> {
+        let width = <Self::Output as Sample>::FLAT_LEN;
+        let n = check_samples(Self::NAME, inputs.len(), Self::INPUT, outputs.len(), width)?;
+        let (x, y) = (Self::Input::samples(inputs), Self::Output::samples_mut(outputs));
+        self.predict_rows(&x[..n], &mut y[..n]);
+        Ok(())
+    }
+
+    /// The forward pass PyTorch's `model(inputs)` makes, in the current mode. Training mode:
+    /// exactly one mini-batch (`BATCH * INPUT` values), fresh masks and noise from `rng` (kept
+    /// for a following [`Network::loss_and_grad`]), batch statistics, running statistics
+    /// updated. Eval mode: [`Network::predict_batch`], any number of samples, `rng` unused.
+    ///
+    /// # Errors
+    ///
+    /// Wrong `inputs` or `outputs` lengths; nothing is computed or drawn then.
+    fn forward(
+        &mut self,
+        inputs: &[f32],
+        outputs: &mut [<Self::Output as Sample>::Flat],
+        rng: &mut Rng,
+    ) -> Result<(), BatchError> {
+        if !self.is_training() {
+            return self.predict_batch(inputs, outputs);
+        }
+        let (name, batch) = (Self::NAME, Self::BATCH);
+        check_len(name, "forward", "inputs", inputs.len(), batch, Some(("INPUT", Self::INPUT)))?;
+        let width = <Self::Output as Sample>::FLAT_LEN;
+        let per_sample = if width == Self::OUTPUT { Some(("OUTPUT", width)) } else { None };
+        check_len(name, "forward", "outputs", outputs.len(), batch, per_sample)?;
+        self.resample(rng);
+        self.core_mut().prepare(inputs);
+        self.forward_batch(true);
+        self.batch_outputs(Self::Output::samples_mut(outputs));
+        Ok(())
+    }
+
+    /// One mini-batch forward and backward in the current mode: overwrites the gradients (see
+    /// [`Network::grads`]) and returns the mean data loss plus every `penalty` term (both also
+    /// in [`Network::last_loss`]).
+    ///
+    /// `inputs` holds `BATCH * INPUT` values, sample after sample; `targets` holds one class
+    /// index per sample for softmax cross-entropy, `BATCH * OUTPUT` values otherwise (one
+    /// slice per head for a network with heads).
+    ///
+    /// In training mode the dropout, DropConnect and noise layers use the masks of the last
+    /// [`Network::resample`] (or [`Network::train_step`], [`Network::forward`]), so repeated
+    /// calls see the same network, as a gradient check needs, and batch norm updates its
+    /// running statistics, as PyTorch's forward does in `train()` mode.
+    ///
+    /// # Errors
+    ///
+    /// A wrong `inputs` or `targets` length, or a class index out of range; nothing is
+    /// computed then and the gradients are left as they were.
+    fn loss_and_grad(
+        &mut self,
+        inputs: &[f32],
+        targets: Self::Targets<'_>,
+    ) -> Result<f32, BatchError> {
+        check_batch::<Self>("loss_and_grad", inputs, targets)?;
+        self.core_mut().prepare(inputs);
+        let training = self.is_training();
+        Ok(loss_and_grad_prepared(self, targets, training, false))
+    }
+
+    /// [`Network::resample`], [`Network::loss_and_grad`] in training mode (whatever the mode;
+    /// it is left as it was) on the inputs augmented as the spec says, then one optimizer step
+    /// on the parameters; returns the loss before the step, data plus penalties
+    /// ([`Network::last_loss`] has the parts).
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::loss_and_grad`]; nothing is changed or drawn then.
+    fn train_step(
+        &mut self,
+        inputs: &[f32],
+        targets: Self::Targets<'_>,
+        optimizer: &mut impl Optimizer,
+        rng: &mut Rng,
+    ) -> Result<f32, BatchError> {
+        check_batch::<Self>("train_step", inputs, targets)?;
+        self.resample(rng);
+        // augment the raw inputs (and mix the targets), then preprocess
+        self.core_mut().input.copy_from_slice(inputs);
+        self.augment(targets, rng);
+        let core = self.core_mut();
+        if let Some(pre) = &core.preprocess {
+            pre.apply_rows(&mut core.input);
+        }
+        let augmented = core.augmenter.is_some();
+        let loss = loss_and_grad_prepared(self, targets, true, augmented);
+        let core = self.core_mut();
+        optimizer.step(&mut core.params, &core.grads);
+        Ok(loss)
+    }
+
+    /// Fits the spec's `preprocess` on training rows: `rows` holds `n * INPUT` values, sample
+    /// after sample (the training split only, never the test split). `predict`,
+    /// `predict_batch`, `forward`, `loss_and_grad` and `train_step` then apply it to their
+    /// inputs; `save` and `load` keep it (`preprocess.*` tensors).
+    ///
+    /// # Errors
+    ///
+    /// When the spec has no `preprocess`, or `rows` is empty or not whole samples; nothing is
+    /// changed then.
+    fn fit_preprocess(&mut self, rows: &[f32]) -> Result<(), PreprocessError> {
+        let Some((kind, eps)) = Self::PREPROCESS else {
+            return Err(PreprocessError::NotInSpec { network: Self::NAME });
+        };
+        self.core_mut().preprocess = Some(Preprocessor::fit(kind, eps, Self::INPUT_SHAPE, rows)?);
+        Ok(())
+    }
+
+    /// The preprocessing statistics in use (fitted, loaded, or the identity); `None` when the
+    /// spec has no `preprocess`.
+    fn preprocessor(&self) -> Option<&Preprocessor> {
+        self.core().preprocess.as_ref()
+    }
+
+    /// The augmenter (its last mix and partners); `None` when the spec has no `augment`.
+    fn augmenter(&self) -> Option<&Augmenter> {
+        self.core().augmenter.as_ref()
+    }
+
+    /// The targets the last [`Network::train_step`] trained on, after augmentation:
+    /// `BATCH x OUTPUT` values, one-hot rows for softmax cross-entropy, mixed by mixup and
+    /// cutmix (each row sums to 1); empty when the spec has no `augment`.
+    fn last_targets(&self) -> &[f32] {
+        &self.core().soft_targets
+    }
+
+    /// Writes the parameters, batch-norm buffers and fitted preprocessing to a safetensors
+    /// file with PyTorch's names, shapes and dtypes (`num_batches_tracked` as i64), so
+    /// `model.load_state_dict(safetensors.torch.load_file(path))` accepts it.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be written.
+    fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let core = self.core();
+        let state = core.state::<Self>();
+        match &core.preprocess {
+            Some(pre) => save_state_preprocessed(path.as_ref(), state, pre),
+            None => save_state(path.as_ref(), state),
+        }
+    }
+
+    /// Reads parameters and buffers saved by [`Network::save`] (or from PyTorch's
+    /// `state_dict` with the same names and shapes).
+    ///
+    /// # Errors
+    ///
+    /// When the file is missing, corrupt, or holds other tensors, shapes or types than this
+    /// network's; nothing is changed then.
+    fn load(&mut self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let Core { params, buffers, counters, preprocess, .. } = self.core_mut();
+        let (path, layout, buffer_layout) = (path.as_ref(), Self::PARAMS, Self::BUFFERS);
+        match preprocess {
+            Some(pre) => {
+                load_state_preprocessed(path, layout, params, buffer_layout, buffers, counters, pre)
+            }
+            None => load_state(path, layout, params, buffer_layout, buffers, counters),
+        }
+    }
+}
+
+/// A network's `Debug`: its name, parameter count and mode.
+pub fn fmt_network<N: Network>(net: &N, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct(N::NAME)
+        .field("param_count", &N::PARAM_COUNT)
+        .field("training", &net.is_training())
+        .finish_non_exhaustive()
+}
+
+/// Checks one mini-batch's lengths and labels before anything is computed.
+fn check_batch<N: Network>(
+    method: &'static str,
+    inputs: &[f32],
+    targets: N::Targets<'_>,
+) -> Result<(), BatchError> {
+    let per_sample = Some(("INPUT", N::INPUT));
+    check_len(N::NAME, method, "inputs", inputs.len(), N::BATCH, per_sample)?;
+    N::check_targets(method, targets)
+}
+
+/// Forward, losses, backward and penalties on the prepared [`Core::input`].
+fn loss_and_grad_prepared<N: Network>(
+    net: &mut N,
+    targets: N::Targets<'_>,
+    training: bool,
+    augmented: bool,
+) -> f32 {
+    net.core_mut().grads.fill(0.0);
+    net.forward_batch(training);
+    let (data, activity) = net.output_gradients(targets, augmented);
+    net.backward_batch(training);
+    let core = net.core_mut();
+    let mut penalty = activity;
+    for term in N::PENALTIES {
+        let (param, a, l1) = match *term {
+            Penalty::L2 { param, a } => (param, a, false),
+            Penalty::L1 { param, a } => (param, a, true),
+        };
+        let info = &N::PARAMS[param];
+        let range = info.offset..info.offset + info.len;
+        let (w, g) = (&core.params[range.clone()], &mut core.grads[range]);
+        penalty += if l1 { l1_penalty(w, g, a) } else { l2_penalty(w, g, a) };
+    }
+    core.last_loss =
+        StepLoss { data: data as f32, penalty: penalty as f32, total: (data + penalty) as f32 };
+    core.last_loss.total
+}
