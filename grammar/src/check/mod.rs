@@ -5,11 +5,14 @@
 //!    (kind + index), shapes inferred, parameters and buffers laid out in one flat buffer.
 //! 3. `outputs`: every output has a loss that fits its shape.
 //! 4. `penalties`: `penalty` statements resolved to the parameters or layers they apply to.
+//! 5. `generation`: what the generated Rust code needs (names that are Rust identifiers, batch
+//!    norm over more than one value, heads that compute something).
 //!
 //! A pass keeps going after an error; a layer whose input shape is unknown (because an earlier
 //! layer was wrong) skips its shape checks so that one mistake is reported once.
 
 mod declarations;
+mod generation;
 mod layers;
 mod outline;
 mod outputs;
@@ -22,6 +25,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
 use crate::suggest;
 
+pub use generation::is_type_name;
 use layers::Lowering;
 use outline::{HeadOutline, Outline, Place};
 
@@ -202,6 +206,7 @@ impl Checker {
             span: network.span,
         };
         self.penalties(&mut net, &outline.penalties, &lowering.failed);
+        self.generation(&net, batch);
         if lowering.param_offset as u64 > MAX_VALUES {
             self.error(
                 Diagnostic::error(
