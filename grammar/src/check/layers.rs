@@ -639,8 +639,10 @@ pub(super) fn resolve_init(
         InitKind::Ones => Init::Constant(1.0),
         InitKind::Constant(c) => Init::Constant(checker.representable(c, "the constant")?),
         InitKind::Uniform(lo, hi) => {
-            let (lo_v, hi_v) =
-                (checker.representable(lo, "the lower bound"), checker.representable(hi, "the upper bound"));
+            let (lo_v, hi_v) = (
+                checker.representable(lo, "the lower bound"),
+                checker.representable(hi, "the upper bound"),
+            );
             let (lo_v, hi_v) = (lo_v?, hi_v?);
             if lo_v >= hi_v {
                 checker.error(
