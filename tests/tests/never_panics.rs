@@ -29,8 +29,9 @@ const OTHER_TOKENS: &[&str] = &[
     "densely",
     "he_normal",
     "x1y",
-    // Rust keywords, which cannot name the generated struct or a head's field
+    // Rust keywords and a primitive type, which cannot name the generated struct
     "fn",
+    "f32",
     "type",
     "Self",
     "_",

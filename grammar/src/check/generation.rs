@@ -12,6 +12,13 @@ const RUST_KEYWORDS: &[&str] = &[
     "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
 ];
 
+/// Rust's primitive types, which the generated code names unqualified: a struct so named would
+/// hide the primitive in the module the code is generated into.
+const PRIMITIVE_TYPES: &[&str] = &[
+    "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16",
+    "u32", "u64", "u128", "usize",
+];
+
 /// Whether `name` can name a Rust type or field: an ASCII identifier that is not a keyword.
 pub fn is_type_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -40,6 +47,17 @@ impl Checker {
                 Diagnostic::error(net.name_span, format!("`{}` cannot name a Rust type", net.name))
                     .with_label("the generated struct takes this name")
                     .with_help("rename the network, e.g. `network MyNet { ... }`"),
+            );
+        }
+        // The generated code says `f32`, `usize`, ...: its struct must not hide them.
+        if PRIMITIVE_TYPES.contains(&net.name.as_str()) {
+            self.error(
+                Diagnostic::error(
+                    net.name_span,
+                    format!("`{}` would hide Rust's primitive type `{}`", net.name, net.name),
+                )
+                .with_label("the generated struct takes this name")
+                .with_help("rename the network, e.g. `network MyNet { ... }`"),
             );
         }
         // The generated training step augments one output's targets, not a struct of heads'.
@@ -85,5 +103,34 @@ impl Checker {
                 );
             }
         }
+    }
+}
+
+impl Checker {
+    /// A network with heads also defines `NameOutput` and `NameTargets`: another network of the
+    /// spec so named would be defined twice where the code is generated. Such a network is
+    /// refused (and dropped from `networks`, which the `network!` macro emits).
+    pub(super) fn generated_type_names(&mut self, file: &ast::File, networks: &mut Vec<Network>) {
+        let mut taken = Vec::new();
+        for net in networks.iter().filter(|net| !net.heads.is_empty()) {
+            taken.push((format!("{}Output", net.name), "output", net.name.clone()));
+            taken.push((format!("{}Targets", net.name), "targets", net.name.clone()));
+        }
+        let mut refused = Vec::new();
+        for network in &file.networks {
+            let name = &network.name.text;
+            if let Some((_, what, owner)) = taken.iter().find(|(taken, ..)| taken == name) {
+                self.error(
+                    Diagnostic::error(
+                        network.name.span,
+                        format!("`{name}` is the name of the generated {what} struct of `{owner}`"),
+                    )
+                    .with_label("defined twice in the generated code")
+                    .with_help(format!("rename this network or `{owner}`")),
+                );
+                refused.push(name.clone());
+            }
+        }
+        networks.retain(|net| !refused.contains(&net.name));
     }
 }

@@ -5,8 +5,8 @@
 //!    (kind + index), shapes inferred, parameters and buffers laid out in one flat buffer.
 //! 3. `outputs`: every output has a loss that fits its shape.
 //! 4. `penalties`: `penalty` statements resolved to the parameters or layers they apply to.
-//! 5. `generation`: what the generated Rust code needs (names that are Rust identifiers, batch
-//!    norm over more than one value, heads that compute something).
+//! 5. `generation`: what the generated Rust code needs (names that are Rust identifiers and
+//!    define each type once, batch norm over more than one value, heads that compute something).
 //!
 //! A pass keeps going after an error; a layer whose input shape is unknown (because an earlier
 //! layer was wrong) skips its shape checks so that one mistake is reported once.
@@ -98,6 +98,7 @@ pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>) 
             networks.push(network);
         }
     }
+    checker.generated_type_names(file, &mut networks);
     if file.networks.is_empty() {
         checker.error(
             Diagnostic::error(Span::new(0, 0), "no network in this spec")
