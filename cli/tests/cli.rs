@@ -82,4 +82,8 @@ fn emit_prints_code_or_says_what_the_generator_cannot_do_yet() {
         "{stderr}"
     );
     assert!(stderr.contains(&format!("--> {heads}:3:3")), "{stderr}");
+    // `check` reports the same error as the build, at the same place.
+    let (code, _, check_stderr) = netspec(&["check", &heads]);
+    assert_eq!(code, 1);
+    assert_eq!(check_stderr, stderr);
 }

@@ -16,7 +16,7 @@ mod parse;
 mod suggest;
 pub mod summary;
 
-pub use check::{MAX_DIM, MAX_VALUES};
+pub use check::{MAX_DIM, MAX_VALUES, is_type_name};
 
 /// Every word of the language: the grammar's keywords, then the words the checker accepts as
 /// values (loss kinds, penalty kinds, preprocessing methods and modes, flip axes, rescale rules).

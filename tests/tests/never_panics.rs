@@ -1,10 +1,14 @@
 //! Parse + check + render must never panic, whatever the input: random token soup, valid specs
-//! with tokens deleted, inserted or replaced, and valid specs with bytes flipped.
+//! with tokens deleted, inserted or replaced, and valid specs with bytes flipped. Every network
+//! that checks must also generate, into tokens that parse as a Rust file: the checker is the one
+//! place that refuses a spec.
 //!
-//! 10,000 + 10,000 + 6,000 = 26,000 generated cases, plus a few hand-made extremes.
+//! 10,000 + 10,000 + 6,000 = 26,000 generated cases, plus a few hand-made extremes and every
+//! spec of the corpora.
 
+use netspec_codegen::Config;
 use netspec_grammar::{SourceFile, check_source};
-use netspec_tests::valid_spec_texts;
+use netspec_tests::{crate_dir, spec_files, valid_spec_texts};
 use proptest::prelude::*;
 use proptest::sample::select;
 use std::sync::OnceLock;
@@ -25,6 +29,12 @@ const OTHER_TOKENS: &[&str] = &[
     "densely",
     "he_normal",
     "x1y",
+    // Rust keywords and a primitive type, which cannot name the generated struct
+    "fn",
+    "f32",
+    "type",
+    "Self",
+    "_",
     // numbers
     "0",
     "1",
@@ -40,6 +50,12 @@ const OTHER_TOKENS: &[&str] = &[
     "5e-4",
     "1E+3",
     "1e999",
+    // beyond the f32 range, below it, subnormal, and 1 as an f32
+    "1e39",
+    "3.5e38",
+    "1e-50",
+    "1e-40",
+    "0.99999999",
     "99999999999999999999",
     "16777217",
     "4294967296",
@@ -158,6 +174,7 @@ fn exercise(path: &str, bytes: &[u8]) {
         Ok(networks) => {
             for network in &networks {
                 let _ = format!("{network:?}");
+                generates(network, &source);
             }
         }
         Err(diagnostics) => {
@@ -174,6 +191,16 @@ fn exercise(path: &str, bytes: &[u8]) {
     }
     // The plain-text entry point too, on the same (lossy) text.
     let _ = check_source(&source.text).map_err(|d| source.render(&d));
+}
+
+/// A checked network generates, and the code parses as a Rust file.
+fn generates(network: &netspec_grammar::ir::Network, source: &SourceFile) {
+    let tokens = netspec_codegen::generate(network, &Config::default()).unwrap_or_else(|d| {
+        panic!("`{}` checks but does not generate:\n{}", network.name, source.render(&d))
+    });
+    if let Err(error) = syn::parse2::<syn::File>(tokens) {
+        panic!("the code of `{}` does not parse: {error}\n{}", network.name, source.text);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -327,4 +354,33 @@ fn extremes_do_not_panic() {
     for case in &cases {
         exercise("extreme.nn", case.as_bytes());
     }
+}
+
+/// Over every spec of the corpora: `check` accepts a spec exactly when the build generates it,
+/// and a refused spec gets the same diagnostics from both.
+#[test]
+fn check_and_generate_agree_on_every_corpus_spec() {
+    let mut count = 0;
+    for dir in ["specs", "valid", "malformed", "../specs"] {
+        for path in spec_files(&crate_dir().join(dir)) {
+            let source =
+                SourceFile::from_bytes(path.display().to_string(), &std::fs::read(&path).unwrap());
+            let checked = check_source(&source.text);
+            let generated = netspec_codegen::generate_source(&source.text, &Config::default());
+            match (&checked, &generated) {
+                (Ok(networks), Ok(tokens)) => {
+                    assert!(!networks.is_empty(), "{}", source.path);
+                    networks.iter().for_each(|network| generates(network, &source));
+                    assert!(syn::parse2::<syn::File>(tokens.clone()).is_ok(), "{}", source.path);
+                }
+                (Err(from_check), Err(from_build)) => {
+                    assert_eq!(from_check, from_build, "{}", source.path);
+                }
+                (Ok(_), Err(d)) => panic!("checks but does not generate:\n{}", source.render(d)),
+                (Err(d), Ok(_)) => panic!("generates but does not check:\n{}", source.render(d)),
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 180, "only {count} corpus specs");
 }

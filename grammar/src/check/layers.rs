@@ -350,7 +350,7 @@ pub(super) fn plan_layer(
         StatementKind::Relu => elementwise(Op::Activation(Activation::Relu), 1),
         StatementKind::LeakyRelu(slope) => {
             let slope = match slope {
-                Some(n) => checker.finite(n, "the negative slope")?,
+                Some(n) => checker.representable(n, "the negative slope")?,
                 None => 0.01,
             };
             elementwise(Op::Activation(Activation::LeakyRelu { slope }), 1)
@@ -637,10 +637,12 @@ pub(super) fn resolve_init(
     let resolved = match &init.kind {
         InitKind::Zeros => Init::Zeros,
         InitKind::Ones => Init::Constant(1.0),
-        InitKind::Constant(c) => Init::Constant(checker.finite(c, "the constant")?),
+        InitKind::Constant(c) => Init::Constant(checker.representable(c, "the constant")?),
         InitKind::Uniform(lo, hi) => {
-            let (lo_v, hi_v) =
-                (checker.finite(lo, "the lower bound"), checker.finite(hi, "the upper bound"));
+            let (lo_v, hi_v) = (
+                checker.representable(lo, "the lower bound"),
+                checker.representable(hi, "the upper bound"),
+            );
             let (lo_v, hi_v) = (lo_v?, hi_v?);
             if lo_v >= hi_v {
                 checker.error(
@@ -662,7 +664,7 @@ pub(super) fn resolve_init(
             Init::Uniform { lo: lo_v, hi: hi_v }
         }
         InitKind::Normal(mean, std) => {
-            let mean = checker.finite(mean, "the mean");
+            let mean = checker.representable(mean, "the mean");
             let std = checker.non_negative(
                 std,
                 "the standard deviation",

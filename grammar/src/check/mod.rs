@@ -5,11 +5,14 @@
 //!    (kind + index), shapes inferred, parameters and buffers laid out in one flat buffer.
 //! 3. `outputs`: every output has a loss that fits its shape.
 //! 4. `penalties`: `penalty` statements resolved to the parameters or layers they apply to.
+//! 5. `generation`: what the generated Rust code needs (names that are Rust identifiers and
+//!    define each type once, batch norm over more than one value, heads that compute something).
 //!
 //! A pass keeps going after an error; a layer whose input shape is unknown (because an earlier
 //! layer was wrong) skips its shape checks so that one mistake is reported once.
 
 mod declarations;
+mod generation;
 mod layers;
 mod outline;
 mod outputs;
@@ -22,6 +25,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
 use crate::suggest;
 
+pub use generation::is_type_name;
 use layers::Lowering;
 use outline::{HeadOutline, Outline, Place};
 
@@ -94,6 +98,7 @@ pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>) 
             networks.push(network);
         }
     }
+    checker.generated_type_names(file, &mut networks);
     if file.networks.is_empty() {
         checker.error(
             Diagnostic::error(Span::new(0, 0), "no network in this spec")
@@ -202,6 +207,7 @@ impl Checker {
             span: network.span,
         };
         self.penalties(&mut net, &outline.penalties, &lowering.failed);
+        self.generation(&net, batch);
         if lowering.param_offset as u64 > MAX_VALUES {
             self.error(
                 Diagnostic::error(
@@ -216,15 +222,26 @@ impl Checker {
 
     // ---- Numbers ----------------------------------------------------------------------------
 
-    fn finite(&mut self, n: &Number, what: &str) -> Option<f64> {
+    /// A number the generated code holds as an f32: 0 or a normal f32 in magnitude, so that the
+    /// constant it computes with is the number written, not infinity, 0 or a subnormal that
+    /// lost its digits.
+    fn representable(&mut self, n: &Number, what: &str) -> Option<f64> {
         let value = n.value();
-        if value.is_finite() {
+        let single = (value as f32).abs();
+        let (size, label) = if !single.is_finite() {
+            ("large", "beyond the f32 range")
+        } else if value != 0.0 && single < f32::MIN_POSITIVE {
+            ("small", "below the f32 range")
+        } else {
             return Some(value);
-        }
+        };
         self.error(
-            Diagnostic::error(n.span, format!("{what} is too large to represent"))
-                .with_label("not a finite number")
-                .with_help("use a number between -1e38 and 1e38"),
+            Diagnostic::error(n.span, format!("{what} is too {size} to represent"))
+                .with_label(label)
+                .with_help(
+                    "the network computes in f32: write 0 or a number between about 1.2e-38 \
+                     and 3.4e38 in magnitude",
+                ),
         );
         None
     }
@@ -277,19 +294,30 @@ impl Checker {
 
     /// A probability of dropping: 0 <= p < 1.
     fn probability(&mut self, n: &Number, what: &str) -> Option<f64> {
-        let p = self.finite(n, what)?;
-        if (0.0..1.0).contains(&p) {
-            return Some(p);
+        let p = self.representable(n, what)?;
+        if !(0.0..1.0).contains(&p) {
+            self.error(
+                Diagnostic::error(n.span, format!("{what} must be in [0, 1), found {p}"))
+                    .with_label("not a probability of dropping")
+                    .with_help(
+                        "a probability must be in [0, 1): 0 keeps everything, 0.5 drops half",
+                    ),
+            );
+            return None;
         }
-        self.error(
-            Diagnostic::error(n.span, format!("{what} must be in [0, 1), found {p}"))
-                .with_label("not a probability of dropping")
-                .with_help("a probability must be in [0, 1): 0 keeps everything, 0.5 drops half"),
-        );
-        None
+        // The generated code draws against the f32 `p`: one that rounds to 1 drops everything.
+        if p as f32 == 1.0 {
+            self.error(
+                Diagnostic::error(n.span, format!("{what} {p} is 1 as an f32"))
+                    .with_label("rounds to 1, which drops everything")
+                    .with_help("use at most 0.99999994, the largest f32 below 1"),
+            );
+            return None;
+        }
+        Some(p)
     }
 
-    /// A finite number with `valid` true, else an error saying `rule`.
+    /// A representable number with `valid` true, else an error saying `rule`.
     fn bounded(
         &mut self,
         n: &Number,
@@ -298,7 +326,7 @@ impl Checker {
         help: &str,
         valid: impl Fn(f64) -> bool,
     ) -> Option<f64> {
-        let value = self.finite(n, what)?;
+        let value = self.representable(n, what)?;
         if valid(value) {
             return Some(value);
         }
