@@ -20,11 +20,6 @@
 mod emit;
 pub mod tokens;
 
-/// `tokens.rs` names the type-name rule here; the checker owns it.
-mod support {
-    pub(crate) use netspec_grammar::is_type_name;
-}
-
 use netspec_grammar::ir;
 pub use netspec_grammar::{Diagnostic, Span};
 use proc_macro2::TokenStream;

@@ -177,7 +177,7 @@ pub fn compile_error_tokens(message: &str, first: Span, last: Span) -> TokenStre
 /// the crate does not compile), so that uses of the type add no errors of their own; nothing
 /// when `name` cannot be a type name, and only the struct when the runtime path is unusable.
 pub fn skeleton(name: &str, span: Span, runtime: Option<&TokenStream>) -> TokenStream {
-    if !crate::support::is_type_name(name) {
+    if !netspec_grammar::is_type_name(name) {
         return TokenStream::new();
     }
     let ident = Ident::new(name, span);
