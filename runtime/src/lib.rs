@@ -54,6 +54,7 @@
 // One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check.
 #![deny(unsafe_code)]
 
+pub mod activation;
 pub mod augment;
 pub mod batch;
 pub mod batchnorm;
