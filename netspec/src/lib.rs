@@ -63,17 +63,20 @@ macro_rules! include_spec {
 /// What generated code calls; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use netspec_runtime::batchnorm::{
-        NormShape, backward_eval as batch_norm_backward_eval,
-        backward_train as batch_norm_backward_train, forward_eval as batch_norm_forward_eval,
-        forward_train as batch_norm_forward_train,
+    pub use netspec_runtime::activation::{
+        Activation, add_into, dropout_backward, dropout_forward, dropout_sample, noise_forward,
+        noise_sample, residual_backward, residual_forward, residual_sample,
     };
-    pub use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
-    pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise, mask_weights};
+    pub use netspec_runtime::batchnorm::{BatchNorm, NormShape};
+    pub use netspec_runtime::conv::{Conv2d, ConvShape};
+    pub use netspec_runtime::dense::Dense;
+    pub use netspec_runtime::dropout::{
+        bernoulli_mask, dropconnect_sample, gaussian_noise, mask_gradient, mask_weights,
+    };
     pub use netspec_runtime::kernels;
     pub use netspec_runtime::loss::{
-        binary_cross_entropy_with_logits, l1_activity, l1_penalty, l2_penalty, mse,
-        softmax_cross_entropy, softmax_cross_entropy_soft,
+        binary_cross_entropy_with_logits, l1_activity, mse, softmax_cross_entropy,
+        softmax_cross_entropy_soft,
     };
     pub use netspec_runtime::network::fmt_network;
     pub use netspec_runtime::pool::{

@@ -41,6 +41,103 @@ impl NormShape {
     }
 }
 
+/// A batch-norm layer of a generated network: its shape and where its tensors lie in the flat
+/// buffers (`gamma`, `beta` in the parameters; `running_mean`, `running_var` in the f32
+/// buffers; `counter`, its `num_batches_tracked`, in the i64 ones), `channels` values each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// Channels, spatial size, eps and momentum.
+    pub shape: NormShape,
+    /// Offset of gamma (PyTorch's `weight`) in the parameters.
+    pub gamma: usize,
+    /// Offset of beta (PyTorch's `bias`) in the parameters, after gamma.
+    pub beta: usize,
+    /// Offset of `running_mean` in the f32 buffers.
+    pub running_mean: usize,
+    /// Offset of `running_var` in the f32 buffers.
+    pub running_var: usize,
+    /// Index of `num_batches_tracked` in the i64 buffers.
+    pub counter: usize,
+}
+
+/// Two disjoint `len`-long pieces of `data`, at `a` and at `b`, to write.
+fn two_mut<T>(data: &mut [T], a: usize, b: usize, len: usize) -> (&mut [T], &mut [T]) {
+    if a < b {
+        let (lo, hi) = data.split_at_mut(b);
+        (&mut lo[a..a + len], &mut hi[..len])
+    } else {
+        let (lo, hi) = data.split_at_mut(a);
+        (&mut hi[..len], &mut lo[b..b + len])
+    }
+}
+
+impl BatchNorm {
+    fn gamma_beta<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        let c = self.shape.channels;
+        (&params[self.gamma..][..c], &params[self.beta..][..c])
+    }
+
+    fn running<'a>(&self, buffers: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        let c = self.shape.channels;
+        (&buffers[self.running_mean..][..c], &buffers[self.running_var..][..c])
+    }
+
+    /// [`forward_train`] on the layer's tensors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_train(
+        &self,
+        params: &[f32],
+        buffers: &mut [f32],
+        counters: &mut [i64],
+        x: &[f32],
+        y: &mut [f32],
+        x_hat: &mut [f32],
+        inv_std: &mut [f32],
+    ) {
+        let (gamma, beta) = self.gamma_beta(params);
+        let c = self.shape.channels;
+        let (mean, var) = two_mut(buffers, self.running_mean, self.running_var, c);
+        let count = &mut counters[self.counter];
+        forward_train(self.shape, x, y, x_hat, inv_std, gamma, beta, mean, var, count);
+    }
+
+    /// [`backward_train`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
+    pub fn backward_train(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x_hat: &[f32],
+        inv_std: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        let (gamma, _) = self.gamma_beta(params);
+        let (dgamma, dbeta) = two_mut(grads, self.gamma, self.beta, self.shape.channels);
+        backward_train(self.shape, dy, x_hat, inv_std, gamma, dgamma, dbeta, dx);
+    }
+
+    /// [`forward_eval`] on the layer's tensors.
+    pub fn forward_eval(&self, params: &[f32], buffers: &[f32], x: &[f32], y: &mut [f32]) {
+        let ((gamma, beta), (mean, var)) = (self.gamma_beta(params), self.running(buffers));
+        forward_eval(self.shape, x, y, gamma, beta, mean, var);
+    }
+
+    /// [`backward_eval`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
+    pub fn backward_eval(
+        &self,
+        params: &[f32],
+        buffers: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        let ((gamma, _), (mean, var)) = (self.gamma_beta(params), self.running(buffers));
+        let (dgamma, dbeta) = two_mut(grads, self.gamma, self.beta, self.shape.channels);
+        backward_eval(self.shape, dy, x, gamma, mean, var, dgamma, dbeta, dx);
+    }
+}
+
 /// Training-mode forward: writes `y`, the normalized `x_hat = (x - mean) * inv_std` (kept for
 /// the backward pass) and each channel's `inv_std = 1 / sqrt(var + eps)`; updates the running
 /// statistics and `num_batches_tracked` as `nn.BatchNorm` does in `train()` mode.

@@ -317,6 +317,68 @@ fn check_buffers(
     check_len(function, y_name, y, y_len, "rows * filters * out_height * out_width")
 }
 
+/// A conv layer of a generated network: its shape and where its weight
+/// (`[filters, in_channels, kernel, kernel]`) and bias (`[filters]`, after the weight) lie in
+/// the flat parameter buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2d {
+    /// The layer's shape.
+    pub shape: ConvShape,
+    /// Offset of the weight.
+    pub weight: usize,
+    /// Offset of the bias, `None` for `bias none`.
+    pub bias: Option<usize>,
+}
+
+/// Why [`Conv2d`]'s calls cannot fail: the generated layout and workspace fit the shape.
+const GENERATED: &str = "the generated conv layout and buffers fit the layer's shape";
+
+impl Conv2d {
+    fn weight<'a>(&self, params: &'a [f32]) -> &'a [f32] {
+        &params[self.weight..][..self.shape.weight_len()]
+    }
+
+    /// [`conv2d_forward`] on the layer's weight and bias.
+    pub fn forward(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut [f32],
+        rows: usize,
+    ) {
+        let bias = self.bias.map(|b| &params[b..][..self.shape.filters]);
+        conv2d_forward(self.shape, self.weight(params), bias, x, y, scratch, rows)
+            .expect(GENERATED);
+    }
+
+    /// [`conv2d_backward`] on the layer's weight: its gradients accumulate into `grads`, the
+    /// input gradient into `dx`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+        scratch: &mut [f32],
+        rows: usize,
+    ) {
+        let len = self.shape.weight_len();
+        let (dweight, dbias) = match self.bias {
+            Some(b) => {
+                let (lo, hi) = grads.split_at_mut(b);
+                (&mut lo[self.weight..][..len], Some(&mut hi[..self.shape.filters]))
+            }
+            None => (&mut grads[self.weight..][..len], None),
+        };
+        let weight = self.weight(params);
+        conv2d_backward(self.shape, weight, x, dy, dweight, dbias, dx, scratch, rows)
+            .expect(GENERATED);
+    }
+}
+
 crate::kernels::dispatched_kernels! {
     /// Forward pass over `rows` samples: `y = conv2d(x, weight) + bias` (overwrites `y`).
     ///
@@ -337,7 +399,7 @@ crate::kernels::dispatched_kernels! {
     ///
     /// - `dweight += dL/dweight` (accumulates, `[filters, in_channels, kernel, kernel]`);
     /// - `dbias += dL/dbias` when given (accumulates, `[filters]`);
-    /// - `dx = dL/dx` when given (overwrites, `rows` input rows). Pass `None` for the first
+    /// - `dx += dL/dx` when given (accumulates, `rows` input rows). Pass `None` for the first
     ///   layer.
     ///
     /// `scratch` is exactly [`ConvShape::scratch_len`] values (overwritten).
@@ -439,12 +501,11 @@ fn im2col(shape: &ConvShape, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`]: `dx[c, ih, iw] = sum` of the `cols` entries that copied it.
+/// The adjoint of [`im2col`]: `dx[c, ih, iw] +=` the `cols` entries that copied it.
 #[inline(always)]
 fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
     let ConvShape { height, width, kernel: k, stride, pad, .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
-    dx.fill(0.0);
     let mut cols = cols.chunks_exact(oh_n * ow_n);
     for dx in dx.chunks_exact_mut(height * width) {
         for kh in 0..k {

@@ -26,6 +26,39 @@ pub fn mask_weights(weight: &[f32], mask: &[f32], masked: &mut [f32]) {
     }
 }
 
+/// `dw *= mask`, elementwise: only the weights DropConnect kept learn.
+pub fn mask_gradient(dw: &mut [f32], mask: &[f32]) {
+    for (dw, &m) in dw.iter_mut().zip(mask) {
+        *dw *= m;
+    }
+}
+
+/// A dense layer `y = x W^T + b` on one sample with its own DropConnect mask, drawn from `rng`
+/// weight by weight (MC inference): each weight is dropped with probability `p` and scaled by
+/// `keep` otherwise. `weight` is `[y.len(), x.len()]`.
+pub fn dropconnect_sample(
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    y: &mut [f32],
+    (p, keep): (f32, f32),
+    rng: &mut Rng,
+) {
+    for (o, (y, w)) in y.iter_mut().zip(weight.chunks_exact(x.len())).enumerate() {
+        let mut sum = 0.0f32;
+        for (&w, &x) in w.iter().zip(x) {
+            // w * m with m = 0 (probability p) or keep
+            if !rng.bernoulli(p) {
+                sum += w * keep * x;
+            }
+        }
+        *y = match bias {
+            Some(b) => sum + b[o],
+            None => sum,
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,7 @@ pub mod batchnorm;
 pub mod checkpoint;
 pub mod conv;
 pub mod data;
+pub mod dense;
 pub mod dropout;
 pub mod init;
 pub mod kernels;

@@ -14,7 +14,7 @@
 //!
 //! Max pooling records, for every output, the index of its maximum within the sample's input
 //! row (`c * height * width + ih * width + iw`) as a `u32` in a caller buffer shaped like the
-//! output; the backward pass scatters `dy` through it. Backward passes overwrite `dx`.
+//! output; the backward pass scatters `dy` through it. Backward passes add into `dx`.
 //!
 //! All functions check the shape and every buffer length first and return a [`ConvError`]
 //! instead of panicking. Nothing allocates.
@@ -226,7 +226,7 @@ fn window_max(
     (best, at as u32)
 }
 
-/// Scatters `dy` to `dx` through `argmax` (overwrites `dx`): the backward pass of both max
+/// Scatters `dy` into `dx` through `argmax` (adds into `dx`): the backward pass of both max
 /// poolings.
 fn scatter_argmax(
     dy: &[f32],
@@ -238,7 +238,6 @@ fn scatter_argmax(
     if let Some((index, &value)) = argmax.iter().enumerate().find(|&(_, &a)| a as usize >= in_len) {
         return Err(ConvError::Argmax { index, value, input_len: in_len });
     }
-    dx.fill(0.0);
     let rows = dy.chunks_exact(out_len).zip(argmax.chunks_exact(out_len));
     for ((dy, argmax), dx) in rows.zip(dx.chunks_exact_mut(in_len)) {
         for (&g, &a) in dy.iter().zip(argmax) {
@@ -248,8 +247,8 @@ fn scatter_argmax(
     Ok(())
 }
 
-/// Max pooling backward over `rows` samples: `dx` (overwritten) is zero except at each
-/// window's argmax, which receives the window's `dy` (summed where windows overlap).
+/// Max pooling backward over `rows` samples: each window's argmax in `dx` receives the window's
+/// `dy` (added, and summed where windows overlap).
 pub fn maxpool2d_backward(
     shape: PoolShape,
     dy: &[f32],
@@ -315,9 +314,9 @@ pub fn avgpool2d_forward(
     Ok(())
 }
 
-/// Average pooling backward over `rows` samples: `dx` (overwritten) receives
-/// `dy / (kernel * kernel)` at every input position of each window (summed where windows
-/// overlap; padding positions are dropped).
+/// Average pooling backward over `rows` samples: `dx` receives `dy / (kernel * kernel)` at
+/// every input position of each window (added, and summed where windows overlap; padding
+/// positions are dropped).
 pub fn avgpool2d_backward(
     shape: PoolShape,
     dy: &[f32],
@@ -336,7 +335,6 @@ pub fn avgpool2d_backward(
     let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     let divisor = (k * k) as f32;
-    dx.fill(0.0);
     for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
         for c in 0..channels {
             let plane = &mut dx[c * height * width..(c + 1) * height * width];
@@ -387,7 +385,7 @@ pub fn global_avgpool_forward(
 }
 
 /// Global average pooling backward over `rows` samples: every value of channel `c` of `dx`
-/// (overwritten) is `dy[c] / (height * width)`.
+/// receives `dy[c] / (height * width)` (added).
 pub fn global_avgpool_backward(
     shape: ImageShape,
     dy: &[f32],
@@ -404,7 +402,8 @@ pub fn global_avgpool_backward(
     )?;
     let spatial = shape.height * shape.width;
     for (dx, &g) in dx.chunks_exact_mut(spatial).zip(dy) {
-        dx.fill(g / spatial as f32);
+        let share = g / spatial as f32;
+        dx.iter_mut().for_each(|dx| *dx += share);
     }
     Ok(())
 }
@@ -596,7 +595,7 @@ pub fn fractional_maxpool2d_forward(
 }
 
 /// Fractional max pooling backward over `rows` samples: as [`maxpool2d_backward`], `dx`
-/// (overwritten) receives each output's `dy` at its argmax.
+/// receives each output's `dy` at its argmax (added).
 pub fn fractional_maxpool2d_backward(
     shape: FractionalPoolShape,
     dy: &[f32],

@@ -121,10 +121,10 @@ fn conv2d_matches_torch() {
         conv2d_forward(shape, c.weight, c.bias, c.x, &mut y, &mut scratch_for(shape), c.rows)
             .unwrap();
         assert_close(c.name, "y", &y, c.y);
-        // dweight and dbias accumulate: start from 1 and subtract it again.
+        // dweight, dbias and dx accumulate: start from 1 and subtract it again.
         let mut dweight = vec![1.0; c.weight.len()];
         let mut dbias = vec![1.0; c.filters];
-        let mut dx = vec![f32::NAN; c.x.len()];
+        let mut dx = vec![1.0; c.x.len()];
         conv2d_backward(
             shape,
             c.weight,
@@ -137,8 +137,9 @@ fn conv2d_matches_torch() {
             c.rows,
         )
         .unwrap();
-        dweight.iter_mut().for_each(|d| *d -= 1.0);
-        dbias.iter_mut().for_each(|d| *d -= 1.0);
+        for d in dweight.iter_mut().chain(&mut dbias).chain(&mut dx) {
+            *d -= 1.0;
+        }
         assert_close(c.name, "dx", &dx, c.dx);
         // The +1/-1 round trip costs up to half an ulp of 1 (6e-8): well inside the tolerance.
         assert_close(c.name, "dweight", &dweight, c.dweight);
@@ -166,7 +167,7 @@ fn pools_match_torch() {
             c.name
         );
         let mut y = vec![f32::NAN; c.y.len()];
-        let mut dx = vec![f32::NAN; c.x.len()];
+        let mut dx = vec![1.0; c.x.len()]; // backward passes add into dx
         if c.max {
             let mut argmax = vec![u32::MAX; c.y.len()];
             maxpool2d_forward(shape, c.x, &mut y, &mut argmax, c.rows).unwrap();
@@ -179,6 +180,7 @@ fn pools_match_torch() {
             assert_close(c.name, "y", &y, c.y);
             avgpool2d_backward(shape, c.dy, &mut dx, c.rows).unwrap();
         }
+        dx.iter_mut().for_each(|d| *d -= 1.0);
         assert_close(c.name, "dx", &dx, c.dx);
     }
 }
@@ -190,8 +192,9 @@ fn global_avgpool_matches_torch() {
         let mut y = vec![f32::NAN; c.y.len()];
         global_avgpool_forward(shape, c.x, &mut y, c.rows).unwrap();
         assert_close(c.name, "y", &y, c.y);
-        let mut dx = vec![f32::NAN; c.x.len()];
+        let mut dx = vec![1.0; c.x.len()]; // backward passes add into dx
         global_avgpool_backward(shape, c.dy, &mut dx, c.rows).unwrap();
+        dx.iter_mut().for_each(|d| *d -= 1.0);
         assert_close(c.name, "dx", &dx, c.dx);
     }
 }
@@ -211,8 +214,9 @@ fn fractional_maxpool_matches_torch() {
         fractional_maxpool2d_forward(shape, c.samples, c.x, &mut y, &mut argmax, c.rows).unwrap();
         assert_eq!(argmax, c.argmax, "{} argmax", c.name);
         assert_eq!(y, c.y, "{} y", c.name);
-        let mut dx = vec![f32::NAN; c.x.len()];
+        let mut dx = vec![1.0; c.x.len()]; // backward passes add into dx
         fractional_maxpool2d_backward(shape, c.dy, &argmax, &mut dx, c.rows).unwrap();
+        dx.iter_mut().for_each(|d| *d -= 1.0);
         assert_close(c.name, "dx", &dx, c.dx);
     }
 }

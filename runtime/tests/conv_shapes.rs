@@ -74,7 +74,7 @@ fn conv_by_hand() {
     // Backward of the first case with dy = 1: dbias = 4, dweight[kh,kw] = sum of the 2x2
     // block of x at (kh, kw), dx[i] = number of windows covering i weighted by w.
     let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-    let (mut dw, mut db, mut dx) = ([0.0; 4], [0.0; 1], [f32::NAN; 9]);
+    let (mut dw, mut db, mut dx) = ([0.0; 4], [0.0; 1], [0.0; 9]);
     conv2d_backward(
         conv(1, 3, 3, 1, 2, 1, 0),
         &[1.0, 2.0, 3.0, 4.0],
@@ -93,10 +93,10 @@ fn conv_by_hand() {
 }
 
 #[test]
-fn conv_backward_accumulates_weights_and_overwrites_dx() {
+fn conv_backward_accumulates_weights_and_dx() {
     let shape = conv(1, 3, 3, 1, 2, 1, 0);
     let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-    let (mut dw, mut db, mut dx) = ([100.0; 4], [100.0; 1], [f32::NAN; 9]);
+    let (mut dw, mut db, mut dx) = ([100.0; 4], [100.0; 1], [10.0; 9]);
     conv2d_backward(
         shape,
         &[1.0; 4],
@@ -111,7 +111,7 @@ fn conv_backward_accumulates_weights_and_overwrites_dx() {
     .unwrap();
     assert_eq!(dw, [112.0, 116.0, 124.0, 128.0]);
     assert_eq!(db, [104.0]);
-    assert_eq!(dx, [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0]);
+    assert_eq!(dx, [11.0, 12.0, 11.0, 12.0, 14.0, 12.0, 11.0, 12.0, 11.0]);
     // Without dbias and dx.
     conv2d_backward(
         shape,
@@ -195,10 +195,10 @@ fn maxpool_by_hand_ties_and_padding() {
     maxpool2d_forward(s, &[-1.0, -2.0, -3.0, -4.0], &mut y, &mut a, 1).unwrap();
     assert_eq!(y, [-1.0, -1.0, -2.0, -1.0, -1.0, -2.0, -3.0, -3.0, -4.0]);
     assert_eq!(a, [0, 0, 1, 0, 0, 1, 2, 2, 3]);
-    // Overlapping windows: the gradient sums at a shared argmax, overwriting dx.
-    let mut dx = [f32::NAN; 4];
+    // Overlapping windows: the gradient sums at a shared argmax, added to dx.
+    let mut dx = [10.0; 4];
     maxpool2d_backward(s, &[1.0; 9], &a, &mut dx, 1).unwrap();
-    assert_eq!(dx, [4.0, 2.0, 2.0, 1.0]);
+    assert_eq!(dx, [14.0, 12.0, 12.0, 11.0]);
     // Channel offsets in argmax: channel 1 of a 2x2 image starts at 4.
     let s = pool(2, 2, 2, 2, 2, 0);
     let (mut y, mut a) = ([0.0; 2], [0; 2]);
@@ -219,7 +219,7 @@ fn avgpool_by_hand_counts_padding() {
     let mut y = [0.0; 9];
     avgpool2d_forward(s, &[1.0, 2.0, 3.0, 4.0], &mut y, 1).unwrap();
     assert_eq!(y, [0.25, 0.75, 0.5, 1.0, 2.5, 1.5, 0.75, 1.75, 1.0]);
-    let mut dx = [f32::NAN; 4];
+    let mut dx = [0.0; 4];
     avgpool2d_backward(s, &[4.0; 9], &mut dx, 1).unwrap();
     assert_eq!(dx, [4.0; 4]);
     // No padding, stride 2.
@@ -241,7 +241,7 @@ fn global_avgpool_by_hand() {
     )
     .unwrap();
     assert_eq!(y, [2.0, -1.0, 6.0, 0.0]);
-    let mut dx = [f32::NAN; 12];
+    let mut dx = [0.0; 12];
     global_avgpool_backward(s, &[3.0, 6.0, 0.0, -3.0], &mut dx, 2).unwrap();
     assert_eq!(dx, [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, -1.0, -1.0, -1.0]);
 }
@@ -274,7 +274,7 @@ fn fractional_intervals_by_hand() {
     fractional_maxpool2d_forward(s, &[0.3, 0.7], &x, &mut y, &mut a, 1).unwrap();
     assert_eq!(y, [9.0, 9.0, 8.0, 7.0]);
     assert_eq!(a, [1, 1, 6, 7]);
-    let mut dx = [f32::NAN; 9];
+    let mut dx = [0.0; 9];
     fractional_maxpool2d_backward(s, &[1.0, 2.0, 3.0, 4.0], &a, &mut dx, 1).unwrap();
     assert_eq!(dx, [0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0]);
 }

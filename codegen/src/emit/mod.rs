@@ -50,13 +50,6 @@ struct Step<'a> {
     branch: Option<Buf<'a>>,
 }
 
-impl Step<'_> {
-    /// Whether the layer's input gradient is wanted (not when it reads the network's input).
-    fn needs_dx(&self) -> bool {
-        self.x != Buf::Input
-    }
-}
-
 /// A loss on a buffer: the network's, or one head's.
 struct Output<'a> {
     /// The head, or `None` for a single-output network.
@@ -162,8 +155,6 @@ fn mentions(tokens: &TokenStream, name: &str) -> bool {
 pub(crate) struct Ctx<'a> {
     net: &'a ir::Network,
     p: TokenStream,
-    /// The runtime's dense kernels, reached like everything else through `__private`.
-    kernels: TokenStream,
     batch: usize,
 }
 
@@ -209,6 +200,24 @@ impl Ctx<'_> {
         Some(quote!(self.#f.as_chunks_mut::<#w>().0))
     }
 
+    /// A buffer's `BATCH` rows as one flat slice, read.
+    fn flat(&self, buf: Buf<'_>) -> TokenStream {
+        match buf {
+            Buf::Input => quote!(&self.core.input),
+            Buf::Act(layer) => {
+                let f = act_field(layer);
+                quote!(&self.#f)
+            }
+        }
+    }
+
+    /// A buffer's rows as one flat slice, written.
+    fn flat_mut(&self, buf: Buf<'_>) -> TokenStream {
+        let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
+        let f = act_field(layer);
+        quote!(&mut self.#f)
+    }
+
     /// The gradient of a buffer, flat.
     fn grad_flat(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
@@ -245,21 +254,21 @@ impl Ctx<'_> {
         quote!(&mut #f)
     }
 
-    /// The first sample's row on the stack (`predict_sample`, where `ROWS` is 1).
-    fn one_row(&self, buf: Buf<'_>) -> TokenStream {
+    /// A buffer's `ROWS` samples on the stack as one flat slice.
+    fn one_flat(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
-            Buf::Input => quote!(&input[0]),
+            Buf::Input => quote!(input.as_flattened()),
             Buf::Act(layer) => {
                 let f = act_field(layer);
-                quote!(&#f[0])
+                quote!(#f.as_flattened())
             }
         }
     }
 
-    fn one_row_mut(&self, buf: Buf<'_>) -> TokenStream {
+    fn one_flat_mut(&self, buf: Buf<'_>) -> TokenStream {
         let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
         let f = act_field(layer);
-        quote!(&mut #f[0])
+        quote!(#f.as_flattened_mut())
     }
 }
 
@@ -274,7 +283,9 @@ pub(super) struct Field {
 /// The code of one layer, in the places of the struct it goes to.
 #[derive(Default)]
 pub(super) struct LayerCode {
-    /// The layer's functions: forward and backward next to each other.
+    /// The formula the layer computes, the doc of its output buffer.
+    doc: String,
+    /// Its constants (shapes, offsets), with their docs.
     items: TokenStream,
     fields: Vec<Field>,
     /// Its statement in `forward_batch` (`training` in scope).
@@ -394,7 +405,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let name_str = &net.name;
     let plan = plan(net);
     let batch = net.batch;
-    let ctx = Ctx { net, p: p.clone(), kernels: quote!(#p::kernels), batch };
+    let ctx = Ctx { net, p: p.clone(), batch };
     if plan.outputs.is_empty() {
         return Err(vec![Diagnostic::error(net.span, "the network has no `loss`")]);
     }
@@ -503,12 +514,10 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         field_inits.extend(quote!(input_grad: ::std::vec![0.0; #len],));
     }
     let grad_fields: Vec<Ident> = plan.buffers.iter().map(|(layer, _)| grad_field(layer)).collect();
-    for ((layer, width), grad) in plan.buffers.iter().zip(&grad_fields) {
+    for (((layer, width), grad), code) in plan.buffers.iter().zip(&grad_fields).zip(&codes) {
         let (act, len) = (act_field(layer), usize_lit(batch * width));
-        let (act_doc, grad_doc) = (
-            format!("`{layer}` output rows, `BATCH x {width}`."),
-            format!("dLoss/d`{layer}` output, `BATCH x {width}`."),
-        );
+        let (act_doc, grad_doc) =
+            (format!("{}; `BATCH x {width}`.", code.doc), format!("dLoss/d`{layer}` output."));
         field_defs.extend(quote! {
             #[doc = #act_doc]
             #act: ::std::vec::Vec<f32>,
