@@ -11,7 +11,7 @@
 //! Each spec `specs/NAME.nn` becomes `$OUT_DIR/NAME.rs`, which the crate pulls in with
 //! `netspec::include_spec!("NAME");`. A spec with errors fails the build with rustc-style
 //! diagnostics (`path:line:col`, the line, a caret, a hint).
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::path::{Path, PathBuf};

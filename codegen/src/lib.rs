@@ -14,7 +14,6 @@
 //! Constructs the generator does not handle yet (convolutions, pooling, residual blocks,
 //! preprocessing, augmentation) are reported as [`Diagnostic`]s located at the construct, never
 //! as panics.
-#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod emit;
