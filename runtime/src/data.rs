@@ -9,9 +9,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-const DIGITS_GZ: &[u8] =
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/digits.csv.gz"));
-const IRIS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/iris.csv"));
+const DIGITS_GZ: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz"));
+const IRIS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv"));
 
 /// An error loading or using a data set.
 #[derive(Debug)]
