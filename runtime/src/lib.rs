@@ -66,6 +66,7 @@ pub mod model_state;
 pub mod optim;
 pub mod pool;
 pub mod preprocess;
+#[cfg(feature = "progress")]
 pub mod progress;
 pub mod rng;
 pub mod schedule;
@@ -82,6 +83,7 @@ pub use layout::{
 pub use loss::StepLoss;
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+#[cfg(feature = "progress")]
 pub use progress::Progress;
 pub use rng::Rng;
 pub use schedule::{CosineLr, LrSchedule, StepLr};
