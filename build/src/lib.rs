@@ -124,6 +124,7 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<(), Error> {
 }
 
 /// Why a spec could not be compiled.
+#[non_exhaustive]
 pub enum Error {
     /// Reading a spec or writing the output failed.
     Io {
@@ -168,4 +169,11 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

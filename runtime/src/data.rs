@@ -14,6 +14,7 @@ const IRIS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/i
 
 /// An error loading or using a data set.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DataError {
     /// The file could not be read (or decompressed).
     Io {
@@ -62,6 +63,7 @@ impl std::error::Error for DataError {
 
 /// Which column of a CSV row holds the class label.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LabelColumn {
     /// The first column.
     First,
