@@ -8,6 +8,8 @@
 //! IDs: `<op>/<IN>x<OUT>/<variant>`; `cargo bench -p netspec-bench --bench kernels`, then
 //! `bench/summarize_kernels.py`.
 
+#![allow(missing_docs, reason = "`criterion_group!` defines an undocumented `pub fn`")]
+
 use std::hint::black_box;
 use std::time::Duration;
 

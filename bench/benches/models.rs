@@ -4,6 +4,8 @@
 //! `bench/compare` reads criterion's median of each from `target/criterion/<model>/<what>/new/
 //! estimates.json` and sets it beside PyTorch's.
 
+#![allow(missing_docs, reason = "`criterion_group!` defines an undocumented `pub fn`")]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -165,11 +165,11 @@ pub mod gemm {
             y.copy_from_slice(b);
         }
         let (x, w, y) = (x.as_flattened(), w.as_flattened(), y.as_flattened_mut());
+        assert!(x.len() >= m * IN && y.len() >= m * OUT && w.len() == OUT * IN);
         // SAFETY: x is m x IN (row stride IN), W^T is IN x OUT read from W [OUT][IN] with row
         // stride 1 and column stride IN, y is m x OUT (row stride OUT); every index sgemm
         // touches is below the lengths asserted/derived above, and y does not alias x or w
         // (it is a distinct &mut).
-        assert!(x.len() >= m * IN && y.len() >= m * OUT && w.len() == OUT * IN);
         #[allow(unsafe_code)]
         unsafe {
             matrixmultiply::sgemm(

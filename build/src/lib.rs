@@ -11,7 +11,7 @@
 //! Each spec `specs/NAME.nn` becomes `$OUT_DIR/NAME.rs`, which the crate pulls in with
 //! `netspec::include_spec!("NAME");`. A spec with errors fails the build with rustc-style
 //! diagnostics (`path:line:col`, the line, a caret, a hint).
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -124,6 +124,7 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<(), Error> {
 }
 
 /// Why a spec could not be compiled.
+#[non_exhaustive]
 pub enum Error {
     /// Reading a spec or writing the output failed.
     Io {
@@ -168,4 +169,11 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -68,6 +68,9 @@ fn io_errors_name_the_file_and_a_missing_out_dir_is_explained() {
     let error = Config::new().out_dir("/nonexistent").compile(&["no/such.nn"]).unwrap_err();
     assert!(matches!(&error, Error::Io { path, .. } if path.ends_with("no/such.nn")));
     assert!(error.to_string().starts_with("netspec: no/such.nn: "), "{error}");
+    let source = std::error::Error::source(&error).expect("the I/O error is the source");
+    let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
 
     // Integration tests run without OUT_DIR, as any code outside a build script does.
     let dir = tempfile::tempdir().unwrap();

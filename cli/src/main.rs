@@ -6,6 +6,8 @@
 //! netspec emit FILE        the Rust code netspec-build writes for the spec
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use netspec_grammar::{SourceFile, ir::Network, summary::summary};

@@ -14,7 +14,6 @@
 //! The checker (`netspec_grammar`) refuses every construct the generator does not handle yet
 //! (`augment` together with `head`), each as a [`Diagnostic`] located at the construct, so the
 //! specs `netspec check` accepts are the specs that generate.
-#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod emit;

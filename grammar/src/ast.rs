@@ -70,6 +70,7 @@ pub struct Statement {
 
 /// The input of a network.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum InputAst {
     /// `input N;`
     Vector(Number),
@@ -79,6 +80,7 @@ pub enum InputAst {
 
 /// Statement kinds with their positional arguments.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum StatementKind {
     /// `input ...;`
     Input(InputAst),
@@ -172,6 +174,7 @@ pub struct OptionAst {
 
 /// Option kinds with their values.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum OptionKind {
     /// `init SCHEME`
     Init(InitAst),
@@ -212,6 +215,7 @@ pub struct InitAst {
 
 /// Init schemes as written (resolved to distributions by the checker).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum InitKind {
     /// `zeros`
     Zeros,

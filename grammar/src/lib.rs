@@ -6,7 +6,7 @@
 //! let networks = netspec_grammar::check_source(spec).unwrap();
 //! assert_eq!(networks[0].param_count(), 2 * 8 + 8 + 8 + 1);
 //! ```
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod ast;
 mod check;

@@ -3,7 +3,6 @@
 //! A thin shim: the tokens go to [`netspec_codegen::expand_macro`], which turns them into spec
 //! text, checks and generates it, and reports errors as `compile_error!`s at the tokens they
 //! concern (followed by a stub type, so that one error does not cause many).
-#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;

@@ -32,18 +32,18 @@
 //! Every generated network implements [`Network`], whose provided methods are the whole API;
 //! `use netspec::prelude::*` brings it into scope. The runtime's public types ([`Rng`],
 //! optimizers, data sets, checkpoints, ...) are re-exported at the root by name.
-#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub use netspec_macros::network;
+#[cfg(feature = "progress")]
+pub use netspec_runtime::Progress;
 pub use netspec_runtime::augment::Mix;
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
     CheckpointError, Core, CosineLr, CsvOptions, DataError, Dataset, Init, LabelColumn,
     LayoutError, LrSchedule, Network, ParamInfo, Penalty, PreprocessError, PreprocessKind,
-    Preprocessor, Progress, Rng, Role, Sample, StepLoss, StepLr, Targets, accuracy, argmax,
-    one_hot,
+    Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets, accuracy, argmax, one_hot,
 };
 
 /// `use netspec::prelude::*;` brings the traits a training program calls methods of.

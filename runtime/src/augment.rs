@@ -36,6 +36,7 @@ use std::fmt;
 
 /// One entry of the spec's `augment { ... }` block.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Augmentation {
     /// `translate N`: random shift by up to `pixels` in each direction (zero fill).
     Translate {
@@ -97,6 +98,7 @@ impl Augmentation {
 
 /// Why an [`Augmenter`] could not be built or applied.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum AugmentError {
     /// An augmentation's parameter is out of range or does not fit the input.
     Invalid {
@@ -128,6 +130,7 @@ impl std::error::Error for AugmentError {}
 
 /// Which label-mixing method the last batch used, with its draws.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Mix {
     /// Mixup with this weight of each sample itself (`1 - lam` goes to its partner).
     Mixup {

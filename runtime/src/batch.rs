@@ -6,6 +6,7 @@ use std::fmt;
 /// A slice handed to a generated network's batch method has the wrong length, or a class index
 /// is out of range. Returned before anything is computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BatchError {
     /// A slice whose length is fixed by the network.
     Length {

@@ -15,6 +15,7 @@ use crate::layout::ParamInfo;
 
 /// Element types a checkpoint holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Dtype {
     /// 32-bit float (parameters, running statistics).
     F32,
@@ -33,6 +34,7 @@ impl fmt::Display for Dtype {
 
 /// Borrowed tensor contents to save.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum TensorData<'a> {
     /// f32 elements.
     F32(&'a [f32]),
@@ -53,6 +55,7 @@ pub struct TensorRef<'a> {
 
 /// Caller-owned buffers to load into.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TensorDataMut<'a> {
     /// f32 elements.
     F32(&'a mut [f32]),
@@ -73,6 +76,7 @@ pub struct TensorMut<'a> {
 
 /// Why a checkpoint could not be saved or loaded.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// Reading or writing the file failed.
     Io {
@@ -86,7 +90,7 @@ pub enum CheckpointError {
         /// The file.
         path: PathBuf,
         /// What the safetensors parser reported.
-        detail: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Tensors the caller expects are not in the file.
     Missing {
@@ -139,9 +143,9 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Io { path, source } => {
                 write!(f, "checkpoint {}: {source}", path.display())
             }
-            CheckpointError::Corrupt { path, detail } => write!(
+            CheckpointError::Corrupt { path, source } => write!(
                 f,
-                "checkpoint {} is not a valid safetensors file ({detail}); it may be truncated \
+                "checkpoint {} is not a valid safetensors file ({source}); it may be truncated \
                  or not a checkpoint at all: save it again",
                 path.display()
             ),
@@ -182,6 +186,7 @@ impl std::error::Error for CheckpointError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CheckpointError::Io { source, .. } => Some(source),
+            CheckpointError::Corrupt { source, .. } => Some(&**source),
             _ => None,
         }
     }
@@ -277,7 +282,7 @@ fn load_bytes(
         check_len(t.name, t.shape, len)?;
     }
     let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| CheckpointError::Corrupt { path: path_buf(), detail: e.to_string() })?;
+        .map_err(|e| CheckpointError::Corrupt { path: path_buf(), source: e.into() })?;
 
     let missing: Vec<String> = expected
         .iter()
@@ -302,7 +307,7 @@ fn load_bytes(
     for t in expected.iter() {
         let view = file
             .tensor(t.name)
-            .map_err(|e| CheckpointError::Corrupt { path: path_buf(), detail: e.to_string() })?;
+            .map_err(|e| CheckpointError::Corrupt { path: path_buf(), source: e.into() })?;
         let (want, want_st) = match t.data {
             TensorDataMut::F32(_) => (Dtype::F32, StDtype::F32),
             TensorDataMut::I64(_) => (Dtype::I64, StDtype::I64),
@@ -586,6 +591,9 @@ mod tests {
             std::fs::write(&path, &good[..cut]).unwrap();
             let err = load_fc(&path);
             assert!(matches!(err, CheckpointError::Corrupt { .. }), "cut {cut}: {err}");
+            // The safetensors error is kept as the source, and its text in the message.
+            let source = std::error::Error::source(&err).expect("the parser's error");
+            assert!(err.to_string().contains(&source.to_string()), "{err}");
         }
         let mut rng = crate::Rng::seed(1);
         for len in [1usize, 8, 9, 64, 1000] {

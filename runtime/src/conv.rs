@@ -27,6 +27,7 @@ use std::ops::Range;
 /// A bad shape or buffer handed to a convolution or pooling kernel. Returned before anything
 /// is written.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ConvError {
     /// A size that must be positive is zero.
     Zero {

@@ -6,15 +6,15 @@
 
 use crate::rng::Rng;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-const DIGITS_GZ: &[u8] =
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/digits.csv.gz"));
-const IRIS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/iris.csv"));
+#[cfg(feature = "gzip")]
+const DIGITS_GZ: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz"));
+const IRIS_CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv"));
 
 /// An error loading or using a data set.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DataError {
     /// The file could not be read (or decompressed).
     Io {
@@ -63,6 +63,7 @@ impl std::error::Error for DataError {
 
 /// Which column of a CSV row holds the class label.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LabelColumn {
     /// The first column.
     First,
@@ -224,15 +225,27 @@ fn utf8<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, DataError> {
     })
 }
 
+#[cfg(feature = "gzip")]
 fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
     Ok(out)
 }
 
+#[cfg(not(feature = "gzip"))]
+fn gunzip(_bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "reading gzip files needs the `gzip` feature of netspec-runtime (on by default)",
+    ))
+}
+
 impl Dataset {
     /// The bundled handwritten digits: 1797 images of 8x8 pixels (`feature_shape` `[1, 8, 8]`),
-    /// pixel values 0..=16 as stored, classes "0" to "9".
+    /// pixel values 0..=16 as stored, classes "0" to "9". Needs the `gzip` feature (on by
+    /// default): the bundled file is compressed.
+    #[cfg(feature = "gzip")]
     pub fn digits() -> Dataset {
         let parse = || -> Result<Dataset, DataError> {
             let text = gunzip(DIGITS_GZ)
@@ -508,6 +521,7 @@ pub fn accuracy(predictions: &[usize], labels: &[usize]) -> Result<f64, DataErro
 mod tests {
     use super::*;
 
+    #[cfg(feature = "gzip")]
     #[test]
     fn digits_is_complete() {
         let d = Dataset::digits();
@@ -592,6 +606,7 @@ mod tests {
         assert!(message.contains("at least one feature"), "{message}");
     }
 
+    #[cfg(feature = "gzip")]
     #[test]
     fn from_csv_reads_files_and_reports_paths() {
         let dir = std::env::temp_dir().join(format!("netspec-data-{}", std::process::id()));
@@ -627,6 +642,22 @@ mod tests {
             Err(DataError::Io { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn gzip_files_need_the_gzip_feature() {
+        let dir = std::env::temp_dir().join(format!("netspec-data-nogz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gz = dir.join("data.csv.gz");
+        std::fs::write(&gz, "1,2,0\n").unwrap();
+        let err = Dataset::from_csv(&gz, &CsvOptions::default()).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(&err, DataError::Io { source, .. } if source.kind() == std::io::ErrorKind::Unsupported),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("needs the `gzip` feature"), "{err}");
     }
 
     #[test]
@@ -692,6 +723,7 @@ mod tests {
         assert!(d.gather(&[0], &mut x, &mut y).is_err());
     }
 
+    #[cfg(feature = "gzip")]
     #[test]
     fn scale_multiplies() {
         let mut d = Dataset::digits();

@@ -9,6 +9,7 @@ use std::fmt;
 
 /// A resolved initial distribution for one tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Init {
     /// All zeros (`torch.nn.init.zeros_`).
     Zeros,

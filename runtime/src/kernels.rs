@@ -29,6 +29,7 @@ pub fn dot<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
 
 /// The instruction set the dense kernels run with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Isa {
     /// The target's baseline (SSE2 on x86-64; whatever the target enables elsewhere).
     Baseline,

@@ -11,6 +11,7 @@ use std::fmt;
 /// What a parameter is, so optimizers, penalties and exports can treat kinds differently
 /// (for example an L2 penalty applies to `Weight` only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Role {
     /// A dense or convolution weight, `[out, in]` or `[out, in, kh, kw]`.
     Weight,
@@ -43,6 +44,7 @@ pub struct ParamInfo {
 
 /// The element type and meaning of a non-trainable buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BufferKind {
     /// Batch-norm `running_mean`, f32, starts at 0.
     RunningMean,

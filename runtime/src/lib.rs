@@ -50,9 +50,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
-// One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check.
-#![deny(unsafe_code)]
+// One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check
+// (the workspace denies `unsafe_code`; that call allows it).
 
 pub mod activation;
 pub mod augment;
@@ -72,6 +71,7 @@ pub mod network;
 pub mod optim;
 pub mod pool;
 pub mod preprocess;
+#[cfg(feature = "progress")]
 pub mod progress;
 pub mod rng;
 pub mod schedule;
@@ -89,6 +89,7 @@ pub use loss::StepLoss;
 pub use network::{Core, Network, Penalty, Sample, Targets};
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+#[cfg(feature = "progress")]
 pub use progress::Progress;
 pub use rng::Rng;
 pub use schedule::{CosineLr, LrSchedule, StepLr};

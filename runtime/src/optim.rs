@@ -29,6 +29,7 @@ pub trait Optimizer {
 
 /// An invalid optimizer configuration, reported by a builder's `build`.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum OptimError {
     /// A hyperparameter outside its valid range (the checks `torch.optim` makes).
     Invalid {

@@ -50,6 +50,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// The preprocessing methods of the `preprocess` statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PreprocessKind {
     /// `mean_subtract per_pixel`: subtract the mean sample (AlexNet's mean image).
     MeanSubtractPerPixel,
@@ -98,6 +99,7 @@ impl fmt::Display for PreprocessKind {
 
 /// Why a [`Preprocessor`] could not be fitted or restored.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum PreprocessError {
     /// The input shape is not `[D]` or `[C, H, W]` with positive sizes, or a per-channel method
     /// was asked of a vector input.

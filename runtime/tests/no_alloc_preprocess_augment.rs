@@ -1,6 +1,8 @@
 //! `Preprocessor::apply*` and `Augmenter::augment` never allocate: checked with a global
 //! allocator that counts the allocations of the current thread.
 
+#![allow(unsafe_code, reason = "a counting `GlobalAlloc` is an unsafe trait implementation")]
+
 use netspec_runtime::{Augmentation, Augmenter, PreprocessKind, Preprocessor, Rng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,6 +1,8 @@
 //! Shared helpers for the workspace-level tests of netspec: the malformed-spec corpus, the
 //! valid specs and the property tests.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 /// The directory of this crate (`tests/`).
