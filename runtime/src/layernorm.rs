@@ -5,7 +5,8 @@
 //! Each row (one sample) is normalized with its own mean and biased variance,
 //! `y = gamma * (x - mean) / sqrt(var + eps) + beta`, with one `gamma` and `beta` per feature
 //! (initially 1 and 0, as PyTorch). There are no running statistics: training and evaluation
-//! compute the same thing, so one forward and one backward serve both. Sums are taken in f64.
+//! compute the same thing, so one forward and one backward serve both. Sums and the
+//! elementwise arithmetic are done in f64, each result rounded once to f32.
 //!
 //! A row of one feature normalizes to 0 (`y = beta`, zero gradient into `x`), as in PyTorch; it
 //! is finite for any `eps > 0`.
@@ -42,9 +43,10 @@ pub fn forward(
         for ((((&x, y), x_hat), &gamma), &beta) in
             x.iter().zip(y.iter_mut()).zip(x_hat.iter_mut()).zip(gamma).zip(beta)
         {
-            // y = gamma * x_hat + beta
-            *x_hat = ((f64::from(x) - mean) * istd) as f32;
-            *y = gamma * *x_hat + beta;
+            // y = gamma * x_hat + beta, in f64 and rounded once.
+            let normalized = (f64::from(x) - mean) * istd;
+            *x_hat = normalized as f32;
+            *y = (f64::from(gamma) * normalized + f64::from(beta)) as f32;
         }
     }
 }
@@ -102,7 +104,7 @@ mod tests {
         assert_eq!(inv_std[1], 0.5);
         assert_eq!(&y[4..], &[-1.0, -1.0, 1.0, 1.0]);
         // A constant upstream gradient is invisible to a normalized row: dx stays as it was.
-        let (mut dgamma, mut dbeta, mut dx) = ([0.0; 4], [0.0; 4], [0.25; 8]);
+        let (mut dgamma, mut dbeta, mut dx) = ([0.5; 4], [1.0; 4], [0.25; 8]);
         backward(
             shape,
             &[3.0; 8],
@@ -114,6 +116,10 @@ mod tests {
             Some(&mut dx),
         );
         assert!(dx.iter().all(|&d| (d - 0.25).abs() < 1e-6), "{dx:?}");
-        assert_eq!(dbeta, [6.0; 4]);
+        // The parameter gradients add too: dgamma += sum over rows of dy x_hat, dbeta += sum(dy).
+        for (i, &d) in dgamma.iter().enumerate() {
+            assert!((d - 0.5 - 3.0 * (x_hat[i] + x_hat[4 + i])).abs() < 1e-6, "{dgamma:?}");
+        }
+        assert_eq!(dbeta, [7.0; 4]);
     }
 }
