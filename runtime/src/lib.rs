@@ -64,6 +64,7 @@ pub mod dense;
 pub mod dropout;
 pub mod init;
 pub mod kernels;
+pub mod layernorm;
 pub mod layout;
 pub mod loss;
 pub mod model_state;
