@@ -64,15 +64,13 @@ macro_rules! include_spec {
 #[doc(hidden)]
 pub mod __private {
     pub use netspec_runtime::activation::{
-        Activation, add_into, dropout_backward, dropout_forward, dropout_sample, noise_forward,
-        noise_sample, residual_backward, residual_forward, residual_sample,
+        Activation, add_into, dropout_backward, dropout_forward, dropout_predict, noise_forward,
+        noise_predict, residual_backward, residual_forward, residual_predict,
     };
     pub use netspec_runtime::batchnorm::{BatchNorm, NormShape};
     pub use netspec_runtime::conv::{Conv2d, ConvShape};
     pub use netspec_runtime::dense::Dense;
-    pub use netspec_runtime::dropout::{
-        bernoulli_mask, dropconnect_sample, gaussian_noise, mask_gradient, mask_weights,
-    };
+    pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise};
     pub use netspec_runtime::kernels;
     pub use netspec_runtime::loss::{
         binary_cross_entropy_with_logits, l1_activity, mse, softmax_cross_entropy,

@@ -164,11 +164,21 @@ pub fn dropout_backward(dy: &[f32], mask: Option<&[f32]>, eval_scale: f32, dx: &
     }
 }
 
-/// Dropout on one sample with a fresh draw per value from `rng` (MC dropout): 0 with
-/// probability `p`, `x * keep` otherwise.
-pub fn dropout_sample(x: &[f32], p: f32, keep: f32, y: &mut [f32], rng: &mut Rng) {
-    for (&x, y) in x.iter().zip(y) {
-        *y = if rng.bernoulli(p) { 0.0 } else { x * keep };
+/// Dropout at prediction: with `rng`, a fresh draw per value (MC dropout: 0 with probability
+/// `p`, `x * keep` otherwise); without, eval mode (`y = x * eval_scale`).
+pub fn dropout_predict(
+    x: &[f32],
+    (p, keep, eval_scale): (f32, f32, f32),
+    y: &mut [f32],
+    rng: Option<&mut Rng>,
+) {
+    match rng {
+        Some(rng) => {
+            for (&x, y) in x.iter().zip(y) {
+                *y = if rng.bernoulli(p) { 0.0 } else { x * keep };
+            }
+        }
+        None => dropout_forward(x, None, eval_scale, y),
     }
 }
 
@@ -180,10 +190,15 @@ pub fn noise_forward(x: &[f32], noise: Option<&[f32]>, y: &mut [f32]) {
     }
 }
 
-/// Gaussian noise on one sample with fresh `N(0, sigma^2)` draws from `rng`.
-pub fn noise_sample(x: &[f32], sigma: f32, y: &mut [f32], rng: &mut Rng) {
-    for (&x, y) in x.iter().zip(y) {
-        *y = x + rng.normal(0.0, sigma);
+/// Gaussian noise at prediction: with `rng`, fresh `N(0, sigma^2)` draws; without, `y = x`.
+pub fn noise_predict(x: &[f32], sigma: f32, y: &mut [f32], rng: Option<&mut Rng>) {
+    match rng {
+        Some(rng) => {
+            for (&x, y) in x.iter().zip(y) {
+                *y = x + rng.normal(0.0, sigma);
+            }
+        }
+        None => y.copy_from_slice(x),
     }
 }
 
@@ -214,12 +229,23 @@ pub fn residual_backward(dy: &[f32], mask: Option<&[f32]>, width: usize, df: &mu
     }
 }
 
-/// The residual sum on one sample with its branch dropped with probability `p` (MC
-/// inference): `y = x + m F(x)`, `m` 0 or `keep`.
-pub fn residual_sample(x: &[f32], f: &[f32], p: f32, keep: f32, y: &mut [f32], rng: &mut Rng) {
-    let m = if rng.bernoulli(p) { 0.0 } else { keep };
-    for ((y, &x), &f) in y.iter_mut().zip(x).zip(f) {
-        *y = x + m * f;
+/// The residual sum at prediction over rows of `width` values: with `rng`, each row's branch
+/// dropped with probability `p` and kept times `keep` otherwise (MC inference); without,
+/// `y = x + F(x)`.
+pub fn residual_predict(
+    x: &[f32],
+    f: &[f32],
+    (width, p, keep): (usize, f32, f32),
+    y: &mut [f32],
+    rng: Option<&mut Rng>,
+) {
+    let Some(rng) = rng else { return residual_forward(x, f, None, width, y) };
+    let rows = x.chunks_exact(width).zip(f.chunks_exact(width)).zip(y.chunks_exact_mut(width));
+    for ((x, f), y) in rows {
+        let m = if rng.bernoulli(p) { 0.0 } else { keep };
+        for ((y, &x), &f) in y.iter_mut().zip(x).zip(f) {
+            *y = x + m * f;
+        }
     }
 }
 

@@ -82,6 +82,48 @@ impl BatchNorm {
         (&buffers[self.running_mean..][..c], &buffers[self.running_var..][..c])
     }
 
+    /// The forward pass in the network's mode: [`BatchNorm::forward_train`] while training
+    /// (which keeps `x_hat` and `inv_std` for the backward pass), else
+    /// [`BatchNorm::forward_eval`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        training: bool,
+        params: &[f32],
+        buffers: &mut [f32],
+        counters: &mut [i64],
+        x: &[f32],
+        y: &mut [f32],
+        (x_hat, inv_std): (&mut [f32], &mut [f32]),
+    ) {
+        if training {
+            self.forward_train(params, buffers, counters, x, y, x_hat, inv_std);
+        } else {
+            self.forward_eval(params, buffers, x, y);
+        }
+    }
+
+    /// The backward pass of [`BatchNorm::forward`] in the same mode: dgamma and dbeta
+    /// accumulate into `grads`, the input gradient into `dx`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        training: bool,
+        params: &[f32],
+        buffers: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        (x_hat, inv_std): (&[f32], &[f32]),
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        if training {
+            self.backward_train(params, grads, x_hat, inv_std, dy, dx);
+        } else {
+            self.backward_eval(params, buffers, grads, x, dy, dx);
+        }
+    }
+
     /// [`forward_train`] on the layer's tensors.
     #[allow(clippy::too_many_arguments)]
     pub fn forward_train(

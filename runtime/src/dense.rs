@@ -1,7 +1,9 @@
 //! A dense layer (nn.Linear) of a generated network over rows of fixed width, through the
 //! register-tiled [`crate::kernels`].
 
+use crate::dropout::{dropconnect_sample, mask_gradient, mask_weights};
 use crate::kernels::{dense_backward_db, dense_backward_dw, dense_backward_dx, dense_forward};
+use crate::rng::Rng;
 
 /// Where a dense layer's weight (`[OUT, IN]`) and bias (`[OUT]`) lie in the flat parameter
 /// buffer; `IN` and `OUT` come from the rows its methods take.
@@ -77,6 +79,64 @@ impl Dense {
         }
         if let Some(dx) = dx {
             dense_backward_dx(w, dy, dx);
+        }
+    }
+
+    /// DropConnect's forward pass (Wan et al. 2013): while training `y = x (W * M)^T + b` with
+    /// the weight times its mask `M` written to `masked`; in eval the mean network W.
+    pub fn forward_dropconnect<const IN: usize, const OUT: usize>(
+        &self,
+        training: bool,
+        params: &[f32],
+        (mask, masked): (&[f32], &mut [f32]),
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+    ) {
+        if training {
+            mask_weights(&params[self.weight..][..IN * OUT], mask, masked);
+            self.forward_with(masked.as_chunks::<IN>().0, params, x, y);
+        } else {
+            self.forward(params, x, y);
+        }
+    }
+
+    /// The backward pass of [`Dense::forward_dropconnect`] in the same mode: while training
+    /// `dW = (dy^T x) * M` (only kept weights learn) and `dx += dy (W * M)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_dropconnect<const IN: usize, const OUT: usize>(
+        &self,
+        training: bool,
+        params: &[f32],
+        (mask, masked): (&[f32], &[f32]),
+        grads: &mut [f32],
+        x: &[[f32; IN]],
+        dy: &[[f32; OUT]],
+        dx: Option<&mut [[f32; IN]]>,
+    ) {
+        if training {
+            self.backward_with(masked.as_chunks::<IN>().0, grads, x, dy, dx);
+            mask_gradient(&mut grads[self.weight..][..IN * OUT], mask);
+        } else {
+            self.backward(params, grads, x, dy, dx);
+        }
+    }
+
+    /// DropConnect at prediction: with `rng`, every row with its own mask drawn weight by
+    /// weight (drop with probability `p`, keep times `keep`; MC inference); without, the mean
+    /// network.
+    pub fn predict_dropconnect<const IN: usize, const OUT: usize>(
+        &self,
+        params: &[f32],
+        p_keep: (f32, f32),
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+        rng: Option<&mut Rng>,
+    ) {
+        let Some(rng) = rng else { return self.forward(params, x, y) };
+        let bias = self.bias.map(|b| &params[b..][..OUT]);
+        let weight = &params[self.weight..][..IN * OUT];
+        for (x, y) in x.iter().zip(y) {
+            dropconnect_sample(weight, bias, x, y, p_keep, rng);
         }
     }
 }

@@ -69,6 +69,16 @@ fn inv_sqrt(x: f64) -> f64 {
 }
 
 impl Init {
+    /// Uniform on `[lo, hi)`.
+    pub const fn uniform(lo: f32, hi: f32) -> Init {
+        Init::Uniform { lo, hi }
+    }
+
+    /// Normal with mean `mean` and standard deviation `std`.
+    pub const fn normal(mean: f32, std: f32) -> Init {
+        Init::Normal { mean, std }
+    }
+
     /// `kaiming_uniform_` with PyTorch's default ReLU gain: bound `sqrt(6 / fan_in)` (He et al., 2015).
     pub fn kaiming_uniform(fan_in: usize) -> Init {
         Init::symmetric_uniform(6.0f64.sqrt() * inv_sqrt(fan_in as f64))

@@ -77,6 +77,42 @@ pub struct BufferInfo {
     pub kind: BufferKind,
 }
 
+/// The number of elements of a tensor of `shape` (1 for `[]`).
+const fn product(shape: &[usize]) -> usize {
+    let (mut n, mut i) = (1, 0);
+    while i < shape.len() {
+        n *= shape[i];
+        i += 1;
+    }
+    n
+}
+
+impl ParamInfo {
+    /// The entry of a tensor of `shape` at `offset`, its length the product of `shape`.
+    pub const fn new(
+        name: &'static str,
+        shape: &'static [usize],
+        offset: usize,
+        role: Role,
+        init: Init,
+        fan_in: usize,
+    ) -> ParamInfo {
+        ParamInfo { name, shape, offset, len: product(shape), role, init, fan_in }
+    }
+}
+
+impl BufferInfo {
+    /// The entry of a buffer of `shape` at `offset`, its length the product of `shape`.
+    pub const fn new(
+        name: &'static str,
+        shape: &'static [usize],
+        offset: usize,
+        kind: BufferKind,
+    ) -> BufferInfo {
+        BufferInfo { name, shape, offset, len: product(shape), kind }
+    }
+}
+
 /// A layout entry that does not fit its buffer or its own shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayoutError {

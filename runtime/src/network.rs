@@ -78,8 +78,9 @@ impl<const N: usize> Sample for [f32; N] {
     }
 }
 
-/// The targets of one loss over one mini-batch: class indices (`&[usize]`, one per sample) or
-/// values (`&[f32]`, `width` per sample).
+/// The targets of one mini-batch: class indices (`&[usize]`, one per sample), values
+/// (`&[f32]`, `width` per sample), or a generated struct with one of those per head (which
+/// checks each head against its own width).
 pub trait Targets: Copy {
     /// `Ok` when they fit `batch` samples of `width.1` outputs; `argument` names them in the
     /// error (`targets`, `targets.digit`), `width.0` names the width (`OUTPUT`, `WIDTH`).
@@ -138,6 +139,18 @@ pub enum Penalty {
         /// The coefficient a.
         a: f32,
     },
+}
+
+impl Penalty {
+    /// `(a/2) * ||w||^2` on `PARAMS[param]`.
+    pub const fn l2(param: usize, a: f32) -> Penalty {
+        Penalty::L2 { param, a }
+    }
+
+    /// `a * ||w||_1` on `PARAMS[param]`.
+    pub const fn l1(param: usize, a: f32) -> Penalty {
+        Penalty::L1 { param, a }
+    }
 }
 
 /// The state every network has, whatever its layers: parameters and their gradients, the
@@ -331,7 +344,7 @@ pub trait Network: Sized {
     type Output: Sample;
     /// One mini-batch's targets: `&[usize]` class indices for softmax cross-entropy, `&[f32]`
     /// values for the other losses, or a struct with one slice per head.
-    type Targets<'a>: Copy;
+    type Targets<'a>: Targets;
 
     /// Allocates the layer workspace around `core` (generated).
     fn with_core(core: Core) -> Self;
@@ -339,8 +352,6 @@ pub trait Network: Sized {
     fn core(&self) -> &Core;
     /// The shape-independent state, to write.
     fn core_mut(&mut self) -> &mut Core;
-    /// Checks the targets' lengths and labels (generated).
-    fn check_targets(method: &'static str, targets: Self::Targets<'_>) -> Result<(), BatchError>;
     /// Every layer forward over [`Core::input`] in the workspace (generated).
     fn forward_batch(&mut self, training: bool);
     /// Zeroes every activation gradient, then writes the losses' gradients (with the
@@ -662,7 +673,7 @@ fn check_batch<N: Network>(
 ) -> Result<(), BatchError> {
     let per_sample = Some(("INPUT", N::INPUT));
     check_len(N::NAME, method, "inputs", inputs.len(), N::BATCH, per_sample)?;
-    N::check_targets(method, targets)
+    targets.check(N::NAME, method, "targets", N::BATCH, ("OUTPUT", N::OUTPUT))
 }
 
 /// Forward, losses, backward and penalties on the prepared [`Core::input`].

@@ -87,21 +87,12 @@ pub(super) fn code(
             },
         ],
         forward: quote! {
-            if training {
-                #bn.forward_train(&self.core.params, &mut self.core.buffers, &mut self.core.counters, #x, #y, &mut self.#x_hat, &mut self.#inv_std);
-            } else {
-                #bn.forward_eval(&self.core.params, &self.core.buffers, #x, #y);
-            }
+            #bn.forward(training, &self.core.params, &mut self.core.buffers, &mut self.core.counters, #x, #y, (&mut self.#x_hat, &mut self.#inv_std));
         },
         // dx += gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat)) while training
         backward: quote! {
-            if training {
-                #bn.backward_train(&self.core.params, &mut self.core.grads, &self.#x_hat, &self.#inv_std, #dy, #dx);
-            } else {
-                #bn.backward_eval(&self.core.params, &self.core.buffers, &mut self.core.grads, #x, #dy, #dx);
-            }
+            #bn.backward(training, &self.core.params, &self.core.buffers, &mut self.core.grads, #x, (&self.#x_hat, &self.#inv_std), #dy, #dx);
         },
-        sample: predict.clone(),
         predict,
         ..LayerCode::default()
     })

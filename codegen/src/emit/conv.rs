@@ -92,7 +92,6 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         backward: quote! {
             #conv.backward(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#scratch, #batch);
         },
-        sample: predict.clone(),
         predict,
         ..LayerCode::default()
     })

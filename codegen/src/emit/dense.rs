@@ -23,8 +23,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let Op::Dense { dropconnect, .. } = layer.op else {
         return Err(Diagnostic::error(layer.span, "internal error: not a dense layer"));
     };
-    let win = usize_lit(step.width_in);
-    let (w0, w1) = (usize_lit(weight.offset), usize_lit(weight.offset + weight.len));
+    let w0 = usize_lit(weight.offset);
     let bias = param(Role::Bias);
     let b_at = match bias {
         Some(b) => {
@@ -58,7 +57,6 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         predict: quote!(Self::#dense.forward(#params, #one_x, #one_y);),
         ..LayerCode::default()
     };
-    code.sample = code.predict.clone();
     let Some(drop) = dropconnect else {
         code.forward = quote!(Self::#dense.forward(#params, #x, #y););
         code.backward = quote!(Self::#dense.backward(#params, &mut self.core.grads, #x, #dy, #dx););
@@ -88,34 +86,14 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     ];
     code.noise_hook = Some(mask.clone());
     code.resample = quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng););
-    let masked_rows = quote!(self.#masked.as_chunks::<#win>().0);
     code.forward = quote! {
-        if training {
-            #p::mask_weights(&self.core.params[#w0..#w1], &self.#mask, &mut self.#masked);
-            Self::#dense.forward_with(#masked_rows, #params, #x, #y);
-        } else {
-            Self::#dense.forward(#params, #x, #y);
-        }
+        Self::#dense.forward_dropconnect(training, #params, (&self.#mask, &mut self.#masked), #x, #y);
     };
-    // dL/dW = (dy^T x) * M: only kept weights learn; dL/dx = dy (W * M)
     code.backward = quote! {
-        if training {
-            Self::#dense.backward_with(#masked_rows, &mut self.core.grads, #x, #dy, #dx);
-            #p::mask_gradient(&mut self.core.grads[#w0..#w1], &self.#mask);
-        } else {
-            Self::#dense.backward(#params, &mut self.core.grads, #x, #dy, #dx);
-        }
+        Self::#dense.backward_dropconnect(training, #params, (&self.#mask, &self.#masked), &mut self.core.grads, #x, #dy, #dx);
     };
-    let (row_x, row_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
-    let b = match bias {
-        Some(b) => {
-            let (b0, b1) = (usize_lit(b.offset), usize_lit(b.offset + b.len));
-            quote!(::core::option::Option::Some(&self.core.params[#b0..#b1]))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    code.sample = quote! {
-        #p::dropconnect_sample(&self.core.params[#w0..#w1], #b, #row_x, #row_y, (#p_lit, #keep), rng);
+    code.predict = quote! {
+        Self::#dense.predict_dropconnect(#params, (#p_lit, #keep), #one_x, #one_y, rng.as_deref_mut());
     };
     Ok(code)
 }

@@ -31,13 +31,11 @@ pub(super) fn activation(
         let (y, dy) = (ctx.flat(step.y), ctx.grad_flat(step.y));
         quote!(#f.backward(#x, #y, #dy, #dx);)
     });
-    let predict = quote!(#f.forward(#one_x, #one_y););
     Ok(LayerCode {
         doc: format!("`{}`: y = {formula}", layer.name),
         forward: quote!(#f.forward(#x, #y);),
         backward: backward.unwrap_or_default(),
-        sample: predict.clone(),
-        predict,
+        predict: quote!(#f.forward(#one_x, #one_y);),
         ..LayerCode::default()
     })
 }
@@ -72,7 +70,6 @@ pub(super) fn dropout(
     let eval = f32_tokens(eval, "the eval scale", layer.span)?;
     let mask = format_ident!("{name}_mask");
     let mask_arg = quote!(training.then_some(self.#mask.as_slice()));
-    let none = quote!(::core::option::Option::None);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let backward = ctx.grad_flat_mut(step.x).map(|dx| {
@@ -95,8 +92,7 @@ pub(super) fn dropout(
         }],
         forward: quote!(#p::dropout_forward(#x, #mask_arg, #eval, #y);),
         backward: backward.unwrap_or_default(),
-        predict: quote!(#p::dropout_forward(#one_x, #none, #eval, #one_y);),
-        sample: quote!(#p::dropout_sample(#one_x, #p_lit, #keep, #one_y, rng);),
+        predict: quote!(#p::dropout_predict(#one_x, (#p_lit, #keep, #eval), #one_y, rng.as_deref_mut());),
         resample: quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng);),
         noise_hook: Some(mask),
         ..LayerCode::default()
@@ -131,8 +127,7 @@ pub(super) fn noise(ctx: &Ctx<'_>, step: &Step<'_>, sigma: f64) -> Result<LayerC
         }],
         forward: quote!(#p::noise_forward(#x, training.then_some(self.#noise.as_slice()), #y);),
         backward: backward.unwrap_or_default(),
-        predict: quote!(#p::noise_forward(#one_x, ::core::option::Option::None, #one_y);),
-        sample: quote!(#p::noise_sample(#one_x, #sigma_lit, #one_y, rng);),
+        predict: quote!(#p::noise_predict(#one_x, #sigma_lit, #one_y, rng.as_deref_mut());),
         resample: quote!(#p::gaussian_noise(&mut self.#noise, #sigma_lit, rng);),
         noise_hook: Some(noise),
         ..LayerCode::default()

@@ -292,10 +292,9 @@ pub(super) struct LayerCode {
     forward: TokenStream,
     /// Its statement in `backward_batch` (`training` in scope).
     backward: TokenStream,
-    /// Its statement in `predict_fixed` (eval mode, `ROWS` samples on the stack).
+    /// Its statement in `predict_fixed` (`ROWS` samples on the stack; eval mode, or
+    /// stochastic layers drawing from `rng` when it is `Some`).
     predict: TokenStream,
-    /// Its statement in `predict_sample` (stochastic layers draw from `rng`).
-    sample: TokenStream,
     /// Draws its masks or noise from `rng` into its fields.
     resample: TokenStream,
     /// The field holding its last masks or noise, for the test hook.
@@ -358,8 +357,15 @@ fn loss_code(
     let weight = f32_tokens(out.loss.weight, "the loss weight", out.loss.span)?;
     let soft = quote!(self.core.soft_targets.as_chunks::<#w>().0);
     let width_name = if out.head.is_some() { "WIDTH" } else { "OUTPUT" };
-    let batch = usize_lit(ctx.batch);
-    let check = quote!(#p::Targets::check(#targets, Self::NAME, method, #argument, #batch, (#width_name, #w))?;);
+    // Only a head's targets are checked in generated code (the struct's `Targets` impl).
+    let receiver = match out.head {
+        Some(head) => {
+            let f = format_ident!("{}", head.name);
+            quote!(self.#f)
+        }
+        None => targets.clone(),
+    };
+    let check = quote!(#p::Targets::check(#receiver, network, method, #argument, batch, (#width_name, #w))?;);
     let (target_ty, call, soft_call, doc, target_doc) = match out.loss.kind {
         LossKind::SoftmaxCrossEntropy => (
             quote!(usize),
@@ -489,11 +495,11 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         let what = format!("the penalty coefficient on `{}`", param.name);
         if let Some(a) = param.l2 {
             let a = ok(&mut errors, f32_tokens(a, &what, net.span));
-            penalties.push(quote!(#rt::Penalty::L2 { param: #index, a: #a }));
+            penalties.push(quote!(#rt::Penalty::l2(#index, #a)));
         }
         if let Some(a) = param.l1 {
             let a = ok(&mut errors, f32_tokens(a, &what, net.span));
-            penalties.push(quote!(#rt::Penalty::L1 { param: #index, a: #a }));
+            penalties.push(quote!(#rt::Penalty::l1(#index, #a)));
         }
     }
 
@@ -680,6 +686,20 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             pub struct #targets_struct<'a> {
                 #(#[doc = #target_docs] pub #head_fields: &'a [#target_tys],)*
             }
+
+            impl #rt::Targets for #targets_struct<'_> {
+                fn check(
+                    self,
+                    network: &'static str,
+                    method: &'static str,
+                    _argument: &'static str,
+                    batch: usize,
+                    _width: (&'static str, usize),
+                ) -> ::core::result::Result<(), #p::BatchError> {
+                    #(#checks)*
+                    ::core::result::Result::Ok(())
+                }
+            }
         }
     });
 
@@ -707,25 +727,20 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     );
 
     let stochastic_items = stochastic.then(|| {
-        let sample_steps = codes.iter().map(|c| &c.sample);
         let hooks = plan.steps.iter().zip(&codes).filter_map(|(step, code)| {
             let field = code.noise_hook.as_ref()?;
             let layer = &step.layer.name;
             Some(quote!(#layer => ::core::option::Option::Some(&self.#field),))
         });
-        let (pre_one, assemble_first) = (&pipe.predict, assemble(quote!(0)));
         quote! {
             fn resample(&mut self, rng: &mut #p::Rng) {
                 #resample_body
             }
 
             fn predict_sample(&self, input: &[f32; #input_lit], rng: &mut #p::Rng) -> #out_ty {
-                const ROWS: usize = 1;
-                let input = ::core::array::from_ref(input);
-                #pre_one
-                #stack_acts
-                #(#sample_steps)*
-                #assemble_first
+                let mut out = [<#out_ty as #rt::Sample>::ZERO];
+                self.predict_fixed(::core::array::from_ref(input), &mut out, ::core::option::Option::Some(rng));
+                out[0]
             }
 
             fn noise(&self, layer: &str) -> ::core::option::Option<&[f32]> {
@@ -737,6 +752,28 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         }
     });
 
+    let (rng_param, no_rng, predict_fixed_doc) = if stochastic {
+        (
+            quote!(, mut rng: ::core::option::Option<&mut #p::Rng>),
+            quote!(::core::option::Option::None),
+            quote! {
+                /// The outputs of `ROWS` samples, their activations on the stack (at most 128 KiB
+                /// for a full chunk): eval mode without `rng`, every sample's output the same
+                /// whatever `ROWS` is; with `rng` (`predict_sample`, one sample) dropout,
+                /// DropConnect and noise draw from it.
+            },
+        )
+    } else {
+        (
+            TokenStream::new(),
+            TokenStream::new(),
+            quote! {
+                /// The eval-mode outputs of `ROWS` samples, their activations on the stack (at
+                /// most 128 KiB for a full chunk); every sample's output is the same whatever
+                /// `ROWS` is.
+            },
+        )
+    };
     let input_rows = quote!(let x_in = self.core.input.as_chunks::<#input_lit>().0;);
     let forward_prelude = mentions(&forward_body, "x_in").then_some(&input_rows);
     let backward_prelude = mentions(&backward_body, "x_in").then_some(&input_rows);
@@ -797,11 +834,6 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 &mut self.core
             }
 
-            fn check_targets(method: &'static str, targets: Self::Targets<'_>) -> ::core::result::Result<(), #p::BatchError> {
-                #(#checks)*
-                ::core::result::Result::Ok(())
-            }
-
             fn forward_batch(&mut self, #forward_training: bool) {
                 #forward_prelude
                 #forward_body
@@ -828,10 +860,10 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 let (x_full, x_rest) = inputs.as_chunks::<#predict_rows_lit>();
                 let (y_full, y_rest) = outputs.as_chunks_mut::<#predict_rows_lit>();
                 for (x, y) in x_full.iter().zip(y_full) {
-                    self.predict_fixed(x, y);
+                    self.predict_fixed(x, y, #no_rng);
                 }
                 for (x, y) in x_rest.iter().zip(y_rest) {
-                    self.predict_fixed(::core::array::from_ref(x), ::core::array::from_mut(y));
+                    self.predict_fixed(::core::array::from_ref(x), ::core::array::from_mut(y), #no_rng);
                 }
             }
 
@@ -841,10 +873,8 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
         #[allow(clippy::approx_constant)]
         impl #name {
-            /// The eval-mode outputs of `ROWS` samples, their activations on the stack (at
-            /// most 128 KiB for a full chunk); every sample's output is the same whatever
-            /// `ROWS` is.
-            fn predict_fixed<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS]) {
+            #predict_fixed_doc
+            fn predict_fixed<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS] #rng_param) {
                 #pre_one
                 #stack_acts
                 #(#predict_steps)*
@@ -901,26 +931,19 @@ fn layers_doc(net: &ir::Network) -> String {
 fn buffer_info(buffer: &ir::Buffer, p: &TokenStream) -> TokenStream {
     let name = &buffer.name;
     let shape = buffer.shape.iter().map(|d| usize_lit(*d));
-    let (offset, len) = (usize_lit(buffer.offset), usize_lit(buffer.len));
+    let offset = usize_lit(buffer.offset);
     let kind = match buffer.kind {
         BufferKind::RunningMean => quote!(RunningMean),
         BufferKind::RunningVar => quote!(RunningVar),
         BufferKind::NumBatchesTracked => quote!(NumBatchesTracked),
     };
-    quote! {
-        #p::BufferInfo {
-            name: #name,
-            shape: &[#(#shape),*],
-            offset: #offset,
-            len: #len,
-            kind: #p::BufferKind::#kind,
-        }
-    }
+    quote!(#p::BufferInfo::new(#name, &[#(#shape),*], #offset, #p::BufferKind::#kind))
 }
+
 fn param_info(param: &ir::Param, span: Span, p: &TokenStream) -> Result<TokenStream, Diagnostic> {
     let name = &param.name;
     let shape = param.shape.iter().map(|d| usize_lit(*d));
-    let (offset, len) = (usize_lit(param.offset), usize_lit(param.len));
+    let offset = usize_lit(param.offset);
     let role = match param.role {
         Role::Weight => quote!(Weight),
         Role::Bias => quote!(Bias),
@@ -939,12 +962,12 @@ fn param_info(param: &ir::Param, span: Span, p: &TokenStream) -> Result<TokenStr
                 f32_tokens(lo, &what("lower bound"), span)?,
                 f32_tokens(hi, &what("upper bound"), span)?,
             );
-            quote!(#p::Init::Uniform { lo: #lo, hi: #hi })
+            quote!(#p::Init::uniform(#lo, #hi))
         }
         ir::Init::Normal { mean, std } => {
             let (mean, std) =
                 (f32_tokens(mean, &what("mean"), span)?, f32_tokens(std, &what("std"), span)?);
-            quote!(#p::Init::Normal { mean: #mean, std: #std })
+            quote!(#p::Init::normal(#mean, #std))
         }
         ir::Init::Orthogonal { gain } => {
             let gain = f32_tokens(gain, &what("gain"), span)?;
@@ -952,15 +975,5 @@ fn param_info(param: &ir::Param, span: Span, p: &TokenStream) -> Result<TokenStr
         }
     };
     let fan_in = usize_lit(param.fans.map_or(0, |f| f.fan_in));
-    Ok(quote! {
-        #p::ParamInfo {
-            name: #name,
-            shape: &[#(#shape),*],
-            offset: #offset,
-            len: #len,
-            role: #p::Role::#role,
-            init: #init,
-            fan_in: #fan_in,
-        }
-    })
+    Ok(quote!(#p::ParamInfo::new(#name, &[#(#shape),*], #offset, #p::Role::#role, #init, #fan_in)))
 }

@@ -136,15 +136,13 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             code.backward = backward(quote! {
                 #p::fractional_maxpool2d_backward(Self::#shape, #dy, &self.#argmax, #dx, #batch) #expect;
             });
+            // u = 0.5 in eval; drawn per sample with `rng` (predict_sample)
             code.predict = quote! {
                 let mut argmax = [[0u32; #out_len]; ROWS];
-                let u = [[#p::FRACTIONAL_EVAL_SAMPLE; 2]; ROWS];
-                #forward(Self::#shape, u.as_flattened(), #one_x, #one_y, argmax.as_flattened_mut(), ROWS) #expect;
-            };
-            code.sample = quote! {
-                let mut argmax = [[0u32; #out_len]; ROWS];
-                let mut u = [[0.0f32; 2]; ROWS];
-                #p::fractional_samples(rng, u.as_flattened_mut());
+                let mut u = [[#p::FRACTIONAL_EVAL_SAMPLE; 2]; ROWS];
+                if let ::core::option::Option::Some(rng) = rng.as_deref_mut() {
+                    #p::fractional_samples(rng, u.as_flattened_mut());
+                }
                 #forward(Self::#shape, u.as_flattened(), #one_x, #one_y, argmax.as_flattened_mut(), ROWS) #expect;
             };
             code.resample = quote!(#p::fractional_samples(rng, &mut self.#samples););
@@ -153,6 +151,5 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         }
         _ => return Err(Diagnostic::error(layer.span, "internal error: not a pooling layer")),
     }
-    code.sample = code.predict.clone();
     Ok(code)
 }

@@ -29,13 +29,11 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
         ctx.grad_flat_mut(branch).map(|df| quote!(#p::residual_backward(#dy, #mask_arg, #w, #df);));
     // dL/dx += dy (the skip connection)
     let dx = ctx.grad_flat_mut(step.x).map(|dx| quote!(#p::add_into(#dy, #dx);));
-    let predict = quote!(#p::residual_forward(#one_x, #one_f, #none, #w, #one_y););
     let mut code = LayerCode {
         doc: format!("`{name}`: y = x + F(x)"),
         forward: quote!(#p::residual_forward(#x, #f, #mask_arg, #w, #y);),
         backward: quote!(#df #dx),
-        sample: predict.clone(),
-        predict,
+        predict: quote!(#p::residual_forward(#one_x, #one_f, #none, #w, #one_y);),
         ..LayerCode::default()
     };
     if stochastic {
@@ -55,7 +53,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
         });
         code.resample = quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng););
         code.noise_hook = Some(mask);
-        code.sample = quote!(#p::residual_sample(#one_x, #one_f, #p_lit, #keep, #one_y, rng););
+        code.predict = quote! {
+            #p::residual_predict(#one_x, #one_f, (#w, #p_lit, #keep), #one_y, rng.as_deref_mut());
+        };
     }
     Ok(code)
 }
