@@ -200,8 +200,17 @@ fn check_len(name: &str, shape: &[usize], len: usize) -> Result<(), CheckpointEr
     }
 }
 
-/// Writes `tensors` to `path` as safetensors, replacing the file only once it is complete
-/// (written to a sibling temporary file, then renamed).
+/// Writes `tensors` to `path` as safetensors, replacing the file only once it is complete.
+///
+/// The bytes go to a new temporary file in the destination's directory (`.<name>.<pid>.<n>.tmp`,
+/// unique to this call), which is flushed to disk and then renamed over `path`; the directory is
+/// flushed too, so after a crash `path` holds either the old or the new checkpoint, never a mix.
+/// Concurrent saves to one path, from threads or processes, each replace the file whole: the
+/// last rename wins and a concurrent [`load`] always sees a complete file. On error the
+/// temporary file is removed (only a process killed mid-save can leave one behind).
+///
+/// If `path` is a symbolic link, the file it points to is replaced and the link is kept (as
+/// `std::fs::write` through the link would do); a dangling link gets its target created.
 pub fn save(path: impl AsRef<Path>, tensors: &[TensorRef<'_>]) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let mut seen = std::collections::HashSet::new();
@@ -239,16 +248,71 @@ pub fn save(path: impl AsRef<Path>, tensors: &[TensorRef<'_>]) -> Result<(), Che
         }
     })?;
 
-    let io_err = |source| CheckpointError::Io { path: path.to_path_buf(), source };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".partial");
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, &file).map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        // Best effort: the rename error is what the caller needs to see.
+    write_atomically(path, &file)
+        .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+}
+
+/// Follows `path` through symbolic links (at most 40, as Linux does) to the file they name,
+/// which need not exist yet.
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&at)?;
+                // A relative target is relative to the link's directory.
+                at = match at.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes `bytes` to a fresh temporary file next to `path`'s target, flushes it, renames it
+/// over the target and flushes the directory; removes the temporary file on every error.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let target = resolve_links(path)?;
+    let name = target.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a file")
+    })?;
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = dir.join(tmp_name);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &target));
+    drop(file);
+    if let Err(e) = written {
+        // Best effort: the write or rename error is what the caller needs to see.
         let _ = std::fs::remove_file(&tmp);
-        io_err(e)
-    })
+        return Err(e);
+    }
+    // Make the rename itself durable. Opening a directory to flush it works on unix; other
+    // platforms refuse to open or flush one and give no other way, so errors are ignored there.
+    #[cfg(unix)]
+    std::fs::File::open(&dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+    Ok(())
 }
 
 /// Reads the checkpoint at `path` into the `expected` buffers.
