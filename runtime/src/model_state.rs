@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
-use crate::checkpoint::{CheckpointError, TensorDataMut, TensorMut, TensorRef, load, save};
+use crate::checkpoint::{
+    CheckpointError, LoadOptions, TensorDataMut, TensorMut, TensorRef, load_checked, save,
+};
 use crate::layout::{BufferInfo, ParamInfo};
 use crate::preprocess::Preprocessor;
-use crate::state::State;
+use crate::state::{State, is_running_var};
 
 /// Writes the parameters, the buffers and `pre`'s statistics (`preprocess.mean`, ...).
 pub fn save_state_preprocessed(
@@ -50,7 +52,8 @@ pub fn save_state_preprocessed(
 }
 
 /// Reads a file written by [`save_state_preprocessed`]: exactly the network's tensors plus the
-/// statistics `pre`'s kind keeps, which replace `pre`. On error nothing is changed.
+/// statistics `pre`'s kind keeps, which replace `pre`, with no NaN, infinite value or negative
+/// running variance (see [`load_state_preprocessed_with`]). On error nothing is changed.
 pub fn load_state_preprocessed(
     path: &Path,
     params_layout: &[ParamInfo],
@@ -59,6 +62,31 @@ pub fn load_state_preprocessed(
     buffers: &mut [f32],
     counters: &mut [i64],
     pre: &mut Preprocessor,
+) -> Result<(), CheckpointError> {
+    load_state_preprocessed_with(
+        path,
+        params_layout,
+        params,
+        buffers_layout,
+        buffers,
+        counters,
+        pre,
+        &LoadOptions::default(),
+    )
+}
+
+/// As [`load_state_preprocessed`], accepting the values `options` allows.
+// The arguments of `load_state_preprocessed` plus the options, in the same order.
+#[allow(clippy::too_many_arguments)]
+pub fn load_state_preprocessed_with(
+    path: &Path,
+    params_layout: &[ParamInfo],
+    params: &mut [f32],
+    buffers_layout: &[BufferInfo],
+    buffers: &mut [f32],
+    counters: &mut [i64],
+    pre: &mut Preprocessor,
+    options: &LoadOptions,
 ) -> Result<(), CheckpointError> {
     let invalid = |name: &str, reason: String| CheckpointError::InvalidTensor {
         name: name.to_string(),
@@ -72,6 +100,7 @@ pub fn load_state_preprocessed(
         shapes.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect();
     {
         let mut tensors: Vec<TensorMut<'_>> = Vec::new();
+        let mut rules = Vec::new();
         let (mut rest_p, mut rest_b, mut rest_c): (&mut [f32], &mut [f32], &mut [i64]) =
             (&mut p, &mut b, &mut c);
         let mut at = (0usize, 0usize, 0usize);
@@ -118,12 +147,14 @@ pub fn load_state_preprocessed(
                     TensorDataMut::I64(piece)
                 }
             };
+            rules.push(options.rule(is_running_var(buffers_layout, name)));
             tensors.push(TensorMut { name, shape, data });
         }
         for ((name, shape), data) in shapes.iter().zip(stats.iter_mut()) {
+            rules.push(options.rule(false));
             tensors.push(TensorMut { name, shape, data: TensorDataMut::F32(data) });
         }
-        load(path, &mut tensors)?;
+        load_checked(path, &mut tensors, &rules)?;
     }
     let named: Vec<(&str, &[usize], &[f32])> = shapes
         .iter()
