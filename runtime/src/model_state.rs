@@ -169,3 +169,83 @@ pub fn load_state_preprocessed_with(
     *pre = fitted;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Init;
+    use crate::layout::{BufferKind, Role};
+    use crate::preprocess::PreprocessKind;
+
+    const PARAMS: &[ParamInfo] = &[ParamInfo {
+        name: "bn.weight",
+        shape: &[2],
+        offset: 0,
+        len: 2,
+        role: Role::NormWeight,
+        init: Init::Constant(1.0),
+        fan_in: 0,
+    }];
+    const BUFFERS: &[BufferInfo] = &[BufferInfo {
+        name: "bn.running_var",
+        shape: &[2],
+        offset: 0,
+        len: 2,
+        kind: BufferKind::RunningVar,
+    }];
+
+    #[test]
+    fn poisoned_values_are_refused_unless_allowed() {
+        let path = std::env::temp_dir()
+            .join(format!("netspec-model-state-{}.safetensors", std::process::id()));
+        let kind = PreprocessKind::StandardizePerFeature;
+        let fitted = Preprocessor::fit(kind, 1e-5, &[2], &[1.0, 2.0, 3.0, 5.0]).unwrap();
+        let state = State {
+            params_layout: PARAMS,
+            params: &[1.0, f32::NAN],
+            buffers_layout: BUFFERS,
+            buffers: &[1.0, -1.0],
+            counters: &[],
+        };
+        save_state_preprocessed(&path, state, &fitted).unwrap();
+        let (mut p, mut b) = ([9.0; 2], [9.0; 2]);
+        let mut pre = Preprocessor::new(kind, 1e-5, &[2]).unwrap();
+        let err =
+            load_state_preprocessed(&path, PARAMS, &mut p, BUFFERS, &mut b, &mut [], &mut pre)
+                .unwrap_err();
+        assert!(err.to_string().contains("`bn.weight` holds NaN at index [1]"), "{err}");
+        assert_eq!((p, b), ([9.0; 2], [9.0; 2]));
+        assert_eq!(pre.mean(), &[0.0, 0.0]);
+
+        let only_nan = LoadOptions { allow_non_finite: true, ..LoadOptions::default() };
+        let err = load_state_preprocessed_with(
+            &path,
+            PARAMS,
+            &mut p,
+            BUFFERS,
+            &mut b,
+            &mut [],
+            &mut pre,
+            &only_nan,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`bn.running_var` holds -1 at index [1]"), "{err}");
+
+        let lax = LoadOptions { allow_non_finite: true, allow_negative_variance: true };
+        load_state_preprocessed_with(
+            &path,
+            PARAMS,
+            &mut p,
+            BUFFERS,
+            &mut b,
+            &mut [],
+            &mut pre,
+            &lax,
+        )
+        .unwrap();
+        assert!(p[0] == 1.0 && p[1].is_nan());
+        assert_eq!(b, [1.0, -1.0]);
+        assert_eq!(pre.mean(), &[2.0, 3.5]);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
