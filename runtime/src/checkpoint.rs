@@ -6,9 +6,10 @@
 //! and checks every name, dtype and shape first, so a bad file never leaves buffers half
 //! overwritten. No input file can make either function panic.
 
-use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype as StDtype, Metadata, TensorView};
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::layout::ParamInfo;
@@ -128,6 +129,20 @@ pub enum CheckpointError {
         /// Type in the file, as safetensors names it.
         found: String,
     },
+    /// A tensor holds a value the network cannot use: NaN or infinite, or a negative running
+    /// variance (see [`LoadOptions`]).
+    InvalidValue {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Index of the first bad element (`[]` for a scalar).
+        index: Vec<usize>,
+        /// Its value.
+        value: f32,
+        /// Why it is refused and which [`LoadOptions`] field accepts it.
+        reason: String,
+    },
     /// A tensor passed by the caller is inconsistent (before any file is touched).
     InvalidTensor {
         /// The tensor.
@@ -175,6 +190,12 @@ impl fmt::Display for CheckpointError {
                  {expected}; convert it (in PyTorch: `.float()` or `.long()`) and save again",
                 path.display()
             ),
+            CheckpointError::InvalidValue { path, name, index, value, reason } => write!(
+                f,
+                "checkpoint {}: tensor `{name}` holds {value} at index {index:?}, {reason}; the \
+                 run that saved it diverged or the file is damaged: load an earlier checkpoint",
+                path.display()
+            ),
             CheckpointError::InvalidTensor { name, reason } => {
                 write!(f, "tensor `{name}`: {reason}")
             }
@@ -205,8 +226,17 @@ fn check_len(name: &str, shape: &[usize], len: usize) -> Result<(), CheckpointEr
     }
 }
 
-/// Writes `tensors` to `path` as safetensors, replacing the file only once it is complete
-/// (written to a sibling temporary file, then renamed).
+/// Writes `tensors` to `path` as safetensors, replacing the file only once it is complete.
+///
+/// The bytes go to a new temporary file in the destination's directory (`.<name>.<pid>.<n>.tmp`,
+/// unique to this call), which is flushed to disk and then renamed over `path`; the directory is
+/// flushed too, so after a crash `path` holds either the old or the new checkpoint, never a mix.
+/// Concurrent saves to one path, from threads or processes, each replace the file whole: the
+/// last rename wins and a concurrent [`load`] always sees a complete file. On error the
+/// temporary file is removed (only a process killed mid-save can leave one behind).
+///
+/// If `path` is a symbolic link, the file it points to is replaced and the link is kept (as
+/// `std::fs::write` through the link would do); a dangling link gets its target created.
 pub fn save(path: impl AsRef<Path>, tensors: &[TensorRef<'_>]) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let mut seen = std::collections::HashSet::new();
@@ -244,36 +274,141 @@ pub fn save(path: impl AsRef<Path>, tensors: &[TensorRef<'_>]) -> Result<(), Che
         }
     })?;
 
-    let io_err = |source| CheckpointError::Io { path: path.to_path_buf(), source };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".partial");
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, &file).map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        // Best effort: the rename error is what the caller needs to see.
-        let _ = std::fs::remove_file(&tmp);
-        io_err(e)
-    })
+    write_atomically(path, &file)
+        .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
 }
 
-/// Reads the checkpoint at `path` into the `expected` buffers.
+/// Follows `path` through symbolic links (at most 40, as Linux does) to the file they name,
+/// which need not exist yet.
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&at)?;
+                // A relative target is relative to the link's directory.
+                at = match at.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes `bytes` to a fresh temporary file next to `path`'s target, flushes it, renames it
+/// over the target and flushes the directory; removes the temporary file on every error.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let target = resolve_links(path)?;
+    let name = target.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a file")
+    })?;
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = dir.join(tmp_name);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &target));
+    drop(file);
+    if let Err(e) = written {
+        // Best effort: the write or rename error is what the caller needs to see.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // Make the rename itself durable. Opening a directory to flush it works on unix; other
+    // platforms refuse to open or flush one and give no other way, so errors are ignored there.
+    #[cfg(unix)]
+    std::fs::File::open(&dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+    Ok(())
+}
+
+/// Values [`load_with`] and the state loaders accept beyond the expected names, dtypes and
+/// shapes. The default refuses values no trained network holds, which come from a run that
+/// diverged or a damaged file and would silently turn every prediction into NaN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Accept NaN and infinite f32 values.
+    pub allow_non_finite: bool,
+    /// Accept negative batch-norm running variances.
+    pub allow_negative_variance: bool,
+}
+
+impl LoadOptions {
+    /// The rule for one f32 tensor; `variance` marks a batch-norm running variance.
+    pub(crate) fn rule(&self, variance: bool) -> ValueRule {
+        ValueRule {
+            finite: !self.allow_non_finite,
+            non_negative: variance && !self.allow_negative_variance,
+        }
+    }
+}
+
+/// Which values a loaded f32 tensor may hold (i64 tensors may hold any).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ValueRule {
+    /// No NaN or infinity.
+    finite: bool,
+    /// No value below zero.
+    non_negative: bool,
+}
+
+/// Longest header read: the limit of the safetensors format itself.
+const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// Reads the checkpoint at `path` into the `expected` buffers, refusing NaN and infinite
+/// values (see [`load_with`]).
 ///
 /// The file must hold exactly the expected tensors (like PyTorch's `load_state_dict` with
 /// `strict=True`), each with the expected dtype and shape; every check runs before any buffer
 /// is written, so on error the buffers are unchanged.
 pub fn load(path: impl AsRef<Path>, expected: &mut [TensorMut<'_>]) -> Result<(), CheckpointError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path)
-        .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    load_bytes(&bytes, path, expected)
+    load_with(path, expected, &LoadOptions::default())
 }
 
-fn load_bytes(
-    bytes: &[u8],
+/// As [`load`], with the values `options` accepts.
+///
+/// The header is read and checked first (at most 100 MB, the format's limit): its names,
+/// dtypes and shapes against `expected`, and the data size it describes against the file's
+/// length. Only then is the data read, so a file that is not this network's checkpoint is
+/// refused without reading more than its header, whatever its size.
+pub fn load_with(
+    path: impl AsRef<Path>,
+    expected: &mut [TensorMut<'_>],
+    options: &LoadOptions,
+) -> Result<(), CheckpointError> {
+    let rules = vec![options.rule(false); expected.len()];
+    load_checked(path.as_ref(), expected, &rules)
+}
+
+/// [`load_with`] with a rule per expected tensor (`rules[i]` for `expected[i]`).
+pub(crate) fn load_checked(
     path: &Path,
     expected: &mut [TensorMut<'_>],
+    rules: &[ValueRule],
 ) -> Result<(), CheckpointError> {
     let path_buf = || path.to_path_buf();
+    let corrupt =
+        |detail: String| CheckpointError::Corrupt { path: path_buf(), source: detail.into() };
+    let io = |source| CheckpointError::Io { path: path_buf(), source };
     for t in expected.iter() {
         let len = match &t.data {
             TensorDataMut::F32(v) => v.len(),
@@ -281,58 +416,103 @@ fn load_bytes(
         };
         check_len(t.name, t.shape, len)?;
     }
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| CheckpointError::Corrupt { path: path_buf(), source: e.into() })?;
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    if file_len < 8 {
+        return Err(corrupt(format!(
+            "the file is {file_len} bytes, too short for the 8-byte header length"
+        )));
+    }
+    let mut word = [0u8; 8];
+    file.read_exact(&mut word).map_err(io)?;
+    let header_len = u64::from_le_bytes(word);
+    if header_len > MAX_HEADER_LEN {
+        return Err(corrupt(format!(
+            "its header length is {header_len} bytes, over the format's limit of {MAX_HEADER_LEN}"
+        )));
+    }
+    let after_len = file_len - 8;
+    if header_len > after_len {
+        return Err(corrupt(format!(
+            "its header length is {header_len} bytes but only {after_len} bytes follow"
+        )));
+    }
+    let mut header = Vec::new();
+    (&mut file).take(header_len).read_to_end(&mut header).map_err(io)?;
+    let meta: Metadata = std::str::from_utf8(&header)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+        .map_err(|e| corrupt(format!("its header is not valid: {e}")))?;
+    let data_len = meta.data_len() as u64;
+    let have = after_len - header_len;
+    if data_len != have {
+        return Err(corrupt(format!(
+            "its header describes {data_len} bytes of tensor data but {have} bytes follow the \
+             header"
+        )));
+    }
 
     let missing: Vec<String> = expected
         .iter()
-        .filter(|t| file.tensor(t.name).is_err())
+        .filter(|t| meta.info(t.name).is_none())
         .map(|t| t.name.to_string())
         .collect();
     if !missing.is_empty() {
         return Err(CheckpointError::Missing { path: path_buf(), names: missing });
     }
-    let mut unexpected: Vec<String> = file
-        .names()
-        .into_iter()
-        .filter(|n| !expected.iter().any(|t| t.name == *n))
-        .map(String::from)
-        .collect();
+    let mut unexpected: Vec<String> =
+        meta.tensors().into_keys().filter(|n| !expected.iter().any(|t| t.name == *n)).collect();
     if !unexpected.is_empty() {
         unexpected.sort();
         return Err(CheckpointError::Unexpected { path: path_buf(), names: unexpected });
     }
-
-    let mut views = Vec::with_capacity(expected.len());
+    let mut ranges = Vec::with_capacity(expected.len());
     for t in expected.iter() {
-        let view = file
-            .tensor(t.name)
-            .map_err(|e| CheckpointError::Corrupt { path: path_buf(), source: e.into() })?;
+        let info = meta.info(t.name).ok_or_else(|| corrupt(format!("`{}` vanished", t.name)))?;
         let (want, want_st) = match t.data {
             TensorDataMut::F32(_) => (Dtype::F32, StDtype::F32),
             TensorDataMut::I64(_) => (Dtype::I64, StDtype::I64),
         };
-        if view.dtype() != want_st {
+        if info.dtype != want_st {
             return Err(CheckpointError::DtypeMismatch {
                 path: path_buf(),
                 name: t.name.to_string(),
                 expected: want,
-                found: format!("{:?}", view.dtype()),
+                found: format!("{:?}", info.dtype),
             });
         }
-        if view.shape() != t.shape {
+        if info.shape != t.shape {
             return Err(CheckpointError::ShapeMismatch {
                 path: path_buf(),
                 name: t.name.to_string(),
                 expected: t.shape.to_vec(),
-                found: view.shape().to_vec(),
+                found: info.shape.clone(),
             });
         }
-        views.push(view.data());
+        ranges.push(info.data_offsets);
     }
 
-    // All checks passed; safetensors has validated that each tensor's byte range matches its
-    // dtype and shape, so the chunk counts equal the buffer lengths.
+    // The file holds exactly the expected tensors, so the data is as large as the buffers.
+    let mut data = Vec::new();
+    (&mut file).take(data_len + 1).read_to_end(&mut data).map_err(io)?;
+    if data.len() as u64 != data_len {
+        return Err(corrupt("the file changed while it was read; load it again".into()));
+    }
+    let mut views = Vec::with_capacity(expected.len());
+    for (t, (start, end)) in expected.iter().zip(ranges) {
+        // The header was validated: the ranges tile the data and match dtype and shape.
+        let bytes = data
+            .get(start..end)
+            .ok_or_else(|| corrupt(format!("the data of `{}` lies outside the file", t.name)))?;
+        views.push(bytes);
+    }
+    for ((t, bytes), rule) in expected.iter().zip(&views).zip(rules) {
+        if matches!(t.data, TensorDataMut::F32(_)) {
+            check_values(path, t, bytes, *rule)?;
+        }
+    }
+
+    // All checks passed; the chunk counts equal the buffer lengths.
     for (t, data) in expected.iter_mut().zip(views) {
         match &mut t.data {
             TensorDataMut::F32(out) => {
@@ -348,6 +528,41 @@ fn load_bytes(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses the first f32 in `bytes` (the data of `t`) that `rule` forbids.
+fn check_values(
+    path: &Path,
+    t: &TensorMut<'_>,
+    bytes: &[u8],
+    rule: ValueRule,
+) -> Result<(), CheckpointError> {
+    let values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    for (flat, value) in values.enumerate() {
+        let reason = if rule.finite && !value.is_finite() {
+            "which is not finite (set `LoadOptions::allow_non_finite` to accept it)"
+        } else if rule.non_negative && value < 0.0 {
+            "but a variance cannot be negative (set `LoadOptions::allow_negative_variance` to \
+             accept it)"
+        } else {
+            continue;
+        };
+        // Row-major index from the flat one.
+        let mut index = vec![0; t.shape.len()];
+        let mut rest = flat;
+        for (i, &d) in index.iter_mut().zip(t.shape).rev() {
+            *i = rest % d.max(1);
+            rest /= d.max(1);
+        }
+        return Err(CheckpointError::InvalidValue {
+            path: path.to_path_buf(),
+            name: t.name.to_string(),
+            index,
+            value,
+            reason: reason.to_string(),
+        });
     }
     Ok(())
 }
@@ -409,6 +624,7 @@ pub fn load_params(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safetensors::tensor::SafeTensors;
 
     struct TempDir(PathBuf);
 
@@ -454,7 +670,7 @@ mod tests {
         let path = dir.0.join("net.safetensors");
         save_net(&path);
         let (mut w, mut b, mut m, mut n) = ([0f32; 6], [0f32; 3], [0f32; 1], [0i64; 1]);
-        load(
+        load_with(
             &path,
             &mut [
                 TensorMut {
@@ -470,6 +686,7 @@ mod tests {
                     data: TensorDataMut::F32(&mut m),
                 },
             ],
+            &LoadOptions { allow_non_finite: true, ..LoadOptions::default() },
         )
         .unwrap();
         assert_eq!(w.map(f32::to_bits), W.map(f32::to_bits));
@@ -607,6 +824,79 @@ mod tests {
         std::fs::write(&path, &fake).unwrap();
         let err = load_fc(&path);
         assert!(err.to_string().contains("not a valid safetensors file"), "{err}");
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_naming_tensor_and_index() {
+        let dir = TempDir::new("nan");
+        let path = dir.0.join("net.safetensors");
+        let mut w = W;
+        w[3] = f32::NEG_INFINITY;
+        write(
+            &path,
+            &[
+                TensorRef { name: "fc.weight", shape: &[3, 2], data: TensorData::F32(&w) },
+                TensorRef { name: "fc.bias", shape: &[3], data: TensorData::F32(&B) },
+            ],
+        );
+        let err = load_fc(&path);
+        assert!(
+            matches!(&err, CheckpointError::InvalidValue { name, index, value, .. }
+                if name == "fc.weight" && index == &[1, 1] && *value == f32::NEG_INFINITY),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("`fc.weight` holds -inf at index [1, 1]"), "{text}");
+        assert!(text.contains("allow_non_finite"), "{text}");
+    }
+
+    /// Writes `fc.weight [3, 2]` and `fc.bias [3]`, then makes the file `len` bytes long
+    /// (sparse: no disk space is used).
+    fn sparse_checkpoint(path: &Path, len: u64) {
+        write(
+            path,
+            &[
+                TensorRef { name: "fc.weight", shape: &[3, 2], data: TensorData::F32(&W) },
+                TensorRef { name: "fc.bias", shape: &[3], data: TensorData::F32(&B) },
+            ],
+        );
+        std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+    }
+
+    #[test]
+    fn a_huge_file_is_refused_from_its_header() {
+        let dir = TempDir::new("huge");
+        let path = dir.0.join("net.safetensors");
+        // A valid header for 36 bytes of data, then 3 GiB: refused before the data is read
+        // (reading it took 3.1 GB of memory).
+        sparse_checkpoint(&path, 3 << 30);
+        let err = load_fc(&path);
+        assert!(err.to_string().contains("describes 36 bytes of tensor data but 3221225"), "{err}");
+        // A header that claims a 3 GiB tensor the file does hold: refused by its shape.
+        let big = 3usize << 28;
+        let end = 12 * big;
+        let header = format!(
+            r#"{{"fc.weight":{{"dtype":"F32","shape":[3,{big}],"data_offsets":[0,{end}]}},"#
+        ) + &format!(
+            r#""fc.bias":{{"dtype":"F32","shape":[3],"data_offsets":[{end},{}]}}}}"#,
+            end + 12
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let len = bytes.len() as u64 + end as u64 + 12;
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len).unwrap();
+        let err = load_fc(&path);
+        assert!(
+            matches!(&err, CheckpointError::ShapeMismatch { name, .. } if name == "fc.weight"),
+            "{err}"
+        );
+        // A header length over the format's 100 MB limit.
+        let mut bytes = (200u64 << 20).to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load_fc(&path);
+        assert!(err.to_string().contains("over the format's limit"), "{err}");
     }
 
     #[test]

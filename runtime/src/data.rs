@@ -79,9 +79,14 @@ pub struct CsvOptions {
     pub has_header: bool,
     /// Where the label is; every other column is a feature.
     pub label: LabelColumn,
-    /// Number of classes; `None` infers `max label + 1`. Labels must be below it.
+    /// Number of classes; `None` infers `max label + 1`, at most [`MAX_INFERRED_CLASSES`]
+    /// (a larger label is refused as a likely mistake; give the count to go past it). Labels
+    /// must be below it.
     pub n_classes: Option<usize>,
 }
+
+/// Most classes [`Dataset::from_csv`] infers from the labels when `n_classes` is not given.
+pub const MAX_INFERRED_CLASSES: usize = 65_536;
 
 /// A classification data set held in memory.
 ///
@@ -105,14 +110,15 @@ pub struct Dataset {
 }
 
 /// Splits `line` on commas, yielding each trimmed field and the 1-based character column where
-/// it starts.
+/// it starts. Counts each character once, so a row of any width takes linear time.
 fn fields(line: &str) -> impl Iterator<Item = (&str, usize)> {
-    let mut byte = 0;
+    // Column of the first character of the next raw field.
+    let mut start = 1;
     line.split(',').map(move |raw| {
-        let lead = raw.len() - raw.trim_start().len();
-        let column = line[..byte + lead].chars().count() + 1;
-        byte += raw.len() + 1;
-        (raw.trim(), column)
+        let body = raw.trim_start();
+        let column = start + raw[..raw.len() - body.len()].chars().count();
+        start += raw.chars().count() + 1;
+        (body.trim_end(), column)
     })
 }
 
@@ -132,6 +138,8 @@ fn parse_rows(
     };
     let mut features = Vec::new();
     let mut labels = Vec::new();
+    // Largest label so far, with its line and column, to bound the inferred class count.
+    let mut largest: Option<(usize, usize, usize)> = None;
     // (number of fields, line) of the first data row, which every other row must match.
     let mut width: Option<(usize, usize)> = None;
     let mut last_line = first_line;
@@ -182,6 +190,9 @@ fn parse_rows(
                         format!("label {class} is out of range for {n} classes (0..{n})"),
                     ));
                 }
+                if largest.is_none_or(|(top, _, _)| class > top) {
+                    largest = Some((class, line_no, column));
+                }
                 labels.push(class);
             } else {
                 let value: f32 = field
@@ -198,7 +209,26 @@ fn parse_rows(
         return Err(err(last_line, 1, "the file has no data rows".into()));
     };
     let n_features = n_fields - 1;
-    let n_classes = n_classes.unwrap_or_else(|| labels.iter().max().map_or(0, |m| m + 1));
+    let n_classes = match (n_classes, largest) {
+        (Some(n), _) => n,
+        (None, None) => 0,
+        (None, Some((top, line, column))) => match top.checked_add(1) {
+            Some(n) if n <= MAX_INFERRED_CLASSES => n,
+            implied => {
+                let implied =
+                    implied.map_or_else(|| "more than usize::MAX".into(), |n| n.to_string());
+                return Err(err(
+                    line,
+                    column,
+                    format!(
+                        "label {top} implies {implied} classes, more than the \
+                         {MAX_INFERRED_CLASSES} inferred at most; if the labels are right, give \
+                         `n_classes` in `CsvOptions`, otherwise renumber the classes from 0"
+                    ),
+                ));
+            }
+        },
+    };
     Ok(Dataset {
         features,
         labels,
@@ -275,7 +305,8 @@ impl Dataset {
     ///
     /// Fields are separated by commas and trimmed; blank lines are skipped. Every row must
     /// have the same number of fields, every feature must be a finite number and the label a
-    /// non-negative integer. The first bad row is reported as `file:line:column: problem`.
+    /// non-negative integer. A UTF-8 byte-order mark at the start is skipped. The first bad row
+    /// is reported as `file:line:column: problem`.
     pub fn from_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset, DataError> {
         let path = path.as_ref();
         let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
@@ -293,6 +324,8 @@ impl Dataset {
         name: &str,
         options: &CsvOptions,
     ) -> Result<Dataset, DataError> {
+        // A byte-order mark some editors put at the start of UTF-8 files is not data.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let (body, first_line) = if options.has_header {
             (text.split_once('\n').map_or("", |(_, rest)| rest), 2)
         } else {
@@ -607,6 +640,63 @@ mod tests {
     }
 
     #[cfg(feature = "gzip")]
+    #[test]
+    fn inferred_classes_are_bounded() {
+        let none = CsvOptions::default();
+        // One huge label used to allocate a name per class (5.4 GB for 100000000).
+        let (line, column, message) = parse_err("1,0\n2,100000000\n3,1\n", &none);
+        assert_eq!((line, column), (2, 3));
+        assert!(message.contains("label 100000000 implies 100000001 classes"), "{message}");
+        assert!(message.contains("give `n_classes`"), "{message}");
+        // usize::MAX + 1 overflowed (a panic in debug builds, 0 classes in release).
+        let (line, _, message) = parse_err("1,18446744073709551615\n", &none);
+        assert_eq!(line, 1);
+        assert!(message.contains("label 18446744073709551615"), "{message}");
+        // The limit itself is fine, and an explicit count is taken as given.
+        let last = MAX_INFERRED_CLASSES - 1;
+        let d = Dataset::from_csv_str(&format!("1,{last}\n"), "t.csv", &none).unwrap();
+        assert_eq!(
+            (d.n_classes, d.class_names.len()),
+            (MAX_INFERRED_CLASSES, MAX_INFERRED_CLASSES)
+        );
+        let opts = CsvOptions { n_classes: Some(100_001), ..CsvOptions::default() };
+        let d = Dataset::from_csv_str("1,100000\n", "t.csv", &opts).unwrap();
+        assert_eq!(d.n_classes, 100_001);
+    }
+
+    #[test]
+    fn a_wide_row_parses_in_linear_time() {
+        // One row of a million features: the column of each field used to be counted from
+        // the start of the line (quadratic: 107 s in release).
+        let n = 1_000_000;
+        let mut text = "0.5,".repeat(n);
+        text.push('3');
+        let d = Dataset::from_csv_str(&text, "t.csv", &CsvOptions::default()).unwrap();
+        assert_eq!((d.n_features, d.labels.as_slice()), (n, &[3][..]));
+        assert!(d.features.iter().all(|&x| x == 0.5));
+        // Columns are still counted in characters (U+3000 is 3 bytes of white space).
+        let (_, column, _) = parse_err("1,\u{3000}2,\u{3000}x,0", &CsvOptions::default());
+        assert_eq!(column, 7);
+        let (_, column, message) = parse_err("1,é,0", &CsvOptions::default());
+        assert_eq!((column, message.as_str()), (3, "`é` is not a number"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let none = CsvOptions::default();
+        let d = Dataset::from_csv_str("\u{feff}1,2,1\n3,4,0\n", "t.csv", &none).unwrap();
+        assert_eq!(
+            (d.features.as_slice(), d.labels.as_slice()),
+            (&[1.0, 2.0, 3.0, 4.0][..], &[1, 0][..])
+        );
+        let header = CsvOptions { has_header: true, ..CsvOptions::default() };
+        let d = Dataset::from_csv_str("\u{feff}a,b,y\n1,2,1\n", "t.csv", &header).unwrap();
+        assert_eq!(d.features, [1.0, 2.0]);
+        let first = CsvOptions { label: LabelColumn::First, ..CsvOptions::default() };
+        let d = Dataset::from_csv_str("\u{feff}1,2,3\n", "t.csv", &first).unwrap();
+        assert_eq!(d.labels, [1]);
+    }
+
     #[test]
     fn from_csv_reads_files_and_reports_paths() {
         let dir = std::env::temp_dir().join(format!("netspec-data-{}", std::process::id()));

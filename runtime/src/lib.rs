@@ -80,6 +80,7 @@ pub mod state;
 
 pub use augment::{AugmentError, Augmentation, Augmenter};
 pub use batch::BatchError;
+pub use checkpoint::LoadOptions;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
 pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};
 pub use init::Init;

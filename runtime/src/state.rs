@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use crate::checkpoint::{
-    CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef, load, save,
+    CheckpointError, LoadOptions, TensorData, TensorDataMut, TensorMut, TensorRef, load_checked,
+    save,
 };
-use crate::layout::{BufferInfo, ParamInfo};
+use crate::layout::{BufferInfo, BufferKind, ParamInfo};
 
 /// A network's state: its layout tables and the three flat buffers they describe.
 #[derive(Clone, Copy, Debug)]
@@ -81,7 +82,8 @@ fn pieces<'a, T>(
 }
 
 /// Reads a file written by [`save_state`] (or PyTorch's `state_dict` of the same network):
-/// exactly these tensors, with these shapes and dtypes; on error nothing is changed.
+/// exactly these tensors, with these shapes and dtypes, and no NaN, infinite value or negative
+/// running variance (see [`load_state_with`]); on error nothing is changed.
 pub fn load_state(
     path: &Path,
     params_layout: &[ParamInfo],
@@ -89,6 +91,27 @@ pub fn load_state(
     buffers_layout: &[BufferInfo],
     buffers: &mut [f32],
     counters: &mut [i64],
+) -> Result<(), CheckpointError> {
+    load_state_with(
+        path,
+        params_layout,
+        params,
+        buffers_layout,
+        buffers,
+        counters,
+        &LoadOptions::default(),
+    )
+}
+
+/// As [`load_state`], accepting the values `options` allows.
+pub fn load_state_with(
+    path: &Path,
+    params_layout: &[ParamInfo],
+    params: &mut [f32],
+    buffers_layout: &[BufferInfo],
+    buffers: &mut [f32],
+    counters: &mut [i64],
+    options: &LoadOptions,
 ) -> Result<(), CheckpointError> {
     let shape_of = |name: &str| {
         params_layout
@@ -104,13 +127,21 @@ pub fn load_state(
     let f = pieces(buffers, floats.iter().map(|i| (i.name, i.offset, i.len)).collect())?;
     let c = pieces(counters, ints.iter().map(|i| (i.name, i.offset, i.len)).collect())?;
     let mut tensors: Vec<TensorMut<'_>> = Vec::with_capacity(p.len() + f.len() + c.len());
+    let mut rules = Vec::with_capacity(tensors.capacity());
     for (name, data) in p.into_iter().chain(f) {
+        rules.push(options.rule(is_running_var(buffers_layout, name)));
         tensors.push(TensorMut { name, shape: shape_of(name), data: TensorDataMut::F32(data) });
     }
     for (name, data) in c {
+        rules.push(options.rule(false));
         tensors.push(TensorMut { name, shape: shape_of(name), data: TensorDataMut::I64(data) });
     }
-    load(path, &mut tensors)
+    load_checked(path, &mut tensors, &rules)
+}
+
+/// `true` if `name` is a batch-norm running variance in `buffers_layout`.
+pub(crate) fn is_running_var(buffers_layout: &[BufferInfo], name: &str) -> bool {
+    buffers_layout.iter().any(|b| b.name == name && b.kind == BufferKind::RunningVar)
 }
 
 #[cfg(test)]
@@ -171,5 +202,66 @@ mod tests {
         let err = load_state(&path, PARAMS, &mut p, &[], &mut [], &mut []).unwrap_err();
         assert!(err.to_string().contains("running_mean"), "{err}");
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Parameters, buffers and counters as loaded.
+    type Loaded = ([f32; 2], [f32; 4], [i64; 1]);
+
+    /// Saves a state with `params` and `buffers`, loads it into buffers of 9s with `options`
+    /// and returns the result; on error checks that nothing was changed.
+    fn load_poisoned(
+        tag: &str,
+        params: &[f32],
+        buffers: &[f32],
+        options: &LoadOptions,
+    ) -> Result<Loaded, CheckpointError> {
+        let path = std::env::temp_dir()
+            .join(format!("netspec-state-{tag}-{}.safetensors", std::process::id()));
+        let state = State {
+            params_layout: PARAMS,
+            params,
+            buffers_layout: BUFFERS,
+            buffers,
+            counters: &[7],
+        };
+        save_state(&path, state).unwrap();
+        let (mut p, mut b, mut c) = ([9.0; 2], [9.0; 4], [9i64; 1]);
+        let result = load_state_with(&path, PARAMS, &mut p, BUFFERS, &mut b, &mut c, options);
+        std::fs::remove_file(&path).unwrap();
+        match result {
+            Ok(()) => Ok((p, b, c)),
+            Err(e) => {
+                assert_eq!((p, b, c), ([9.0; 2], [9.0; 4], [9]), "changed on error: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    #[test]
+    fn nan_parameters_and_negative_variances_are_refused_unless_allowed() {
+        let strict = LoadOptions::default();
+        let err =
+            load_poisoned("nan", &[1.0, f32::NAN], &[0.0, 0.0, 1.0, 1.0], &strict).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`batchnorm1.weight` holds NaN at index [1]"), "{text}");
+        let err = load_poisoned("var", &[1.0, 1.0], &[0.0, 0.0, 1.0, -1.0], &strict).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`batchnorm1.running_var` holds -1 at index [1]"), "{text}");
+        assert!(text.contains("allow_negative_variance"), "{text}");
+        // An infinite running mean is refused too; a negative one is fine.
+        let err = load_poisoned("inf", &[1.0, 1.0], &[f32::INFINITY, -2.0, 1.0, 1.0], &strict)
+            .unwrap_err();
+        assert!(err.to_string().contains("`batchnorm1.running_mean` holds inf"), "{err}");
+        let (_, b, _) = load_poisoned("neg", &[1.0, 1.0], &[-2.0, 0.0, 0.0, 1.0], &strict).unwrap();
+        assert_eq!(b, [-2.0, 0.0, 0.0, 1.0]);
+
+        let lax = LoadOptions { allow_non_finite: true, allow_negative_variance: true };
+        let (p, b, c) =
+            load_poisoned("lax", &[1.0, f32::NAN], &[0.0, 0.0, 1.0, -1.0], &lax).unwrap();
+        assert!(p[0] == 1.0 && p[1].is_nan());
+        assert_eq!((b, c), ([0.0, 0.0, 1.0, -1.0], [7]));
+        // Each option accepts its own kind of value only.
+        let only_nan = LoadOptions { allow_non_finite: true, ..strict };
+        assert!(load_poisoned("only", &[1.0, 1.0], &[0.0, 0.0, 1.0, -1.0], &only_nan).is_err());
     }
 }

@@ -761,6 +761,8 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 /// for a full chunk): eval mode without `rng`, every sample's output the same
                 /// whatever `ROWS` is; with `rng` (`predict_sample`, one sample) dropout,
                 /// DropConnect and noise draw from it.
+                // Every stochastic layer reborrows `rng`, the last one too.
+                #[allow(clippy::needless_option_as_deref)]
             },
         )
     } else {
