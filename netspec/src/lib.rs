@@ -41,14 +41,14 @@ pub use netspec_runtime::augment::Mix;
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
-    CheckpointError, Core, CosineLr, CsvOptions, DataError, Dataset, Init, LabelColumn,
+    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Init, LabelColumn,
     LayoutError, LrSchedule, Network, ParamInfo, Penalty, PreprocessError, PreprocessKind,
     Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets, accuracy, argmax, one_hot,
 };
 
 /// `use netspec::prelude::*;` brings the traits a training program calls methods of.
 pub mod prelude {
-    pub use netspec_runtime::{LrSchedule, Network, Optimizer, Sample};
+    pub use netspec_runtime::{Classifier, LrSchedule, Network, Optimizer, Sample};
 }
 
 /// Includes the code that `netspec-build` generated in a build script for `specs/NAME.nn`:

@@ -88,7 +88,7 @@ pub use layout::{
     BufferInfo, BufferKind, LayoutError, ParamInfo, Role, init_params, reset_buffers,
 };
 pub use loss::StepLoss;
-pub use network::{Core, Network, Penalty, Sample, Targets};
+pub use network::{Classifier, Core, Network, Penalty, Sample, Targets};
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 #[cfg(feature = "progress")]

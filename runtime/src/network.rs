@@ -8,14 +8,16 @@
 //! `fn fit<N: Network>(net: &mut N, ..)` works for any generated network:
 //!
 //! ```
-//! use netspec_runtime::{Network, Optimizer, Rng};
+//! use netspec_runtime::{Classifier, Optimizer, Rng};
 //!
-//! /// One step per call; works for any network whose targets are class indices.
-//! fn epoch<N>(net: &mut N, x: &[f32], y: &[usize], opt: &mut impl Optimizer, rng: &mut Rng)
-//!     -> Result<f32, netspec_runtime::BatchError>
-//! where
-//!     N: for<'a> Network<Targets<'a> = &'a [usize]>,
-//! {
+//! /// One step per mini-batch; works for any network whose targets are class indices.
+//! fn epoch<N: Classifier>(
+//!     net: &mut N,
+//!     x: &[f32],
+//!     y: &[usize],
+//!     opt: &mut impl Optimizer,
+//!     rng: &mut Rng,
+//! ) -> Result<f32, netspec_runtime::BatchError> {
 //!     let mut loss = 0.0;
 //!     for (x, y) in x.chunks_exact(N::BATCH * N::INPUT).zip(y.chunks_exact(N::BATCH)) {
 //!         loss = net.train_step(x, y, opt, rng)?;
@@ -663,6 +665,19 @@ pub fn fmt_network<N: Network>(net: &N, f: &mut std::fmt::Formatter<'_>) -> std:
         .field("param_count", &N::PARAM_COUNT)
         .field("training", &net.is_training())
         .finish_non_exhaustive()
+}
+
+/// A network trained on class indices, with array outputs: what a generic classification
+/// loop needs, as in `fn train<N: Classifier>(net: &mut N, ..)`. Every generated network whose
+/// loss is softmax cross-entropy (without heads) is one.
+pub trait Classifier:
+    for<'a> Network<Targets<'a> = &'a [usize], Output: Sample<Flat = f32>>
+{
+}
+
+impl<N> Classifier for N where
+    N: for<'a> Network<Targets<'a> = &'a [usize], Output: Sample<Flat = f32>>
+{
 }
 
 /// Checks one mini-batch's lengths and labels before anything is computed.
