@@ -24,6 +24,9 @@ pub(super) const KINDS: &[LayerKind] = &[
     activation("tanh", Activation::Tanh, 1),
     activation("sigmoid", Activation::Sigmoid, 1),
     activation("identity", Activation::Identity, 0),
+    // x * Phi(x) and x * sigmoid(x): the function counts 1 and the product 1.
+    activation("gelu", Activation::Gelu, 2),
+    activation("silu", Activation::Silu, 2),
 ];
 
 /// How an activation is lowered.

@@ -1,16 +1,26 @@
-//! Normalization layers: `batchnorm [eps E] [momentum M]`.
+//! Normalization layers: `batchnorm [eps E] [momentum M]` and `layernorm [eps E]`.
 
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower};
 use crate::check::Checker;
+use crate::diagnostic::Diagnostic;
 use crate::ir::{Init, Op, Role, Shape};
 
-pub(super) const KINDS: &[LayerKind] = &[LayerKind {
-    keyword: "batchnorm",
-    argument: Argument::None,
-    options: &["eps", "momentum"],
-    lower: Lower::Plan(batchnorm),
-    label: |op| matches!(op, Op::BatchNorm { .. }).then(|| "batchnorm".into()),
-}];
+pub(super) const KINDS: &[LayerKind] = &[
+    LayerKind {
+        keyword: "batchnorm",
+        argument: Argument::None,
+        options: &["eps", "momentum"],
+        lower: Lower::Plan(batchnorm),
+        label: |op| matches!(op, Op::BatchNorm { .. }).then(|| "batchnorm".into()),
+    },
+    LayerKind {
+        keyword: "layernorm",
+        argument: Argument::None,
+        options: &["eps"],
+        lower: Lower::Plan(layernorm),
+        label: |op| matches!(op, Op::LayerNorm { .. }).then(|| "layernorm".into()),
+    },
+];
 
 /// nn.BatchNorm1d on vectors, nn.BatchNorm2d (per channel) on images: gamma and beta per
 /// feature, and running statistics (buffers).
@@ -44,6 +54,45 @@ fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
         params: gamma_and_beta(features),
         fans: None,
         norm_features: Some(features),
+    })
+}
+
+/// nn.LayerNorm(features) on a vector: each sample's features normalized by their own mean
+/// and biased variance, then gamma and beta per feature; no running statistics.
+fn layernorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
+    let eps = layer.number("eps").map_or(Some(1e-5), |n| {
+        checker.positive(
+            n,
+            "layer norm's eps",
+            "eps keeps 1/sqrt(var + eps) finite; PyTorch's default is 1e-5",
+        )
+    });
+    let features = match layer.input? {
+        Shape::Vector(n) => n,
+        image @ Shape::Image { .. } => {
+            checker.error(
+                Diagnostic::error(
+                    layer.statement.keyword.span,
+                    format!("`layernorm` needs a vector input, but its input is the image {image}"),
+                )
+                .with_label("image input")
+                .with_help(
+                    "layernorm normalizes the features of a vector: flatten first, with \
+                     `flatten;` (or `global_avgpool;`) before this layer",
+                ),
+            );
+            return None;
+        }
+    };
+    Some(LayerPlan {
+        op: Op::LayerNorm { eps: eps? },
+        output: Shape::Vector(features),
+        // Per value: the mean's sum, the variance's square and sum, the normalization, the
+        // scale and the shift counted as 5 (fvcore's count for an affine normalization).
+        flops: 5 * features as u64,
+        params: gamma_and_beta(features),
+        fans: None,
+        norm_features: None,
     })
 }
 
