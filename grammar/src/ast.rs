@@ -1,6 +1,7 @@
 //! The syntax tree: what the spec says, with the byte span of every piece, before any checking.
 
 use crate::diagnostic::Span;
+use crate::layers::LayerKind;
 
 /// A word of the spec with its span.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,36 +114,15 @@ pub enum StatementKind {
         /// Its layers and loss.
         body: Vec<Statement>,
     },
-    /// `dense UNITS ...;`
-    Dense(Number),
-    /// `conv FILTERS ...;`
-    Conv(Number),
-    /// `batchnorm ...;`
-    BatchNorm,
-    /// `relu;`
-    Relu,
-    /// `leaky_relu [SLOPE];`
-    LeakyRelu(Option<Number>),
-    /// `tanh;`
-    Tanh,
-    /// `sigmoid;`
-    Sigmoid,
-    /// `identity;`
-    Identity,
-    /// `dropout P;`
-    Dropout(Number),
+    /// A layer with the generic form `KEYWORD [NUMBER] options;` (see [`crate::layers`]).
+    Layer {
+        /// The layer kind its keyword names.
+        kind: &'static LayerKind,
+        /// The number after the keyword, if the kind takes one and it is written.
+        argument: Option<Number>,
+    },
     /// `noise gaussian SIGMA;` (a layer, or an augmentation inside `augment`)
     GaussianNoise(Number),
-    /// `maxpool K ...;`
-    MaxPool(Number),
-    /// `avgpool K ...;`
-    AvgPool(Number),
-    /// `global_avgpool;`
-    GlobalAvgPool,
-    /// `fractional_maxpool ALPHA;`
-    FractionalMaxPool(Number),
-    /// `flatten;`
-    Flatten,
     /// `residual ... { ... }`
     Residual(Vec<Statement>),
     /// `translate PIXELS;`

@@ -185,6 +185,13 @@ pub enum Op {
         /// Running-statistics update weight (0.1 unless given), as in PyTorch.
         momentum: f64,
     },
+    /// `layernorm`: nn.LayerNorm over the features of a vector, y = (x - mean) /
+    /// sqrt(var + eps) * gamma + beta with the biased variance of each sample's features;
+    /// parameters `.weight` (gamma) and `.bias` (beta) of shape `[features]`, no buffers.
+    LayerNorm {
+        /// Added to the variance (1e-5 unless given).
+        eps: f64,
+    },
     /// An elementwise activation.
     Activation(Activation),
     /// Dropout: drop each unit with probability `p` while training.
@@ -259,6 +266,11 @@ pub enum Activation {
     Sigmoid,
     /// x
     Identity,
+    /// x * Phi(x) = x/2 * (1 + erf(x / sqrt(2))), the exact form (nn.GELU, Hendrycks and
+    /// Gimpel 2016).
+    Gelu,
+    /// x * sigmoid(x) (nn.SiLU, also called swish).
+    Silu,
 }
 
 /// A multi-task head after the trunk.
@@ -305,9 +317,9 @@ pub enum Role {
     Weight,
     /// A dense or conv bias.
     Bias,
-    /// Batch-norm gamma (PyTorch's `.weight`).
+    /// Batch-norm or layer-norm gamma (PyTorch's `.weight`).
     NormWeight,
-    /// Batch-norm beta (PyTorch's `.bias`).
+    /// Batch-norm or layer-norm beta (PyTorch's `.bias`).
     NormBias,
 }
 
@@ -363,7 +375,8 @@ impl fmt::Display for Init {
 /// One trainable parameter tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
-    /// PyTorch state_dict name: `dense1.weight`, `conv2.bias`, `batchnorm1.weight`.
+    /// PyTorch state_dict name: `dense1.weight`, `conv2.bias`, `batchnorm1.weight`,
+    /// `layernorm1.bias`.
     pub name: String,
     /// The owning layer's name.
     pub layer: String,
@@ -375,7 +388,7 @@ pub struct Param {
     pub len: usize,
     /// What it is to its layer.
     pub role: Role,
-    /// The layer's fans (`None` for batch-norm parameters).
+    /// The layer's fans (`None` for batch-norm and layer-norm parameters).
     pub fans: Option<Fans>,
     /// The scheme as written, or `default` for PyTorch's own initialization.
     pub init_scheme: String,

@@ -12,17 +12,22 @@ pub mod ast;
 mod check;
 pub mod diagnostic;
 pub mod ir;
+pub mod layers;
 mod parse;
 mod suggest;
 pub mod summary;
 
 pub use check::{MAX_DIM, MAX_VALUES, is_type_name};
 
-/// Every word of the language: the grammar's keywords, then the words the checker accepts as
-/// values (loss kinds, penalty kinds, preprocessing methods and modes, flip axes, rescale rules).
-/// For tools and tests that generate or complete specs.
-pub const VOCABULARY: &[&str] = &[
-    // Keywords (`kw_*` rules of network.pest, in its order; a test keeps them in step).
+/// Every word of the language: the layer kinds of the registry ([`layers`]), the grammar's other
+/// keywords, then the words the checker accepts as values (loss kinds, penalty kinds,
+/// preprocessing methods and modes, flip axes, rescale rules). For tools and tests that
+/// generate or complete specs, and for the fuzz dictionary (`fuzz/netspec.dict`).
+pub const VOCABULARY: &[&str] = &vocabulary();
+
+/// The `kw_*` rules of network.pest that are no layer kind, in its order (a test keeps them in
+/// step).
+const KEYWORDS: &[&str] = &[
     "network",
     "input",
     "image",
@@ -32,23 +37,7 @@ pub const VOCABULARY: &[&str] = &[
     "loss",
     "penalty",
     "head",
-    "dense",
-    "conv",
-    "batchnorm",
-    "relu",
-    "leaky_relu",
-    "tanh",
-    "sigmoid",
-    "identity",
-    "dropout",
-    "noise",
     "gaussian",
-    "maxpool",
-    "avgpool",
-    "global_avgpool",
-    "fractional_maxpool",
-    "flatten",
-    "residual",
     "translate",
     "flip",
     "rotate",
@@ -80,7 +69,10 @@ pub const VOCABULARY: &[&str] = &[
     "kaiming_normal",
     "kaiming_uniform",
     "orthogonal",
-    // Values.
+];
+
+/// The words the checker accepts as values.
+const VALUES: &[&str] = &[
     "softmax_cross_entropy",
     "mse",
     "binary_cross_entropy",
@@ -100,18 +92,47 @@ pub const VOCABULARY: &[&str] = &[
     "test",
 ];
 
+const VOCABULARY_LEN: usize = layers::KEYWORD_COUNT + KEYWORDS.len() + VALUES.len();
+
+const fn vocabulary() -> [&'static str; VOCABULARY_LEN] {
+    let mut words = [""; VOCABULARY_LEN];
+    let mut at = layers::copy_keywords(&mut words, 0);
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        words[at] = KEYWORDS[i];
+        at += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < VALUES.len() {
+        words[at] = VALUES[i];
+        at += 1;
+        i += 1;
+    }
+    words
+}
+
 #[cfg(test)]
 mod vocabulary_tests {
+    use super::*;
+
     #[test]
-    fn the_vocabulary_lists_every_keyword_of_the_grammar_in_order() {
+    fn the_vocabulary_holds_the_registry_then_the_other_keywords_of_the_grammar_in_order() {
         let grammar = include_str!("network.pest");
-        let keywords: Vec<&str> = grammar
+        let rules: Vec<&str> = grammar
             .lines()
             .filter(|line| line.starts_with("kw_"))
             .filter_map(|line| line.split('"').nth(1))
             .collect();
-        assert_eq!(keywords.len(), 57);
-        assert_eq!(&super::VOCABULARY[..keywords.len()], keywords.as_slice());
+        let layers = layers::keywords();
+        let others: Vec<&str> = rules.iter().copied().filter(|w| !layers.contains(w)).collect();
+        assert_eq!(others, KEYWORDS);
+        assert_eq!(&VOCABULARY[..layers.len()], layers.as_slice());
+        assert_eq!(&VOCABULARY[layers.len()..layers.len() + KEYWORDS.len()], KEYWORDS);
+        assert_eq!(&VOCABULARY[layers.len() + KEYWORDS.len()..], VALUES);
+        for (i, word) in VOCABULARY.iter().enumerate() {
+            assert!(!word.is_empty() && !VOCABULARY[..i].contains(word), "`{word}`");
+        }
     }
 }
 pub use diagnostic::{Diagnostic, LineCol, Span, render_all};

@@ -6,6 +6,7 @@ use pest::iterators::Pair;
 
 use crate::ast::*;
 use crate::diagnostic::{Diagnostic, Span};
+use crate::layers::Argument;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "network.pest"]
@@ -18,8 +19,11 @@ type Node<'i> = Pair<'i, Rule>;
 pub fn parse(source: &str) -> Result<File, Diagnostic> {
     let mut pairs = SpecParser::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
     let file = pairs.next().expect("pest returns the `file` rule it was asked for");
-    let networks =
-        file.into_inner().filter(|node| node.as_rule() == Rule::network).map(network).collect();
+    let networks = file
+        .into_inner()
+        .filter(|node| node.as_rule() == Rule::network)
+        .map(network)
+        .collect::<Result<_, _>>()?;
     Ok(File { networks })
 }
 
@@ -72,22 +76,25 @@ fn rule_name(rule: Rule) -> String {
     format!("{rule:?}")
 }
 
-fn network(node: Node) -> NetworkAst {
+fn network(node: Node) -> Result<NetworkAst, Diagnostic> {
     let whole = span(&node);
     let mut parts = meaningful(node);
     let name = word(parts.next().expect("grammar: network has a name"));
-    let body = block(parts.next().expect("grammar: network has a block"));
-    NetworkAst { name, body, span: whole }
+    let body = block(parts.next().expect("grammar: network has a block"))?;
+    Ok(NetworkAst { name, body, span: whole })
 }
 
-fn block(node: Node) -> Vec<Statement> {
+fn block(node: Node) -> Result<Vec<Statement>, Diagnostic> {
     meaningful(node).map(statement).collect()
 }
 
-fn statement(node: Node) -> Statement {
+fn statement(node: Node) -> Result<Statement, Diagnostic> {
     let inner = node.into_inner().next().expect("grammar: a statement has one alternative");
     let whole = span(&inner);
     let rule = inner.as_rule();
+    if rule == Rule::layer {
+        return layer(inner);
+    }
     let mut children = inner.into_inner().peekable();
     let keyword = word(children.next().expect("grammar: a statement starts with a word"));
     let mut options = Vec::new();
@@ -101,7 +108,7 @@ fn statement(node: Node) -> Statement {
             Rule::number => numbers.push(number(child)),
             Rule::word | Rule::ident => words.push(word(child)),
             Rule::option => options.push(option(child)),
-            Rule::block => body = block(child),
+            Rule::block => body = block(child)?,
             Rule::image_shape => {
                 let dims: Vec<Number> = meaningful(child).map(number).collect();
                 image = Some([dims[0].clone(), dims[1].clone(), dims[2].clone()]);
@@ -131,21 +138,7 @@ fn statement(node: Node) -> Statement {
             StatementKind::Penalty { kind: words.remove(0), coefficient: next_number(), targets }
         }
         Rule::head => StatementKind::Head { name: words.remove(0), body },
-        Rule::dense => StatementKind::Dense(next_number()),
-        Rule::conv => StatementKind::Conv(next_number()),
-        Rule::batchnorm => StatementKind::BatchNorm,
-        Rule::relu => StatementKind::Relu,
-        Rule::leaky_relu => StatementKind::LeakyRelu(numbers.next()),
-        Rule::tanh => StatementKind::Tanh,
-        Rule::sigmoid => StatementKind::Sigmoid,
-        Rule::identity => StatementKind::Identity,
-        Rule::dropout => StatementKind::Dropout(next_number()),
         Rule::noise => StatementKind::GaussianNoise(next_number()),
-        Rule::maxpool => StatementKind::MaxPool(next_number()),
-        Rule::avgpool => StatementKind::AvgPool(next_number()),
-        Rule::global_avgpool => StatementKind::GlobalAvgPool,
-        Rule::fractional_maxpool => StatementKind::FractionalMaxPool(next_number()),
-        Rule::flatten => StatementKind::Flatten,
         Rule::residual => StatementKind::Residual(body),
         Rule::translate => StatementKind::Translate(next_number()),
         Rule::flip => StatementKind::Flip(words.remove(0)),
@@ -155,7 +148,34 @@ fn statement(node: Node) -> Statement {
         Rule::cutmix => StatementKind::Cutmix(next_number()),
         _ => StatementKind::Unknown,
     };
-    Statement { kind, keyword, options, span: whole }
+    Ok(Statement { kind, keyword, options, span: whole })
+}
+
+/// `WORD [NUMBER] option* ;`: a layer of the registry, with the number its kind takes, or an
+/// unknown statement for the checker to report.
+fn layer(node: Node) -> Result<Statement, Diagnostic> {
+    let whole = span(&node);
+    let source = node.get_input();
+    let mut children = node.into_inner().peekable();
+    let keyword = word(children.next().expect("grammar: a layer starts with a word"));
+    // Where the parser stands after the keyword: the number, an option or the `;`.
+    let after_keyword = children.peek().map_or(whole.end, |next| span(next).start);
+    let argument = children.next_if(|child| child.as_rule() == Rule::number).map(number);
+    let options = children.filter(|child| child.as_rule() == Rule::option).map(option).collect();
+    let Some(kind) = crate::layers::find(&keyword.text) else {
+        return Ok(Statement { kind: StatementKind::Unknown, keyword, options, span: whole });
+    };
+    // The syntax errors a rule of its own per layer would give.
+    match (kind.argument, &argument) {
+        (Argument::Number, None) => {
+            return Err(expected_at(source, after_keyword, &[Rule::number]));
+        }
+        (Argument::None, Some(extra)) => {
+            return Err(expected_at(source, extra.span.start, &[Rule::semicolon, Rule::option]));
+        }
+        _ => {}
+    }
+    Ok(Statement { kind: StatementKind::Layer { kind, argument }, keyword, options, span: whole })
 }
 
 fn option(node: Node) -> OptionAst {
@@ -224,18 +244,30 @@ fn syntax_error(source: &str, error: pest::error::Error<Rule>) -> Diagnostic {
         InputLocation::Pos(at) => at,
         InputLocation::Span((start, _)) => start,
     };
-    let found = found_at(source, at);
-    // At the end of the file the span is empty; the renderer still draws one caret.
-    let span = Span::new(at, at + found.len());
-    let expected = match &error.variant {
-        ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+    let positives = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives,
         // pest's own guard against exhausting the stack (the lexical pass caps nesting first).
         ErrorVariant::CustomError { message } if message.contains("limit reached") => {
+            let span = Span::new(at, at + found_at(source, at).len());
             return Diagnostic::error(span, "the spec is nested too deeply to parse")
                 .with_help("flatten the nesting of blocks, parentheses and comments");
         }
-        ErrorVariant::CustomError { message } => message.clone(),
+        ErrorVariant::CustomError { message } => {
+            return expected_text_at(source, at, message.clone());
+        }
     };
+    expected_at(source, at, positives)
+}
+
+/// "expected a number, found `;`" at `at`, for the rules the parser could have matched there.
+fn expected_at(source: &str, at: usize, positives: &[Rule]) -> Diagnostic {
+    expected_text_at(source, at, describe_expected(positives))
+}
+
+fn expected_text_at(source: &str, at: usize, expected: String) -> Diagnostic {
+    let found = found_at(source, at);
+    // At the end of the file the span is empty; the renderer still draws one caret.
+    let span = Span::new(at, at + found.len());
     if found.is_empty()
         && expected.contains("`}`")
         && let Some(open) = crate::diagnostic::unclosed_brace(source)

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Activation, Layer, Network, Op, Rescale};
+use crate::ir::{Layer, Network, Op};
 
 /// Renders the table: layer, output shape, parameter count and forward FLOPs, then totals.
 pub fn summary(net: &Network) -> String {
@@ -66,7 +66,7 @@ fn collect_rows(net: &Network, layers: &[Layer], indent: &str, rows: &mut Vec<[S
     for layer in layers {
         let params: usize = layer.params.iter().map(|&i| net.params[i].len).sum();
         rows.push([
-            format!("{indent}{} ({})", layer.name, describe(&layer.op)),
+            format!("{indent}{} ({})", layer.name, crate::layers::label(&layer.op)),
             layer.output.to_string(),
             grouped(params as u64),
             grouped(layer.flops),
@@ -74,41 +74,6 @@ fn collect_rows(net: &Network, layers: &[Layer], indent: &str, rows: &mut Vec<[S
         if let Op::Residual { branch, .. } = &layer.op {
             collect_rows(net, branch, &format!("{indent}  "), rows);
         }
-    }
-}
-
-fn describe(op: &Op) -> String {
-    match op {
-        Op::Dense { dropconnect: Some(p), .. } => format!("dense, dropconnect {p}"),
-        Op::Dense { .. } => "dense".into(),
-        Op::Conv { kernel, stride, pad, .. } => {
-            let mut s = format!("conv {kernel}x{kernel}");
-            if *stride != 1 {
-                let _ = write!(s, " stride {stride}");
-            }
-            if *pad != 0 {
-                let _ = write!(s, " pad {pad}");
-            }
-            s
-        }
-        Op::BatchNorm { .. } => "batchnorm".into(),
-        Op::Activation(Activation::Relu) => "relu".into(),
-        Op::Activation(Activation::LeakyRelu { slope }) => format!("leaky_relu {slope}"),
-        Op::Activation(Activation::Tanh) => "tanh".into(),
-        Op::Activation(Activation::Sigmoid) => "sigmoid".into(),
-        Op::Activation(Activation::Identity) => "identity".into(),
-        Op::Dropout { p, rescale: Rescale::Train } => format!("dropout {p}"),
-        Op::Dropout { p, rescale: Rescale::Test } => format!("dropout {p}, rescale test"),
-        Op::GaussianNoise { sigma } => format!("noise {sigma}"),
-        Op::MaxPool(pool) => format!("maxpool {}x{}", pool.kernel, pool.kernel),
-        Op::AvgPool(pool) => format!("avgpool {}x{}", pool.kernel, pool.kernel),
-        Op::GlobalAvgPool => "global_avgpool".into(),
-        Op::FractionalMaxPool { alpha } => format!("fractional_maxpool {alpha}"),
-        Op::Flatten => "flatten".into(),
-        Op::Residual { stochastic_depth, .. } if *stochastic_depth > 0.0 => {
-            format!("residual, stochastic_depth {stochastic_depth}")
-        }
-        Op::Residual { .. } => "residual".into(),
     }
 }
 

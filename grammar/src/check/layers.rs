@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ast::InitKind;
+use crate::layers::{self, LayerKind, LayerPlan, LayerStatement, Lower, ParamPlan};
 
 /// Names, shapes and the flat parameter layout, built as layers are lowered in source order.
 #[derive(Default)]
@@ -15,17 +16,6 @@ pub(super) struct Lowering {
     pub(super) counter_offset: usize,
     /// Layers that could not be lowered (their errors are reported already).
     pub(super) failed: Vec<String>,
-}
-
-/// What a layer statement resolves to before its parameters are laid out.
-pub(super) struct LayerPlan {
-    pub(super) op: Op,
-    pub(super) output: Shape,
-    pub(super) flops: u64,
-    /// (suffix, shape, role, init as written, resolved init)
-    pub(super) params: Vec<(&'static str, Vec<usize>, Role, String, Init)>,
-    pub(super) fans: Option<Fans>,
-    pub(super) norm_features: Option<usize>,
 }
 
 impl Lowering {
@@ -67,10 +57,15 @@ impl Lowering {
         name: String,
         input: Option<Shape>,
     ) -> Option<Layer> {
-        if let StatementKind::Residual(body) = &statement.kind {
-            return self.residual(checker, statement, name, body, input);
-        }
-        let plan = plan_layer(checker, statement, input);
+        let (kind, argument) = match &statement.kind {
+            StatementKind::Residual(body) => {
+                return self.residual(checker, statement, name, body, input);
+            }
+            StatementKind::Layer { kind, argument } => (*kind, argument.as_ref()),
+            StatementKind::GaussianNoise(sigma) => (layers::NOISE, Some(sigma)),
+            _ => return None,
+        };
+        let plan = plan_layer(checker, kind, statement, argument, input);
         let input = input?;
         let plan = plan?;
         if !checker.fits(plan.output, statement.span) {
@@ -141,7 +136,7 @@ impl Lowering {
         body: &[Statement],
         input: Option<Shape>,
     ) -> Option<Layer> {
-        let options = checker.options(statement, &["stochastic_depth"]);
+        let options = checker.options(statement, layers::RESIDUAL.options);
         let stochastic_depth = match options.get("stochastic_depth") {
             Some(ast::OptionAst { kind: OptionKind::StochasticDepth(n), .. }) => {
                 checker.probability(n, "the stochastic-depth probability")
@@ -191,369 +186,35 @@ impl Lowering {
     }
 }
 
-/// Validates a (non-residual) layer's options and infers its output shape and parameters.
-pub(super) fn plan_layer(
+/// Validates a (non-residual) layer's options and argument, and infers its output shape and
+/// parameters by its kind's rule.
+fn plan_layer(
     checker: &mut Checker,
+    kind: &LayerKind,
     statement: &Statement,
+    argument: Option<&Number>,
     input: Option<Shape>,
 ) -> Option<LayerPlan> {
-    let allowed: &[&str] = match &statement.kind {
-        StatementKind::Dense(_) => &["init", "bias", "dropconnect"],
-        StatementKind::Conv(_) => &["kernel", "stride", "pad", "init", "bias"],
-        StatementKind::BatchNorm => &["eps", "momentum"],
-        StatementKind::MaxPool(_) | StatementKind::AvgPool(_) => &["stride", "pad"],
-        StatementKind::Dropout(_) => &["rescale"],
-        _ => &[],
-    };
-    let options = checker.options(statement, allowed);
-    let number = |name: &str| -> Option<&Number> {
-        options.get(name).and_then(|o| match &o.kind {
-            OptionKind::DropConnect(n)
-            | OptionKind::Kernel(n)
-            | OptionKind::Stride(n)
-            | OptionKind::Pad(n)
-            | OptionKind::Eps(n)
-            | OptionKind::Momentum(n) => Some(n),
-            _ => None,
-        })
-    };
-    let elementwise = |op: Op, per_element: u64| {
-        input.map(|shape| LayerPlan {
-            op,
-            output: shape,
-            flops: per_element * shape.len() as u64,
-            params: vec![],
-            fans: None,
-            norm_features: None,
-        })
-    };
-    match &statement.kind {
-        StatementKind::Dense(units) => {
-            let units = checker.count(units, "the number of units", 1);
-            let dropconnect = number("dropconnect")
-                .map(|n| checker.probability(n, "the DropConnect probability"));
-            let inits_valid = inits_are_valid(checker, &options);
-            let in_features = match input? {
-                Shape::Vector(n) => n,
-                image @ Shape::Image { .. } => {
-                    checker.error(
-                        Diagnostic::error(statement.keyword.span, format!("`dense` needs a vector input, but its input is the image {image}"))
-                            .with_label("image input")
-                            .with_help("dense after conv needs `flatten`: add `flatten;` before this layer (or `global_avgpool;`)"),
-                    );
-                    return None;
+    let options = checker.options(statement, kind.options);
+    let layer = LayerStatement { statement, argument, options, input };
+    match &kind.lower {
+        Lower::Plan(plan) => plan(checker, &layer),
+        Lower::Activation(rule) => {
+            let activation = match (&rule.parameter, argument) {
+                (Some(parameter), Some(n)) => {
+                    (parameter.with)(checker.representable(n, parameter.what)?)
                 }
+                _ => rule.activation,
             };
-            let units = units?;
-            // No `dropconnect` is Some(None); an invalid one (already reported) is None.
-            let dropconnect = dropconnect.map_or(Some(None), |p| p.map(Some))?;
-            if !inits_valid {
-                return None;
-            }
-            let fans = Fans { fan_in: in_features, fan_out: units };
-            let (params, bias) =
-                weight_and_bias(checker, statement, &options, vec![units, in_features], fans)?;
-            let flops =
-                2 * (in_features as u64) * (units as u64) + if bias { units as u64 } else { 0 };
-            Some(LayerPlan {
-                op: Op::Dense { units, bias, dropconnect },
-                output: Shape::Vector(units),
-                flops,
-                params,
-                fans: Some(fans),
-                norm_features: None,
-            })
+            layer.elementwise(Op::Activation(activation), rule.flops_per_value)
         }
-        StatementKind::Conv(filters) => {
-            let filters = checker.count(filters, "the number of filters", 1);
-            let inits_valid = inits_are_valid(checker, &options);
-            let kernel = match number("kernel") {
-                Some(n) => checker.count(n, "the kernel size", 1),
-                // A misspelled `kernel` is reported as such; one error is enough.
-                None if misspelled(statement, "kernel") => None,
-                None => {
-                    checker.error(
-                        Diagnostic::error(statement.keyword.span, "`conv` needs a kernel size")
-                            .with_label("no `kernel`")
-                            .with_help("add e.g. `kernel 3` (and `pad 1` to keep the size)"),
-                    );
-                    None
-                }
-            };
-            let stride = number("stride").map_or(Some(1), |n| checker.count(n, "the stride", 1));
-            let pad = number("pad").map_or(Some(0), |n| checker.count(n, "the padding", 0));
-            let (channels, height, width) = image_input(checker, statement, input?)?;
-            let (filters, kernel, stride, pad) = (filters?, kernel?, stride?, pad?);
-            let (out_h, out_w) =
-                window_output(checker, statement, (height, width), kernel, stride, pad)?;
-            if !inits_valid {
-                return None;
-            }
-            let fans =
-                Fans { fan_in: channels * kernel * kernel, fan_out: filters * kernel * kernel };
-            let (params, bias) = weight_and_bias(
-                checker,
-                statement,
-                &options,
-                vec![filters, channels, kernel, kernel],
-                fans,
-            )?;
-            let positions = (filters * out_h * out_w) as u64;
-            let flops = 2 * positions * fans.fan_in as u64 + if bias { positions } else { 0 };
-            let output = Shape::Image { channels: filters, height: out_h, width: out_w };
-            Some(LayerPlan {
-                op: Op::Conv { filters, kernel, stride, pad, bias },
-                output,
-                flops,
-                params,
-                fans: Some(fans),
-                norm_features: None,
-            })
-        }
-        StatementKind::BatchNorm => {
-            let eps = number("eps").map_or(Some(1e-5), |n| {
-                checker.positive(
-                    n,
-                    "batch norm's eps",
-                    "eps keeps 1/sqrt(var + eps) finite; PyTorch's default is 1e-5",
-                )
-            });
-            let momentum = number("momentum").map_or(Some(0.1), |n| {
-                checker.bounded(n, "batch norm's momentum", "in (0, 1]", "running = (1 - momentum) * running + momentum * batch; PyTorch's default is 0.1", |m| {
-                    m > 0.0 && m <= 1.0
-                })
-            });
-            let input = input?;
-            let features = match input {
-                Shape::Vector(n) => n,
-                Shape::Image { channels, .. } => channels,
-            };
-            let params = vec![
-                (
-                    "weight",
-                    vec![features],
-                    Role::NormWeight,
-                    "ones".to_string(),
-                    Init::Constant(1.0),
-                ),
-                ("bias", vec![features], Role::NormBias, "zeros".to_string(), Init::Zeros),
-            ];
-            Some(LayerPlan {
-                op: Op::BatchNorm { eps: eps?, momentum: momentum? },
-                output: input,
-                flops: 2 * input.len() as u64,
-                params,
-                fans: None,
-                norm_features: Some(features),
-            })
-        }
-        StatementKind::Relu => elementwise(Op::Activation(Activation::Relu), 1),
-        StatementKind::LeakyRelu(slope) => {
-            let slope = match slope {
-                Some(n) => checker.representable(n, "the negative slope")?,
-                None => 0.01,
-            };
-            elementwise(Op::Activation(Activation::LeakyRelu { slope }), 1)
-        }
-        StatementKind::Tanh => elementwise(Op::Activation(Activation::Tanh), 1),
-        StatementKind::Sigmoid => elementwise(Op::Activation(Activation::Sigmoid), 1),
-        StatementKind::Identity => elementwise(Op::Activation(Activation::Identity), 0),
-        StatementKind::Dropout(p) => {
-            let p = checker.probability(p, "the dropout probability");
-            let rescale = match options.get("rescale").map(|o| &o.kind) {
-                Some(OptionKind::Rescale(when)) => match when.text.as_str() {
-                    "train" => Some(Rescale::Train),
-                    "test" => Some(Rescale::Test),
-                    other => {
-                        checker.error(
-                            Diagnostic::error(when.span, format!("unknown rescale rule `{other}`"))
-                                .with_label("expected `train` or `test`")
-                                .with_help(
-                                    "`rescale train` scales kept units by 1/(1-p) while training \
-                                     (inverted dropout, the default); `rescale test` scales by \
-                                     (1-p) in eval, as the original paper",
-                                ),
-                        );
-                        None
-                    }
-                },
-                _ => Some(Rescale::Train),
-            };
-            elementwise(Op::Dropout { p: p?, rescale: rescale? }, 0)
-        }
-        StatementKind::GaussianNoise(sigma) => {
-            let sigma = checker.non_negative(
-                sigma,
-                "the noise level",
-                "sigma is a standard deviation; 0 adds no noise",
-            )?;
-            elementwise(Op::GaussianNoise { sigma }, 0)
-        }
-        StatementKind::MaxPool(k) | StatementKind::AvgPool(k) => {
-            let kernel = checker.count(k, "the pooling window", 1);
-            let stride = number("stride").map(|n| checker.count(n, "the stride", 1));
-            let pad = number("pad").map_or(Some(0), |n| checker.count(n, "the padding", 0));
-            let (channels, height, width) = image_input(checker, statement, input?)?;
-            let kernel = kernel?;
-            let stride = stride.unwrap_or(Some(kernel))?;
-            let pad = pad?;
-            if 2 * pad > kernel {
-                checker.error(
-                    Diagnostic::error(
-                        statement.span,
-                        format!("padding {pad} is more than half the pooling window {kernel}"),
-                    )
-                    .with_label("too much padding")
-                    .with_help(format!("use `pad {}` at most, as PyTorch requires", kernel / 2)),
-                );
-                return None;
-            }
-            let (out_h, out_w) =
-                window_output(checker, statement, (height, width), kernel, stride, pad)?;
-            let pool = Pool { kernel, stride, pad };
-            let op = if matches!(statement.kind, StatementKind::MaxPool(_)) {
-                Op::MaxPool(pool)
-            } else {
-                Op::AvgPool(pool)
-            };
-            let output = Shape::Image { channels, height: out_h, width: out_w };
-            Some(LayerPlan {
-                op,
-                output,
-                flops: (output.len() * kernel * kernel) as u64,
-                params: vec![],
-                fans: None,
-                norm_features: None,
-            })
-        }
-        StatementKind::GlobalAvgPool => {
-            let (channels, height, width) = image_input(checker, statement, input?)?;
-            let flops = (channels * height * width) as u64;
-            Some(LayerPlan {
-                op: Op::GlobalAvgPool,
-                output: Shape::Vector(channels),
-                flops,
-                params: vec![],
-                fans: None,
-                norm_features: None,
-            })
-        }
-        StatementKind::FractionalMaxPool(alpha) => {
-            let alpha = checker.bounded(
-                alpha,
-                "the fractional pooling ratio",
-                "in (1, 2)",
-                "Graham (2014) shrinks each side by a factor alpha between 1 and 2, e.g. 1.41",
-                |a| a > 1.0 && a < 2.0,
-            );
-            let (channels, height, width) = image_input(checker, statement, input?)?;
-            let alpha = alpha?;
-            // torch.nn.FractionalMaxPool2d(kernel_size=2, output_ratio=1/alpha): int(size * ratio).
-            let out = |side: usize| (side as f64 * (1.0 / alpha)) as usize;
-            let (out_h, out_w) = (out(height), out(width));
-            if out_h < 1 || out_w < 1 || out_h + 1 > height || out_w + 1 > width {
-                checker.error(
-                    Diagnostic::error(statement.span, format!("fractional max pooling by {alpha} cannot shrink {height}x{width} with 2x2 regions"))
-                        .with_label("input too small")
-                        .with_help("pool a larger input (at least 2x2) or remove this layer"),
-                );
-                return None;
-            }
-            let output = Shape::Image { channels, height: out_h, width: out_w };
-            Some(LayerPlan {
-                op: Op::FractionalMaxPool { alpha },
-                output,
-                flops: 4 * output.len() as u64,
-                params: vec![],
-                fans: None,
-                norm_features: None,
-            })
-        }
-        StatementKind::Flatten => match input? {
-            Shape::Image { .. } => {
-                let input = input?;
-                Some(LayerPlan {
-                    op: Op::Flatten,
-                    output: Shape::Vector(input.len()),
-                    flops: 0,
-                    params: vec![],
-                    fans: None,
-                    norm_features: None,
-                })
-            }
-            Shape::Vector(n) => {
-                checker.error(
-                    Diagnostic::error(statement.keyword.span, format!("`flatten` needs an image input, but its input is already a vector of {n}"))
-                        .with_label("nothing to flatten")
-                        .with_help("delete this `flatten`"),
-                );
-                None
-            }
-        },
-        _ => None,
+        // The grammar parses `residual` with its block, which `Lowering::layer` lowers.
+        Lower::Residual => None,
     }
 }
-
-/// Whether an unknown option of the statement is most likely a misspelling of `option`.
-fn misspelled(statement: &Statement, option: &str) -> bool {
-    statement.options.iter().any(|o| {
-        matches!(o.kind, OptionKind::Unknown)
-            && suggest::closest(&o.keyword.text, [option]).is_some()
-    })
-}
-
-/// The (channels, height, width) of an image input, or an error naming the layer.
-pub(super) fn image_input(
-    checker: &mut Checker,
-    statement: &Statement,
-    input: Shape,
-) -> Option<(usize, usize, usize)> {
-    match input {
-        Shape::Image { channels, height, width } => Some((channels, height, width)),
-        Shape::Vector(n) => {
-            checker.error(
-                Diagnostic::error(
-                    statement.keyword.span,
-                    format!(
-                        "`{}` needs an image input, but its input is a vector of {n}",
-                        statement.keyword.text
-                    ),
-                )
-                .with_label("vector input")
-                .with_help(
-                    "declare `input image(C, H, W);`, and put image layers before `flatten`",
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// Output size of a sliding window: floor((size + 2 pad - kernel) / stride) + 1 (nn.Conv2d).
-pub(super) fn window_output(
-    checker: &mut Checker,
-    statement: &Statement,
-    (height, width): (usize, usize),
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-) -> Option<(usize, usize)> {
-    let (padded_h, padded_w) = (height + 2 * pad, width + 2 * pad);
-    if kernel > padded_h || kernel > padded_w {
-        checker.error(
-            Diagnostic::error(statement.span, format!("the {kernel}x{kernel} window of `{}` is larger than its padded input {padded_h}x{padded_w}", statement.keyword.text))
-                .with_label("window larger than the input")
-                .with_help(format!("use a window of at most {} or add padding", padded_h.min(padded_w))),
-        );
-        return None;
-    }
-    Some(((padded_h - kernel) / stride + 1, (padded_w - kernel) / stride + 1))
-}
-
-pub(super) type ParamPlan = (&'static str, Vec<usize>, Role, String, Init);
 
 /// The weight and (unless `bias none`) bias of a dense or conv layer with their resolved inits.
-pub(super) fn weight_and_bias(
+pub(crate) fn weight_and_bias(
     checker: &mut Checker,
     statement: &Statement,
     options: &HashMap<&str, &ast::OptionAst>,
@@ -607,7 +268,7 @@ pub(super) fn weight_and_bias(
 
 /// Reports the errors of a layer's `init` and `bias` clauses, which do not depend on its fans,
 /// before its shape is known; `false` if there were any.
-pub(super) fn inits_are_valid(
+pub(crate) fn inits_are_valid(
     checker: &mut Checker,
     options: &HashMap<&str, &ast::OptionAst>,
 ) -> bool {

@@ -13,7 +13,7 @@
 
 mod declarations;
 mod generation;
-mod layers;
+pub(crate) mod layers;
 mod outline;
 mod outputs;
 mod penalties;
@@ -34,24 +34,6 @@ pub const MAX_DIM: usize = 1 << 24;
 /// Largest number of values in any parameter tensor, activation or the whole network.
 pub const MAX_VALUES: u64 = 1 << 31;
 
-const LAYERS: &[&str] = &[
-    "dense",
-    "conv",
-    "batchnorm",
-    "relu",
-    "leaky_relu",
-    "tanh",
-    "sigmoid",
-    "identity",
-    "dropout",
-    "noise",
-    "maxpool",
-    "avgpool",
-    "global_avgpool",
-    "fractional_maxpool",
-    "flatten",
-    "residual",
-];
 const DECLARATIONS: &[&str] =
     &["input", "batch", "preprocess", "augment", "loss", "penalty", "head"];
 const AUGMENTATIONS: &[&str] =
@@ -111,7 +93,7 @@ pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>) 
     (networks, checker.errors)
 }
 
-struct Checker {
+pub(crate) struct Checker {
     errors: Vec<Diagnostic>,
     /// To refer to another place of the spec by line in a message.
     source_lines: LineIndex,
@@ -135,22 +117,7 @@ impl LineIndex {
 fn is_layer(kind: &StatementKind) -> bool {
     matches!(
         kind,
-        StatementKind::Dense(_)
-            | StatementKind::Conv(_)
-            | StatementKind::BatchNorm
-            | StatementKind::Relu
-            | StatementKind::LeakyRelu(_)
-            | StatementKind::Tanh
-            | StatementKind::Sigmoid
-            | StatementKind::Identity
-            | StatementKind::Dropout(_)
-            | StatementKind::GaussianNoise(_)
-            | StatementKind::MaxPool(_)
-            | StatementKind::AvgPool(_)
-            | StatementKind::GlobalAvgPool
-            | StatementKind::FractionalMaxPool(_)
-            | StatementKind::Flatten
-            | StatementKind::Residual(_)
+        StatementKind::Layer { .. } | StatementKind::GaussianNoise(_) | StatementKind::Residual(_)
     )
 }
 
@@ -168,7 +135,7 @@ fn is_augmentation(kind: &StatementKind) -> bool {
 }
 
 impl Checker {
-    fn error(&mut self, diagnostic: Diagnostic) {
+    pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
         self.errors.push(diagnostic);
     }
 
@@ -225,7 +192,7 @@ impl Checker {
     /// A number the generated code holds as an f32: 0 or a normal f32 in magnitude, so that the
     /// constant it computes with is the number written, not infinity, 0 or a subnormal that
     /// lost its digits.
-    fn representable(&mut self, n: &Number, what: &str) -> Option<f64> {
+    pub(crate) fn representable(&mut self, n: &Number, what: &str) -> Option<f64> {
         let value = n.value();
         let single = (value as f32).abs();
         let (size, label) = if !single.is_finite() {
@@ -247,7 +214,7 @@ impl Checker {
     }
 
     /// A whole number of at least `min` and at most [`MAX_DIM`].
-    fn count(&mut self, n: &Number, what: &str, min: usize) -> Option<usize> {
+    pub(crate) fn count(&mut self, n: &Number, what: &str, min: usize) -> Option<usize> {
         if !n.is_integer_literal() {
             self.error(
                 Diagnostic::error(
@@ -293,7 +260,7 @@ impl Checker {
     }
 
     /// A probability of dropping: 0 <= p < 1.
-    fn probability(&mut self, n: &Number, what: &str) -> Option<f64> {
+    pub(crate) fn probability(&mut self, n: &Number, what: &str) -> Option<f64> {
         let p = self.representable(n, what)?;
         if !(0.0..1.0).contains(&p) {
             self.error(
@@ -318,7 +285,7 @@ impl Checker {
     }
 
     /// A representable number with `valid` true, else an error saying `rule`.
-    fn bounded(
+    pub(crate) fn bounded(
         &mut self,
         n: &Number,
         what: &str,
@@ -338,18 +305,18 @@ impl Checker {
         None
     }
 
-    fn positive(&mut self, n: &Number, what: &str, help: &str) -> Option<f64> {
+    pub(crate) fn positive(&mut self, n: &Number, what: &str, help: &str) -> Option<f64> {
         self.bounded(n, what, "> 0", help, |v| v > 0.0)
     }
 
-    fn non_negative(&mut self, n: &Number, what: &str, help: &str) -> Option<f64> {
+    pub(crate) fn non_negative(&mut self, n: &Number, what: &str, help: &str) -> Option<f64> {
         self.bounded(n, what, ">= 0", help, |v| v >= 0.0)
     }
 
     // ---- Options ----------------------------------------------------------------------------
 
     /// The options of a statement by keyword, reporting unknown, misplaced and repeated ones.
-    fn options<'a>(
+    pub(crate) fn options<'a>(
         &mut self,
         statement: &'a Statement,
         allowed: &[&str],
@@ -359,7 +326,7 @@ impl Checker {
         for option in &statement.options {
             let word = option.keyword.text.as_str();
             if matches!(option.kind, OptionKind::Unknown) {
-                let help = if LAYERS.contains(&word) || DECLARATIONS.contains(&word) {
+                let help = if crate::layers::find(word).is_some() || DECLARATIONS.contains(&word) {
                     format!("`{word}` starts a statement: is a `;` missing before it?")
                 } else if allowed.is_empty() {
                     format!("`{owner}` takes no options")
@@ -427,18 +394,19 @@ fn first_line(statement: &Statement) -> String {
     }
 }
 
-/// Which statements take an option, for "does not apply" messages.
-fn option_takers(option: &str) -> &'static str {
+/// Which statements take an option, for "does not apply" messages: the layer kinds of the
+/// registry that take it, then the declarations.
+fn option_takers(option: &str) -> String {
+    let mut takers: Vec<String> =
+        crate::layers::takers(option).iter().map(|kind| format!("`{kind}`")).collect();
     match option {
-        "init" | "bias" => "`dense` and `conv`",
-        "dropconnect" => "`dense`",
-        "kernel" => "`conv`",
-        "stride" | "pad" => "`conv`, `maxpool` and `avgpool`",
-        "eps" => "`batchnorm` and `preprocess`",
-        "momentum" => "`batchnorm`",
-        "weight" => "a head's `loss`",
-        "stochastic_depth" => "`residual`",
-        "rescale" => "`dropout`",
-        _ => "nothing",
+        "eps" => takers.push("`preprocess`".to_string()),
+        "weight" => takers.push("a head's `loss`".to_string()),
+        _ => {}
+    }
+    match takers.as_slice() {
+        [] => "nothing".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }

@@ -135,11 +135,12 @@ impl Checker {
         let word = &statement.keyword.text;
         let (message, help) = match (&statement.kind, place) {
             (StatementKind::Unknown, _) => {
+                let layers = crate::layers::keywords();
                 let candidates: Vec<&str> = match place {
                     Place::Augment => AUGMENTATIONS.to_vec(),
-                    Place::Residual => LAYERS.to_vec(),
-                    Place::Head => [LAYERS, &["loss"]].concat(),
-                    Place::Network => [LAYERS, DECLARATIONS].concat(),
+                    Place::Residual => layers,
+                    Place::Head => [&layers[..], &["loss"]].concat(),
+                    Place::Network => [&layers[..], DECLARATIONS].concat(),
                 };
                 let what = match place {
                     Place::Augment => "an augmentation",

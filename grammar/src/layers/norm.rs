@@ -1,0 +1,105 @@
+//! Normalization layers: `batchnorm [eps E] [momentum M]` and `layernorm [eps E]`.
+
+use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower};
+use crate::check::Checker;
+use crate::diagnostic::Diagnostic;
+use crate::ir::{Init, Op, Role, Shape};
+
+pub(super) const KINDS: &[LayerKind] = &[
+    LayerKind {
+        keyword: "batchnorm",
+        argument: Argument::None,
+        options: &["eps", "momentum"],
+        lower: Lower::Plan(batchnorm),
+        label: |op| matches!(op, Op::BatchNorm { .. }).then(|| "batchnorm".into()),
+    },
+    LayerKind {
+        keyword: "layernorm",
+        argument: Argument::None,
+        options: &["eps"],
+        lower: Lower::Plan(layernorm),
+        label: |op| matches!(op, Op::LayerNorm { .. }).then(|| "layernorm".into()),
+    },
+];
+
+/// nn.BatchNorm1d on vectors, nn.BatchNorm2d (per channel) on images: gamma and beta per
+/// feature, and running statistics (buffers).
+fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
+    let eps = layer.number("eps").map_or(Some(1e-5), |n| {
+        checker.positive(
+            n,
+            "batch norm's eps",
+            "eps keeps 1/sqrt(var + eps) finite; PyTorch's default is 1e-5",
+        )
+    });
+    let momentum = layer.number("momentum").map_or(Some(0.1), |n| {
+        checker.bounded(
+            n,
+            "batch norm's momentum",
+            "in (0, 1]",
+            "running = (1 - momentum) * running + momentum * batch; PyTorch's default is 0.1",
+            |m| m > 0.0 && m <= 1.0,
+        )
+    });
+    let input = layer.input?;
+    let features = match input {
+        Shape::Vector(n) => n,
+        Shape::Image { channels, .. } => channels,
+    };
+    Some(LayerPlan {
+        op: Op::BatchNorm { eps: eps?, momentum: momentum? },
+        output: input,
+        // Eval mode folds the statistics into one scale and shift per value.
+        flops: 2 * input.len() as u64,
+        params: gamma_and_beta(features),
+        fans: None,
+        norm_features: Some(features),
+    })
+}
+
+/// nn.LayerNorm(features) on a vector: each sample's features normalized by their own mean
+/// and biased variance, then gamma and beta per feature; no running statistics.
+fn layernorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
+    let eps = layer.number("eps").map_or(Some(1e-5), |n| {
+        checker.positive(
+            n,
+            "layer norm's eps",
+            "eps keeps 1/sqrt(var + eps) finite; PyTorch's default is 1e-5",
+        )
+    });
+    let features = match layer.input? {
+        Shape::Vector(n) => n,
+        image @ Shape::Image { .. } => {
+            checker.error(
+                Diagnostic::error(
+                    layer.statement.keyword.span,
+                    format!("`layernorm` needs a vector input, but its input is the image {image}"),
+                )
+                .with_label("image input")
+                .with_help(
+                    "layernorm normalizes the features of a vector: flatten first, with \
+                     `flatten;` (or `global_avgpool;`) before this layer",
+                ),
+            );
+            return None;
+        }
+    };
+    Some(LayerPlan {
+        op: Op::LayerNorm { eps: eps? },
+        output: Shape::Vector(features),
+        // Per value: the mean's sum, the variance's square and sum, the normalization, the
+        // scale and the shift counted as 5 (fvcore's count for an affine normalization).
+        flops: 5 * features as u64,
+        params: gamma_and_beta(features),
+        fans: None,
+        norm_features: None,
+    })
+}
+
+/// The learnable scale (ones) and shift (zeros) per feature, PyTorch's `.weight` and `.bias`.
+fn gamma_and_beta(features: usize) -> Vec<super::ParamPlan> {
+    vec![
+        ("weight", vec![features], Role::NormWeight, "ones".to_string(), Init::Constant(1.0)),
+        ("bias", vec![features], Role::NormBias, "zeros".to_string(), Init::Zeros),
+    ]
+}
