@@ -72,6 +72,7 @@ pub mod __private {
     pub use netspec_runtime::dense::Dense;
     pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise};
     pub use netspec_runtime::kernels;
+    pub use netspec_runtime::layernorm::{LayerNorm, LayerNormShape};
     pub use netspec_runtime::loss::{
         binary_cross_entropy_with_logits, l1_activity, mse, softmax_cross_entropy,
         softmax_cross_entropy_soft,

@@ -35,6 +35,11 @@ spec!(image_flatten, network Net {
     loss softmax_cross_entropy;
 });
 spec!(input_activation, network Net { input 2; batch 4; relu; dense 3; loss mse; });
+spec!(gelu_silu_layernorm, network Net {
+    input 6; batch 4; gelu; dense 8; layernorm; silu; dense 5; layernorm eps 1e-3; gelu; dense 3;
+    loss softmax_cross_entropy;
+    penalty l2 1e-2;
+});
 spec!(deep_sigmoid_mse, network Net {
     input 9; batch 6; dense 17; sigmoid; dense 8; leaky_relu 0.2; dense 11; tanh; dense 2;
     identity; loss mse; penalty l2 5e-3;
@@ -132,6 +137,11 @@ proptest! {
     #[test]
     fn activation_on_the_input(seed in any::<u64>(), scale in 0.5f32..3.0) {
         gradcheck!(input_activation, values, seed, scale);
+    }
+
+    #[test]
+    fn gelu_silu_and_layer_norm(seed in any::<u64>(), scale in 0.5f32..3.0) {
+        gradcheck!(gelu_silu_layernorm, labels, seed, scale);
     }
 
     #[test]

@@ -47,7 +47,7 @@ netspec::network! {
         input 12; batch 8; dense 32; relu; dense 16 bias none; tanh; dense 3;
         loss softmax_cross_entropy; penalty l2 1e-4; penalty l1 1e-5 on dense1.weight;
     }
-    network Regressor { input 3; batch 4; dense 5; sigmoid; dense 2; loss mse; }
+    network Regressor { input 3; batch 4; dense 5; sigmoid; dense 6; layernorm; gelu; silu; dense 2; loss mse; }
     // Every construct of the regularization issue.
     network Regularized {
         input image(2, 3, 3); batch 8;

@@ -27,7 +27,7 @@ netspec::network! {
 netspec::network! {
     network Heads {
         input 6; batch 4;
-        dense 12; relu;
+        dense 12; layernorm; gelu; dense 8; silu;
         head digit { dense 4; loss softmax_cross_entropy; }
         head parity { dense 1; loss binary_cross_entropy weight 0.5; }
     }

@@ -20,6 +20,49 @@ pub struct LayerNormShape {
     pub eps: f32,
 }
 
+/// A layer-norm layer of a generated network: its shape and where gamma (PyTorch's `weight`)
+/// and beta (`bias`) lie in the flat parameter buffer, `features` values each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerNorm {
+    /// Features and eps.
+    pub shape: LayerNormShape,
+    /// Offset of gamma in the parameters.
+    pub gamma: usize,
+    /// Offset of beta in the parameters, after gamma.
+    pub beta: usize,
+}
+
+impl LayerNorm {
+    /// [`forward`] on the layer's gamma and beta.
+    pub fn forward(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        (x_hat, inv_std): (&mut [f32], &mut [f32]),
+    ) {
+        let n = self.shape.features;
+        let (gamma, beta) = (&params[self.gamma..][..n], &params[self.beta..][..n]);
+        forward(self.shape, x, y, x_hat, inv_std, gamma, beta);
+    }
+
+    /// [`backward`] on the layer's gamma: dgamma and dbeta accumulate into `grads`, the input
+    /// gradient into `dx`.
+    pub fn backward(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        (x_hat, inv_std): (&[f32], &[f32]),
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        let n = self.shape.features;
+        let (lo, hi) = grads.split_at_mut(self.beta);
+        let (dgamma, dbeta) = (&mut lo[self.gamma..][..n], &mut hi[..n]);
+        backward(self.shape, dy, x_hat, inv_std, &params[self.gamma..][..n], dgamma, dbeta, dx);
+    }
+}
+
 /// Forward over whole rows: writes `y`, the normalized `x_hat = (x - mean) * inv_std` (kept for
 /// the backward pass) and each row's `inv_std = 1 / sqrt(var + eps)` (one value per row).
 pub fn forward(

@@ -31,6 +31,9 @@ mod regularizers {
 mod conv_net {
     netspec::include_spec!("conv_net");
 }
+mod norm_gelu {
+    netspec::include_spec!("norm_gelu");
+}
 
 /// One SGD step on inputs and targets of the right sizes, then a prediction.
 macro_rules! step_and_predict {
@@ -73,6 +76,8 @@ fn every_generated_network_trains_and_predicts() {
     assert!(y.digit.iter().chain(&y.parity).all(|v| v.is_finite()));
 
     let y = step_and_predict!(conv_net::ConvNet, &[0usize, 1, 2, 1]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(norm_gelu::NormGelu, &[0usize, 1, 2, 3, 0, 1, 2, 3]);
     assert!(y.iter().all(|v| v.is_finite()));
 }
 

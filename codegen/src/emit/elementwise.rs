@@ -23,6 +23,8 @@ pub(super) fn activation(
         Activation::Tanh => (quote!(Tanh), "tanh(x) (nn.Tanh)".to_string()),
         Activation::Sigmoid => (quote!(Sigmoid), "1 / (1 + exp(-x)) (nn.Sigmoid)".to_string()),
         Activation::Identity => (quote!(Identity), "x".to_string()),
+        Activation::Gelu => (quote!(Gelu), "x Phi(x) (nn.GELU, exact erf form)".to_string()),
+        Activation::Silu => (quote!(Silu), "x sigmoid(x) (nn.SiLU)".to_string()),
     };
     let f = quote!(#p::Activation::#kind);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));

@@ -15,6 +15,7 @@ mod batchnorm;
 mod conv;
 mod dense;
 mod elementwise;
+mod layernorm;
 mod pipeline;
 mod pool;
 mod residual;
@@ -308,6 +309,7 @@ fn layer_code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
         Op::Dropout { p, rescale } => elementwise::dropout(ctx, step, *p, *rescale),
         Op::GaussianNoise { sigma } => elementwise::noise(ctx, step, *sigma),
         Op::BatchNorm { eps, momentum } => batchnorm::code(ctx, step, *eps, *momentum),
+        Op::LayerNorm { eps } => layernorm::code(ctx, step, *eps),
         Op::Conv { .. } => conv::code(ctx, step),
         Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool | Op::FractionalMaxPool { .. } => {
             pool::code(ctx, step)
@@ -902,7 +904,13 @@ fn predict_rows(net: &ir::Network, plan: &Plan<'_>) -> usize {
         + plan
             .steps
             .iter()
-            .filter(|s| matches!(s.layer.op, Op::MaxPool(_) | Op::FractionalMaxPool { .. }))
+            .filter(|s| {
+                // pooling argmaxes and layer norm's normalized values, on the stack too
+                matches!(
+                    s.layer.op,
+                    Op::MaxPool(_) | Op::FractionalMaxPool { .. } | Op::LayerNorm { .. }
+                )
+            })
             .map(|s| s.width_out)
             .sum::<usize>();
     let bytes = 4 * per_sample.max(1);

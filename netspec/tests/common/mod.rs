@@ -278,6 +278,25 @@ fn layers(
                 }
                 y
             }
+            Op::LayerNorm { eps } => {
+                let (gamma, beta) =
+                    (param(Role::NormWeight).unwrap(), param(Role::NormBias).unwrap());
+                // per sample: its mean and biased variance over the features
+                a.iter()
+                    .map(|x| {
+                        let n = x.len() as f64;
+                        let mean = x.iter().sum::<f64>() / n;
+                        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+                        x.iter()
+                            .enumerate()
+                            .map(|(i, v)| {
+                                let (g, b) = (params[gamma.offset + i], params[beta.offset + i]);
+                                g * (v - mean) / (var + eps).sqrt() + b
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
             Op::Conv { filters, kernel, stride, pad, .. } => {
                 let w = param(Role::Weight).unwrap();
                 let b = param(Role::Bias);
@@ -467,7 +486,26 @@ fn activate(act: Activation, x: f64) -> f64 {
         Activation::Tanh => x.tanh(),
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Activation::Identity => x,
+        // x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2
+        Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        Activation::Silu => x / (1.0 + (-x).exp()),
     }
+}
+
+/// erf(z) = 2/sqrt(pi) e^(-z^2) sum 2^n z^(2n+1) / (2n+1)!!, a series of terms of one sign (no
+/// cancellation: about 1e-15 accurate, as finite differences at h/64 need); +-1 past |z| = 6,
+/// where 1 - erf is below 3e-17.
+fn erf(z: f64) -> f64 {
+    if z.abs() > 6.0 {
+        return z.signum();
+    }
+    let (mut term, mut sum, mut n) = (z, z, 0.0);
+    while term.abs() > 1e-17 * sum.abs() {
+        n += 1.0;
+        term *= 2.0 * z * z / (2.0 * n + 1.0);
+        sum += term;
+    }
+    sum * (-z * z).exp() * std::f64::consts::FRAC_2_SQRT_PI
 }
 
 /// Central differences of [`loss_in`] in `mode`.
