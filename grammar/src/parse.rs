@@ -256,6 +256,14 @@ fn syntax_error(source: &str, error: pest::error::Error<Rule>) -> Diagnostic {
             return expected_text_at(source, at, message.clone());
         }
     };
+    // Right after a layer keyword that takes a number, only the number was expected (what a
+    // rule of its own per layer would say): `dense 8usize;`.
+    let before = source[..at].trim_end();
+    let word_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    let previous = &before[word_start.map_or(0, |i| i + 1)..];
+    if crate::layers::find(previous).is_some_and(|kind| kind.argument == Argument::Number) {
+        return expected_at(source, at, &[Rule::number]);
+    }
     expected_at(source, at, positives)
 }
 
