@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut progress = Progress::new(EPOCHS, batches.len());
     for epoch in 0..EPOCHS {
-        netspec::Optimizer::set_lr(&mut optimizer, schedule.lr_at(epoch, LR));
+        netspec::Optimizer::set_lr(&mut optimizer, schedule.lr_at(epoch, LR))?;
         batches.shuffle(&mut rng);
         for batch in &batches {
             train.gather(batch, &mut inputs, &mut labels)?;

@@ -33,6 +33,11 @@ where
     g.bench_function("train_step", |b| {
         b.iter(|| net.train_step(black_box(&x), black_box(&t), &mut opt, &mut rng).unwrap())
     });
+    // The same step without the check for NaN and infinities: its cost is the difference.
+    net.set_check_finite(false);
+    g.bench_function("train_step_unchecked", |b| {
+        b.iter(|| net.train_step(black_box(&x), black_box(&t), &mut opt, &mut rng).unwrap())
+    });
     g.finish();
 }
 

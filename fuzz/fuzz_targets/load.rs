@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use netspec_runtime::layout::{BufferInfo, BufferKind, ParamInfo, Role};
-use netspec_runtime::state::{State, load_state, save_state};
+use netspec_runtime::state::{State, StateMut, load_state, load_state_with, save_state};
 use netspec_runtime::{Init, LoadOptions};
 
 const fn param(
@@ -52,12 +52,24 @@ const BUFFERS: &[BufferInfo] = &[
     },
 ];
 
+/// The MLP's state in these buffers.
+fn state<'a>(p: &'a mut [f32], b: &'a mut [f32], c: &'a mut [i64]) -> StateMut<'a> {
+    StateMut {
+        params_layout: PARAMS,
+        params: p,
+        buffers_layout: BUFFERS,
+        buffers: b,
+        counters: c,
+        preprocess: None,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let dir = std::env::temp_dir();
     let path = dir.join(format!("netspec-fuzz-load-{}.safetensors", std::process::id()));
     std::fs::write(&path, data).expect("the temporary directory is writable");
     let (mut p, mut b, mut c) = ([7.5f32; 34], [7.5f32; 8], [7i64; 1]);
-    match load_state(&path, PARAMS, &mut p, BUFFERS, &mut b, &mut c) {
+    match load_state(&path, state(&mut p, &mut b, &mut c)) {
         Err(e) => {
             assert_eq!((p, b, c), ([7.5; 34], [7.5; 8], [7]), "changed on error: {e}");
             let _ = e.to_string();
@@ -66,17 +78,17 @@ fuzz_target!(|data: &[u8]| {
             assert!(p.iter().chain(&b).all(|x| x.is_finite()));
             assert!(b[4..].iter().all(|&v| v >= 0.0));
             let again = dir.join(format!("netspec-fuzz-resave-{}.safetensors", std::process::id()));
-            let state = State {
+            let saved = State {
                 params_layout: PARAMS,
                 params: &p,
                 buffers_layout: BUFFERS,
                 buffers: &b,
                 counters: &c,
+                preprocess: None,
             };
-            save_state(&again, state).expect("an accepted state saves");
+            save_state(&again, saved).expect("an accepted state saves");
             let (mut p2, mut b2, mut c2) = ([0f32; 34], [0f32; 8], [0i64; 1]);
-            load_state(&again, PARAMS, &mut p2, BUFFERS, &mut b2, &mut c2)
-                .expect("a saved state loads");
+            load_state(&again, state(&mut p2, &mut b2, &mut c2)).expect("a saved state loads");
             assert_eq!(
                 (p.map(f32::to_bits), b.map(f32::to_bits), c),
                 (p2.map(f32::to_bits), b2.map(f32::to_bits), c2)
@@ -85,7 +97,5 @@ fuzz_target!(|data: &[u8]| {
     }
     // The permissive options accept more but must not panic either.
     let lax = LoadOptions { allow_non_finite: true, allow_negative_variance: true };
-    let _ = netspec_runtime::state::load_state_with(
-        &path, PARAMS, &mut p, BUFFERS, &mut b, &mut c, &lax,
-    );
+    let _ = load_state_with(&path, state(&mut p, &mut b, &mut c), &lax);
 });

@@ -41,9 +41,10 @@ pub use netspec_runtime::augment::Mix;
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
-    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Init, LabelColumn,
-    LayoutError, LrSchedule, Network, ParamInfo, Penalty, PreprocessError, PreprocessKind,
-    Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets, accuracy, argmax, one_hot,
+    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence, Init,
+    LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
+    PreprocessError, PreprocessKind, Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets,
+    accuracy, argmax, one_hot,
 };
 
 /// `use netspec::prelude::*;` brings the traits a training program calls methods of.

@@ -153,3 +153,68 @@ fn checkpoints_round_trip() {
     assert_eq!(xor.params(), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+netspec::network! {
+    network Normed { input 2; batch 4; dense 3; batchnorm; relu; dense 1; loss mse; }
+}
+
+/// The parameters, buffers and counters, to compare before and after a step.
+fn snapshot<N: Network>(net: &N) -> (Vec<f32>, Vec<f32>, Vec<i64>) {
+    (net.params().to_vec(), net.buffers().to_vec(), net.counters().to_vec())
+}
+
+#[test]
+fn a_diverging_step_is_an_error_and_changes_nothing() {
+    let mut rng = Rng::seed(5);
+    let mut net = Normed::new(&mut rng);
+    let mut sgd = Sgd::new(0.1).build().unwrap();
+    let (x, y) = ([0.5, -1.0, 2.0, 0.25, -0.5, 1.5, 1.0, -2.0], [1.0, 0.0, -1.0, 0.5]);
+    net.train_step(&x, &y, &mut sgd, &mut rng).unwrap();
+    let before = snapshot(&net);
+
+    // A NaN input makes the loss NaN: no update, the running statistics restored.
+    let mut bad = x;
+    bad[3] = f32::NAN;
+    let err = net.train_step(&bad, &y, &mut sgd, &mut rng).unwrap_err();
+    assert!(
+        matches!(err, BatchError::NonFinite { step: 2, what: netspec::Divergence::Loss(l), .. } if l.is_nan()),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("Normed::train_step: step 2 diverged: the loss is NaN"));
+    assert_eq!(snapshot(&net), before);
+
+    // An input of 1e30 keeps the normalized loss finite but makes running_var infinite.
+    let mut huge = x;
+    huge[0] = 1e30;
+    let err = net.train_step(&huge, &y, &mut sgd, &mut rng).unwrap_err();
+    let BatchError::NonFinite { what, .. } = err else { panic!("{err}") };
+    assert!(
+        matches!(
+            what,
+            netspec::Divergence::Gradient { .. }
+                | netspec::Divergence::RunningStatistic { name: "batchnorm1.running_var", .. }
+        ),
+        "{what}"
+    );
+    assert_eq!(snapshot(&net), before);
+
+    // The check can be turned off: the step then goes through as PyTorch's would.
+    net.set_check_finite(false);
+    let loss = net.train_step(&bad, &y, &mut sgd, &mut rng).unwrap();
+    assert!(loss.is_nan());
+    assert!(net.params().iter().any(|p| p.is_nan()));
+}
+
+#[test]
+fn learning_rates_are_validated_everywhere() {
+    assert!(Sgd::new(1e300).build().is_err(), "1e300 is infinite as an f32");
+    let mut sgd = Sgd::new(0.1).build().unwrap();
+    for bad in [f64::NAN, -1.0, f64::INFINITY, 1e39] {
+        assert!(sgd.set_lr(bad).is_err(), "set_lr({bad})");
+    }
+    assert_eq!(sgd.lr(), 0.1, "a refused rate leaves the rate as it was");
+    let mut adam = Adam::new().build().unwrap();
+    assert!(adam.set_lr(f64::NAN).is_err());
+    adam.set_lr(0.5).unwrap();
+    assert_eq!(adam.lr(), 0.5);
+}

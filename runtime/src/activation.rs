@@ -39,6 +39,7 @@ pub enum Activation {
 
 impl Activation {
     /// `y = f(x)`.
+    #[inline]
     pub fn forward(self, x: &[f32], y: &mut [f32]) {
         let pairs = x.iter().zip(y);
         match self {
@@ -63,6 +64,7 @@ impl Activation {
     }
 
     /// `dx += dy * f'(x)`, from the forward pass's input `x` and output `y`.
+    #[inline]
     pub fn backward(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         let with_x = x.iter().zip(dy).zip(dx.iter_mut());
         match self {
@@ -149,6 +151,7 @@ fn normal_cdf(x: f64) -> f64 {
 
 /// Dropout forward: `y = x * mask` while training (the mask of the last draw), `y = x *
 /// eval_scale` in eval (`mask = None`; 1 for inverted dropout, 1-p for the original rule).
+#[inline]
 pub fn dropout_forward(x: &[f32], mask: Option<&[f32]>, eval_scale: f32, y: &mut [f32]) {
     match mask {
         Some(mask) => x.iter().zip(mask).zip(y).for_each(|((&x, &m), y)| *y = x * m),
@@ -157,6 +160,7 @@ pub fn dropout_forward(x: &[f32], mask: Option<&[f32]>, eval_scale: f32, y: &mut
 }
 
 /// Dropout backward: `dx += dy * mask` (`dy * eval_scale` in eval).
+#[inline]
 pub fn dropout_backward(dy: &[f32], mask: Option<&[f32]>, eval_scale: f32, dx: &mut [f32]) {
     match mask {
         Some(mask) => dy.iter().zip(mask).zip(dx).for_each(|((&dy, &m), dx)| *dx += dy * m),
@@ -166,6 +170,7 @@ pub fn dropout_backward(dy: &[f32], mask: Option<&[f32]>, eval_scale: f32, dx: &
 
 /// Dropout at prediction: with `rng`, a fresh draw per value (MC dropout: 0 with probability
 /// `p`, `x * keep` otherwise); without, eval mode (`y = x * eval_scale`).
+#[inline]
 pub fn dropout_predict(
     x: &[f32],
     (p, keep, eval_scale): (f32, f32, f32),
@@ -183,6 +188,7 @@ pub fn dropout_predict(
 }
 
 /// Gaussian noise forward: `y = x + noise` while training, `y = x` in eval (`noise = None`).
+#[inline]
 pub fn noise_forward(x: &[f32], noise: Option<&[f32]>, y: &mut [f32]) {
     match noise {
         Some(noise) => x.iter().zip(noise).zip(y).for_each(|((&x, &n), y)| *y = x + n),
@@ -191,6 +197,7 @@ pub fn noise_forward(x: &[f32], noise: Option<&[f32]>, y: &mut [f32]) {
 }
 
 /// Gaussian noise at prediction: with `rng`, fresh `N(0, sigma^2)` draws; without, `y = x`.
+#[inline]
 pub fn noise_predict(x: &[f32], sigma: f32, y: &mut [f32], rng: Option<&mut Rng>) {
     match rng {
         Some(rng) => {
@@ -203,12 +210,14 @@ pub fn noise_predict(x: &[f32], sigma: f32, y: &mut [f32], rng: Option<&mut Rng>
 }
 
 /// `dx += dy`: the backward pass of the identity, of noise and of the residual skip path.
+#[inline]
 pub fn add_into(dy: &[f32], dx: &mut [f32]) {
     dy.iter().zip(dx).for_each(|(&dy, dx)| *dx += dy);
 }
 
 /// Residual forward over rows of `width` values: `y = x + m F(x)`, `m` the row's stochastic
 /// depth mask (0 or 1/(1-p), torchvision.ops.stochastic_depth, mode "row"), 1 without.
+#[inline]
 pub fn residual_forward(x: &[f32], f: &[f32], mask: Option<&[f32]>, width: usize, y: &mut [f32]) {
     let rows = x.chunks_exact(width).zip(f.chunks_exact(width)).zip(y.chunks_exact_mut(width));
     for (n, ((x, f), y)) in rows.enumerate() {
@@ -220,6 +229,7 @@ pub fn residual_forward(x: &[f32], f: &[f32], mask: Option<&[f32]>, width: usize
 }
 
 /// Residual backward into the branch: `df += m dy` per row of `width` values.
+#[inline]
 pub fn residual_backward(dy: &[f32], mask: Option<&[f32]>, width: usize, df: &mut [f32]) {
     for (n, (df, dy)) in df.chunks_exact_mut(width).zip(dy.chunks_exact(width)).enumerate() {
         let m = mask.map_or(1.0, |m| m[n]);
@@ -232,6 +242,7 @@ pub fn residual_backward(dy: &[f32], mask: Option<&[f32]>, width: usize, df: &mu
 /// The residual sum at prediction over rows of `width` values: with `rng`, each row's branch
 /// dropped with probability `p` and kept times `keep` otherwise (MC inference); without,
 /// `y = x + F(x)`.
+#[inline]
 pub fn residual_predict(
     x: &[f32],
     f: &[f32],

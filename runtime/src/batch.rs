@@ -4,8 +4,9 @@
 use std::fmt;
 
 /// A slice handed to a generated network's batch method has the wrong length, or a class index
-/// is out of range. Returned before anything is computed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// is out of range (returned before anything is computed), or a training step went non-finite
+/// (returned before the optimizer step, with the running statistics restored).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum BatchError {
     /// A slice whose length is fixed by the network.
@@ -51,6 +52,59 @@ pub enum BatchError {
         /// The number of classes (the network's `OUTPUT`).
         classes: usize,
     },
+    /// A training step whose loss, gradients or running statistics are NaN or infinite: the
+    /// optimizer step is not taken, and the parameters and running statistics stay as they
+    /// were before the step (Keras's `TerminateOnNaN`, without losing the model).
+    NonFinite {
+        /// The network's name.
+        network: &'static str,
+        /// The method called.
+        method: &'static str,
+        /// The step, counted from 1 over the network's `train_step` calls.
+        step: u64,
+        /// What went non-finite first.
+        what: Divergence,
+    },
+}
+
+/// What a diverging training step found non-finite, in the order it is checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Divergence {
+    /// The loss (data plus penalties).
+    Loss(f32),
+    /// A gradient: the parameter tensor, the index within it and the value.
+    Gradient {
+        /// The tensor's name.
+        name: &'static str,
+        /// The row-major index within it.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A batch-norm running statistic after the step's update.
+    RunningStatistic {
+        /// The buffer's name.
+        name: &'static str,
+        /// The index within it.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Divergence::Loss(loss) => write!(f, "the loss is {loss}"),
+            Divergence::Gradient { name, index, value } => {
+                write!(f, "the gradient of `{name}` is {value} at index {index}")
+            }
+            Divergence::RunningStatistic { name, index, value } => {
+                write!(f, "`{name}` became {value} at index {index}")
+            }
+        }
+    }
 }
 
 impl fmt::Display for BatchError {
@@ -78,6 +132,12 @@ impl fmt::Display for BatchError {
                 f,
                 "{network}::{method}: sample {sample} has class {label} but the network has \
                  {classes} classes (0..{classes}); check the labels or the last layer's units"
+            ),
+            BatchError::NonFinite { network, method, step, what } => write!(
+                f,
+                "{network}::{method}: step {step} diverged: {what}; the parameters and running \
+                 statistics are as before the step. Lower the learning rate, check the inputs \
+                 for NaN or infinite values, or scale them (`preprocess standardize ...`)"
             ),
         }
     }

@@ -67,7 +67,6 @@ pub mod kernels;
 pub mod layernorm;
 pub mod layout;
 pub mod loss;
-pub mod model_state;
 pub mod network;
 pub mod optim;
 pub mod pool;
@@ -79,7 +78,7 @@ pub mod schedule;
 pub mod state;
 
 pub use augment::{AugmentError, Augmentation, Augmenter};
-pub use batch::BatchError;
+pub use batch::{BatchError, Divergence};
 pub use checkpoint::LoadOptions;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
 pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};

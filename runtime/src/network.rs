@@ -29,15 +29,14 @@
 use std::path::Path;
 
 use crate::augment::{Augmentation, Augmenter};
-use crate::batch::{BatchError, check_labels, check_len, check_samples};
+use crate::batch::{BatchError, Divergence, check_labels, check_len, check_samples};
 use crate::checkpoint::CheckpointError;
 use crate::layout::{BufferInfo, ParamInfo, init_params, reset_buffers};
 use crate::loss::{StepLoss, l1_penalty, l2_penalty};
-use crate::model_state::{load_state_preprocessed, save_state_preprocessed};
 use crate::optim::Optimizer;
 use crate::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 use crate::rng::Rng;
-use crate::state::{State, load_state, save_state};
+use crate::state::{State, StateMut, load_state, save_state};
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
 /// of single-output networks, a generated struct with one array per head otherwise.
@@ -183,6 +182,13 @@ pub struct Core {
     /// The last `train_step`'s targets after augmentation, `BATCH x OUTPUT` (empty without
     /// `augment`).
     pub soft_targets: Vec<f32>,
+    /// `train_step` calls so far.
+    pub steps: u64,
+    /// Whether `train_step` checks the loss, gradients and running statistics for NaN and
+    /// infinities before the optimizer step (on unless turned off).
+    pub check_finite: bool,
+    /// The running statistics and counters before the step, restored when it diverges.
+    saved_buffers: (Vec<f32>, Vec<i64>),
 }
 
 impl Core {
@@ -218,7 +224,37 @@ impl Core {
             preprocess,
             augmenter,
             soft_targets: vec![0.0; if augment { N::BATCH * N::OUTPUT } else { 0 }],
+            steps: 0,
+            check_finite: true,
+            saved_buffers: (vec![0.0; N::BUFFER_COUNT], vec![0; counter_count]),
         }
+    }
+
+    /// What the step that just ran made non-finite, if anything: the loss, then a gradient,
+    /// then a running statistic.
+    fn divergence<N: Network>(&self) -> Option<Divergence> {
+        let loss = self.last_loss.total;
+        if !loss.is_finite() {
+            return Some(Divergence::Loss(loss));
+        }
+        if all_finite(&self.grads) && all_finite(&self.buffers) {
+            return None;
+        }
+        let first = |values: &[f32], offset: usize, len: usize| {
+            values[offset..offset + len]
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (i, values[offset + i]))
+        };
+        for p in N::PARAMS {
+            if let Some((index, value)) = first(&self.grads, p.offset, p.len) {
+                return Some(Divergence::Gradient { name: p.name, index, value });
+            }
+        }
+        N::BUFFERS.iter().filter(|b| !b.kind.is_i64()).find_map(|b| {
+            let (index, value) = first(&self.buffers, b.offset, b.len)?;
+            Some(Divergence::RunningStatistic { name: b.name, index, value })
+        })
     }
 
     /// Augments the raw mini-batch in [`Core::input`] and its class indices `labels`, as
@@ -256,7 +292,7 @@ impl Core {
         }
     }
 
-    /// The parameters and buffers with their layout tables.
+    /// The parameters, buffers and preprocessing with their layout tables.
     fn state<N: Network>(&self) -> State<'_> {
         State {
             params_layout: N::PARAMS,
@@ -264,8 +300,16 @@ impl Core {
             buffers_layout: N::BUFFERS,
             buffers: &self.buffers,
             counters: &self.counters,
+            preprocess: self.preprocess.as_ref(),
         }
     }
+}
+
+/// Whether every value is finite: the exponent bits of none are all ones. An integer OR over
+/// all values, which vectorizes (a float comparison chain would stop at the first).
+fn all_finite(values: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    values.iter().fold(0, |bad, v| bad | u32::from(v.to_bits() & EXPONENT == EXPONENT)) == 0
 }
 
 /// The length of the flat buffer a parameter layout table describes (its end).
@@ -565,7 +609,11 @@ pub trait Network: Sized {
     ///
     /// # Errors
     ///
-    /// As [`Network::loss_and_grad`]; nothing is changed or drawn then.
+    /// As [`Network::loss_and_grad`]; nothing is changed or drawn then. Unless
+    /// [`Network::set_check_finite`] turned it off, [`BatchError::NonFinite`] when the loss, a
+    /// gradient or a running statistic went NaN or infinite: the optimizer step is not taken
+    /// and the running statistics are restored, so the network is as before the step (the
+    /// gradients are the diverged ones, to inspect).
     fn train_step(
         &mut self,
         inputs: &[f32],
@@ -576,7 +624,13 @@ pub trait Network: Sized {
         check_batch::<Self>("train_step", inputs, targets)?;
         self.resample(rng);
         // augment the raw inputs (and mix the targets), then preprocess
-        self.core_mut().input.copy_from_slice(inputs);
+        let core = self.core_mut();
+        core.steps += 1;
+        core.input.copy_from_slice(inputs);
+        if core.check_finite {
+            core.saved_buffers.0.copy_from_slice(&core.buffers);
+            core.saved_buffers.1.copy_from_slice(&core.counters);
+        }
         self.augment(targets, rng);
         let core = self.core_mut();
         if let Some(pre) = &core.preprocess {
@@ -585,8 +639,22 @@ pub trait Network: Sized {
         let augmented = core.augmenter.is_some();
         let loss = loss_and_grad_prepared(self, targets, true, augmented);
         let core = self.core_mut();
+        if core.check_finite
+            && let Some(what) = core.divergence::<Self>()
+        {
+            core.buffers.copy_from_slice(&core.saved_buffers.0);
+            core.counters.copy_from_slice(&core.saved_buffers.1);
+            let (network, step) = (Self::NAME, core.steps);
+            return Err(BatchError::NonFinite { network, method: "train_step", step, what });
+        }
         optimizer.step(&mut core.params, &core.grads);
         Ok(loss)
+    }
+
+    /// Turns `train_step`'s check for NaN and infinities off (`false`) or on (`true`, the
+    /// default). The check scans the gradients and running statistics once per step.
+    fn set_check_finite(&mut self, on: bool) {
+        self.core_mut().check_finite = on;
     }
 
     /// Fits the spec's `preprocess` on training rows: `rows` holds `n * INPUT` values, sample
@@ -632,12 +700,7 @@ pub trait Network: Sized {
     ///
     /// When the file cannot be written.
     fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
-        let core = self.core();
-        let state = core.state::<Self>();
-        match &core.preprocess {
-            Some(pre) => save_state_preprocessed(path.as_ref(), state, pre),
-            None => save_state(path.as_ref(), state),
-        }
+        save_state(path.as_ref(), self.core().state::<Self>())
     }
 
     /// Reads parameters and buffers saved by [`Network::save`] (or from PyTorch's
@@ -649,13 +712,15 @@ pub trait Network: Sized {
     /// network's; nothing is changed then.
     fn load(&mut self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
         let Core { params, buffers, counters, preprocess, .. } = self.core_mut();
-        let (path, layout, buffer_layout) = (path.as_ref(), Self::PARAMS, Self::BUFFERS);
-        match preprocess {
-            Some(pre) => {
-                load_state_preprocessed(path, layout, params, buffer_layout, buffers, counters, pre)
-            }
-            None => load_state(path, layout, params, buffer_layout, buffers, counters),
-        }
+        let state = StateMut {
+            params_layout: Self::PARAMS,
+            params,
+            buffers_layout: Self::BUFFERS,
+            buffers,
+            counters,
+            preprocess: preprocess.as_mut(),
+        };
+        load_state(path.as_ref(), state)
     }
 }
 

@@ -24,7 +24,12 @@ pub trait Optimizer {
     /// The current learning rate.
     fn lr(&self) -> f64;
     /// Sets the learning rate used by later steps (for schedules).
-    fn set_lr(&mut self, lr: f64);
+    ///
+    /// # Errors
+    ///
+    /// As the builders: a learning rate that is negative or not finite (as an f32, which the
+    /// steps compute in); the rate is left as it was.
+    fn set_lr(&mut self, lr: f64) -> Result<(), OptimError>;
 }
 
 /// An invalid optimizer configuration, reported by a builder's `build`.
@@ -74,7 +79,8 @@ fn check(
     high: Option<f64>,
     requirement: &'static str,
 ) -> Result<(), OptimError> {
-    let ok = value >= 0.0 && value.is_finite() && high.is_none_or(|h| value < h);
+    // Steps compute in f32: a value finite in f64 but not in f32 (1e300) is refused too.
+    let ok = value >= 0.0 && (value as f32).is_finite() && high.is_none_or(|h| value < h);
     if ok { Ok(()) } else { Err(OptimError::Invalid { name, value, requirement }) }
 }
 
@@ -217,8 +223,10 @@ impl Optimizer for Sgd {
         self.lr
     }
 
-    fn set_lr(&mut self, lr: f64) {
+    fn set_lr(&mut self, lr: f64) -> Result<(), OptimError> {
+        check("lr", lr, None, "finite and >= 0")?;
         self.lr = lr;
+        Ok(())
     }
 }
 
@@ -414,8 +422,10 @@ impl Optimizer for Adam {
         self.lr
     }
 
-    fn set_lr(&mut self, lr: f64) {
+    fn set_lr(&mut self, lr: f64) -> Result<(), OptimError> {
+        check("lr", lr, None, "finite and >= 0")?;
         self.lr = lr;
+        Ok(())
     }
 }
 
@@ -641,7 +651,7 @@ mod tests {
     #[test]
     fn set_lr_changes_the_step() {
         let mut opt = Sgd::new(0.1).build().unwrap();
-        opt.set_lr(0.25);
+        opt.set_lr(0.25).unwrap();
         assert_eq!(opt.lr(), 0.25);
         let mut p = [1.0f32];
         opt.step(&mut p, &[1.0]);

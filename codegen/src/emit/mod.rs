@@ -871,6 +871,12 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
                 }
             }
 
+            fn predict(&self, input: &[f32; #input_lit]) -> #out_ty {
+                let mut out = [<#out_ty as #rt::Sample>::ZERO];
+                self.predict_fixed(::core::array::from_ref(input), &mut out, #no_rng);
+                out[0]
+            }
+
             #stochastic_items
             #methods
         }
