@@ -1,7 +1,7 @@
 //! Dense-layer kernel micro-benchmarks for every dense layer of the reference models, over 64
 //! rows (a training batch) and 1 row (`predict`): plain loops (`netspec_bench::generated`, the
 //! loops `netspec emit` generated before the kernels existed), the register-tiled kernels of
-//! `netspec_runtime::kernels` in their baseline build (`base<tile>`, SSE2 on x86-64) and in the
+//! `netspec_runtime::ops::kernels` in their baseline build (`base<tile>`, SSE2 on x86-64) and in the
 //! build `Isa::detect` picks on this CPU (`simd<tile>`: AVX2 where the CPU has it), and
 //! `matrixmultiply::sgemm` (`netspec_bench::gemm`).
 //!
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use netspec_bench::{gemm, generated, inputs};
-use netspec_runtime::kernels::{self as k, baseline as base};
+use netspec_runtime::ops::kernels::{self as k, baseline as base};
 
 type Fwd<const IN: usize, const OUT: usize> =
     fn(&[[f32; IN]], &[f32], &[[f32; IN]], &mut [[f32; OUT]]);

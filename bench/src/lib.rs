@@ -1,7 +1,7 @@
 //! The reference models of issue 6 (float32, ReLU, softmax cross-entropy, batch 64), defined
 //! with `netspec::network!`, plus deterministic inputs for benchmarks, and the loop shapes that
 //! `netspec emit` generates today for dense layers, kept as the baseline the kernels in
-//! `netspec_runtime::kernels` are measured against.
+//! `netspec_runtime::ops::kernels` are measured against.
 //!
 //! Besides the three MLPs (`Tiny`, `Small`, `Medium`), `DigitsCnn` is the convolutional network
 //! of `specs/digits_cnn.nn` with exactly its layers and loss (conv, batch norm, a residual block
@@ -102,7 +102,7 @@ pub mod generated {
     ) {
         for (x, y) in x.iter().zip(y.iter_mut()) {
             for ((y, w), b) in y.iter_mut().zip(w).zip(b) {
-                *y = netspec_runtime::kernels::dot(w, x) + *b;
+                *y = netspec_runtime::ops::kernels::dot(w, x) + *b;
             }
         }
     }

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use netspec_runtime::layout::{BufferInfo, BufferKind, ParamInfo, Role};
-use netspec_runtime::state::{State, StateMut, load_state, load_state_with, save_state};
+use netspec_runtime::checkpoint::state::{State, StateMut, load_state, load_state_with, save_state};
 use netspec_runtime::{Init, LoadOptions};
 
 const fn param(

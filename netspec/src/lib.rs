@@ -37,7 +37,7 @@
 pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;
-pub use netspec_runtime::augment::Mix;
+pub use netspec_runtime::pipeline::augment::Mix;
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
@@ -64,22 +64,22 @@ macro_rules! include_spec {
 /// What generated code calls; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use netspec_runtime::activation::{
+    pub use netspec_runtime::network::fmt_network;
+    pub use netspec_runtime::ops::activation::{
         Activation, add_into, dropout_backward, dropout_forward, dropout_predict, noise_forward,
         noise_predict, residual_backward, residual_forward, residual_predict,
     };
-    pub use netspec_runtime::batchnorm::{BatchNorm, NormShape};
-    pub use netspec_runtime::conv::{Conv2d, ConvShape};
-    pub use netspec_runtime::dense::Dense;
-    pub use netspec_runtime::dropout::{bernoulli_mask, gaussian_noise};
-    pub use netspec_runtime::kernels;
-    pub use netspec_runtime::layernorm::{LayerNorm, LayerNormShape};
-    pub use netspec_runtime::loss::{
+    pub use netspec_runtime::ops::batchnorm::{BatchNorm, NormShape};
+    pub use netspec_runtime::ops::conv::{Conv2d, ConvShape};
+    pub use netspec_runtime::ops::dense::Dense;
+    pub use netspec_runtime::ops::dropout::{bernoulli_mask, gaussian_noise};
+    pub use netspec_runtime::ops::kernels;
+    pub use netspec_runtime::ops::layernorm::{LayerNorm, LayerNormShape};
+    pub use netspec_runtime::ops::loss::{
         binary_cross_entropy_with_logits, l1_activity, mse, softmax_cross_entropy,
         softmax_cross_entropy_soft,
     };
-    pub use netspec_runtime::network::fmt_network;
-    pub use netspec_runtime::pool::{
+    pub use netspec_runtime::ops::pool::{
         FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
         avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
         fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,

@@ -156,7 +156,7 @@ macro_rules! check_case {
         );
         // The training forward itself, and the backward through the batch statistics, from the
         // runtime halves the generated code calls.
-        let shape = netspec_runtime::batchnorm::NormShape {
+        let shape = netspec_runtime::ops::batchnorm::NormShape {
             channels,
             spatial: case.get("spatial").num() as usize,
             eps: case.get("eps").num() as f32,
@@ -165,7 +165,7 @@ macro_rules! check_case {
         let (mut y, mut x_hat, mut inv_std) =
             (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; channels]);
         let (mut rm, mut rv, mut count) = (vec![0.0; channels], vec![1.0; channels], 0);
-        netspec_runtime::batchnorm::forward_train(
+        netspec_runtime::ops::batchnorm::forward_train(
             shape,
             &x,
             &mut y,
@@ -183,7 +183,7 @@ macro_rules! check_case {
             y.iter().zip(&target).map(|(v, t)| 2.0 * (v - t) / x.len() as f32).collect();
         let (mut dgamma, mut dbeta, mut dx) =
             (vec![0.0; channels], vec![0.0; channels], vec![0.0; x.len()]);
-        netspec_runtime::batchnorm::backward_train(
+        netspec_runtime::ops::batchnorm::backward_train(
             shape,
             &dy,
             &x_hat,

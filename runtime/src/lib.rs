@@ -4,6 +4,17 @@
 //! parameter buffer plus a layout table ([`ParamInfo`]). Everything that does not depend on
 //! shapes lives here and is written once, over slices:
 //!
+//! - [`network`]: the [`Network`] trait every generated network implements: the whole API
+//!   (training steps, prediction, modes, checkpoints) as provided methods over [`Core`];
+//! - [`ops`]: the layer kernels generated code calls (dense, conv, pooling, batch and layer
+//!   norm, activations, dropout, losses), backward passes adding into their input's gradient;
+//! - [`pipeline`]: [`Preprocessor`], statistics fitted on the training split (mean image,
+//!   per-channel or per-feature standardization, ZCA whitening) and saved with the model, and
+//!   [`Augmenter`], seeded training-time augmentation of a mini-batch in place (translate, flip,
+//!   rotate, noise, cutout, mixup and cutmix with mixed soft labels);
+//! - [`checkpoint`]: safetensors checkpoints that PyTorch's `load_state_dict` accepts, and
+//!   [`checkpoint::state`]: a whole network state (parameters, batch-norm buffers, fitted
+//!   preprocessing) in one of them;
 //! - [`rng`]: [`Rng`], a seeded xoshiro256++ generator with the samplers training needs;
 //! - [`init`]: [`Init`], resolved initial distributions, with PyTorch's fan-based formulas;
 //! - [`layout`]: the layout table types and [`init_params`];
@@ -11,20 +22,7 @@
 //! - [`schedule`]: [`StepLr`] and [`CosineLr`];
 //! - [`data`]: [`Dataset`] (bundled digits and iris, CSV loading, stratified splits),
 //!   fixed-size shuffled [`Batches`], and metrics;
-//! - [`progress`]: a terminal progress bar for training loops;
-//! - [`checkpoint`]: safetensors checkpoints that PyTorch's `load_state_dict` accepts, and
-//!   [`state`]: a whole network state (parameters and batch-norm buffers) in one of them;
-//! - [`batchnorm`], [`dropout`], [`loss`]: the shape-independent halves of batch norm, dropout,
-//!   DropConnect, noise, losses and penalties.
-//! - [`conv`], [`pool`]: 2-D convolution (im2col) and max, average, global-average and
-//!   fractional max pooling, forward and backward over batches of channels-first rows;
-//! - [`preprocess`]: [`Preprocessor`], statistics fitted on the training split (mean image,
-//!   per-channel or per-feature standardization, ZCA whitening), saved with the model;
-//! - [`augment`]: [`Augmenter`], seeded training-time augmentation of a mini-batch in place
-//!   (translate, flip, rotate, noise, cutout, mixup and cutmix with mixed soft labels).
-//!
-//! - [`network`]: the [`Network`] trait every generated network implements: the whole API
-//!   (training steps, prediction, modes, checkpoints) as provided methods over [`Core`].
+//! - [`progress`]: a terminal progress bar for training loops (feature `progress`).
 //!
 //! Semantics follow PyTorch wherever PyTorch has an answer, so results can be checked against
 //! it and weights moved both ways.
@@ -53,31 +51,20 @@
 // One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check
 // (the workspace denies `unsafe_code`; that call allows it).
 
-pub mod activation;
-pub mod augment;
 pub mod batch;
-pub mod batchnorm;
 pub mod checkpoint;
-pub mod conv;
 pub mod data;
-pub mod dense;
-pub mod dropout;
 pub mod init;
-pub mod kernels;
-pub mod layernorm;
 pub mod layout;
-pub mod loss;
 pub mod network;
+pub mod ops;
 pub mod optim;
-pub mod pool;
-pub mod preprocess;
+pub mod pipeline;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod rng;
 pub mod schedule;
-pub mod state;
 
-pub use augment::{AugmentError, Augmentation, Augmenter};
 pub use batch::{BatchError, Divergence};
 pub use checkpoint::LoadOptions;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
@@ -86,10 +73,11 @@ pub use init::Init;
 pub use layout::{
     BufferInfo, BufferKind, LayoutError, ParamInfo, Role, init_params, reset_buffers,
 };
-pub use loss::StepLoss;
 pub use network::{Classifier, Core, Network, Penalty, Sample, Targets};
+pub use ops::loss::StepLoss;
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
-pub use preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+pub use pipeline::augment::{AugmentError, Augmentation, Augmenter};
+pub use pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 #[cfg(feature = "progress")]
 pub use progress::Progress;
 pub use rng::Rng;

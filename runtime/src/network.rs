@@ -28,15 +28,15 @@
 
 use std::path::Path;
 
-use crate::augment::{Augmentation, Augmenter};
 use crate::batch::{BatchError, Divergence, check_labels, check_len, check_samples};
 use crate::checkpoint::CheckpointError;
+use crate::checkpoint::state::{State, StateMut, load_state, save_state};
 use crate::layout::{BufferInfo, ParamInfo, init_params, reset_buffers};
-use crate::loss::{StepLoss, l1_penalty, l2_penalty};
+use crate::ops::loss::{StepLoss, l1_penalty, l2_penalty};
 use crate::optim::Optimizer;
-use crate::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+use crate::pipeline::augment::{Augmentation, Augmenter};
+use crate::pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 use crate::rng::Rng;
-use crate::state::{State, StateMut, load_state, save_state};
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
 /// of single-output networks, a generated struct with one array per head otherwise.

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
+use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
 
 /// im2col for one row: `cols[(c, kh, kw), (oh, ow)]`, zeros for padding.
 fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {

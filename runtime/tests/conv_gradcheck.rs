@@ -13,8 +13,8 @@
 //! distinct values at least 0.01 apart, so no perturbation changes an argmax.
 
 use netspec_runtime::Rng;
-use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
-use netspec_runtime::pool::{
+use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
+use netspec_runtime::ops::pool::{
     FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
     avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
     fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,

@@ -5,8 +5,8 @@
 //! Tolerance: `|got - want| <= 1e-5 * max(1, |want|)` (relative for values of magnitude 1 and
 //! above, absolute 1e-5 below); argmax indices exactly.
 
-use netspec_runtime::conv::{ConvShape, conv2d_backward, conv2d_forward};
-use netspec_runtime::pool::{
+use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
+use netspec_runtime::ops::pool::{
     FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward, avgpool2d_forward,
     fractional_maxpool2d_backward, fractional_maxpool2d_forward, global_avgpool_backward,
     global_avgpool_forward, maxpool2d_backward, maxpool2d_forward,

@@ -1,7 +1,7 @@
 //! Hand-computed values, shape edge cases and argument errors of the conv and pooling kernels.
 
-use netspec_runtime::conv::{ConvError, ConvShape, conv2d_backward, conv2d_forward};
-use netspec_runtime::pool::{
+use netspec_runtime::ops::conv::{ConvError, ConvShape, conv2d_backward, conv2d_forward};
+use netspec_runtime::ops::pool::{
     FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
     avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
     fractional_start, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,

@@ -7,8 +7,8 @@
 //! Measured values are printed (`cargo test --test layers_gradcheck -- --nocapture`).
 
 use netspec_runtime::Rng;
-use netspec_runtime::activation::Activation;
-use netspec_runtime::layernorm::{self, LayerNormShape};
+use netspec_runtime::ops::activation::Activation;
+use netspec_runtime::ops::layernorm::{self, LayerNormShape};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 /// `erfc(z)` for `z >= 0`: `1 - erf` from the Maclaurin series of erf below 1, the continued

@@ -14,8 +14,8 @@
 //! NaN and infinities exactly where torch has them. The worst case of each comparison, in units
 //! of this tolerance, is printed (`cargo test --test layers_reference -- --nocapture`).
 
-use netspec_runtime::activation::Activation;
-use netspec_runtime::layernorm::{self, LayerNormShape};
+use netspec_runtime::ops::activation::Activation;
+use netspec_runtime::ops::layernorm::{self, LayerNormShape};
 
 struct ActivationCase {
     name: &'static str,

@@ -1,4 +1,4 @@
-//! `conv` (nn.Conv2d) through the runtime's im2col kernels (`netspec_runtime::conv::Conv2d`).
+//! `conv` (nn.Conv2d) through the runtime's im2col kernels (`netspec_runtime::ops::conv::Conv2d`).
 
 use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{Op, Role, Shape};

@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 
 use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
 
-// The dense loops are the runtime's register-tiled kernels (`netspec_runtime::kernels`), which
+// The dense loops are the runtime's register-tiled kernels (`netspec_runtime::ops::kernels`), which
 // pick their tile by the layer's shape and the CPU's instruction set and keep the summation
 // order of plain loops (bit-identical results on every machine). `matrixmultiply::sgemm` is
 // faster for layers 64 wide and up but allocates its packing buffer on every call, and the

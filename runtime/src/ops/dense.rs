@@ -1,8 +1,8 @@
 //! A dense layer (nn.Linear) of a generated network over rows of fixed width, through the
-//! register-tiled [`crate::kernels`].
+//! register-tiled [`crate::ops::kernels`].
 
-use crate::dropout::{dropconnect_sample, mask_gradient, mask_weights};
-use crate::kernels::{dense_backward_db, dense_backward_dw, dense_backward_dx, dense_forward};
+use crate::ops::dropout::{dropconnect_sample, mask_gradient, mask_weights};
+use crate::ops::kernels::{dense_backward_db, dense_backward_dw, dense_backward_dx, dense_forward};
 use crate::rng::Rng;
 
 /// Where a dense layer's weight (`[OUT, IN]`) and bias (`[OUT]`) lie in the flat parameter

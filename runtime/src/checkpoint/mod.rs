@@ -6,6 +6,8 @@
 //! and checks every name, dtype and shape first, so a bad file never leaves buffers half
 //! overwritten. No input file can make either function panic.
 
+pub mod state;
+
 use safetensors::tensor::{Dtype as StDtype, Metadata, TensorView};
 use std::collections::HashMap;
 use std::fmt;

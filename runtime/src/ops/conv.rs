@@ -19,7 +19,7 @@
 //! `conv_bench` test). Nothing allocates.
 //!
 //! Every function checks the shape and every buffer length before touching anything and
-//! returns a [`ConvError`] instead of panicking; the pools in [`crate::pool`] share it.
+//! returns a [`ConvError`] instead of panicking; the pools in [`crate::ops::pool`] share it.
 
 use std::fmt;
 use std::ops::Range;
@@ -380,7 +380,7 @@ impl Conv2d {
     }
 }
 
-crate::kernels::dispatched_kernels! {
+crate::ops::kernels::dispatched_kernels! {
     /// Forward pass over `rows` samples: `y = conv2d(x, weight) + bias` (overwrites `y`).
     ///
     /// `weight` is `[filters, in_channels, kernel, kernel]`, `bias` `[filters]` (`None` for a
@@ -532,7 +532,7 @@ fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
 }
 
 // The two matrix products of a conv layer over one sample's columns, register-tiled (as the
-// dense kernels of `crate::kernels`, but with sizes known only at run time): each output keeps
+// dense kernels of `crate::ops::kernels`, but with sizes known only at run time): each output keeps
 // the summation order of the plain loops, so the tiles change no result bit.
 
 /// `out[r, :] += sum_k coef(r, k) src[k, :]` for every row `r` of `out` (rows of `plane`
@@ -631,7 +631,7 @@ fn axpy_block<const R: usize, const W: usize>(
 }
 
 /// `dw[f, q] += a[f, :] · b[q, :]` for every row `f` of `a` and `q` of `b` (rows of `plane`
-/// values, `dw` rows of `b`'s row count), each dot with [`crate::kernels::dot`]'s 8 lanes and
+/// values, `dw` rows of `b`'s row count), each dot with [`crate::ops::kernels::dot`]'s 8 lanes and
 /// reduction tree, in tiles of 2 x 4 dots that share their loads.
 #[inline(always)]
 fn add_dots(dw: &mut [f32], a: &[f32], b: &[f32], plane: usize) {
@@ -752,7 +752,7 @@ fn backward_body(
 mod tests {
     use super::*;
 
-    /// The build [`Isa::detect`](crate::kernels::Isa::detect) picks (AVX2 on most x86-64
+    /// The build [`Isa::detect`](crate::ops::kernels::Isa::detect) picks (AVX2 on most x86-64
     /// machines) gives the baseline build's bits, and both give the bits of plain loops: the
     /// same operations in the same order.
     #[test]

@@ -10,7 +10,7 @@ use crate::checkpoint::{
     save,
 };
 use crate::layout::{BufferInfo, BufferKind, ParamInfo};
-use crate::preprocess::Preprocessor;
+use crate::pipeline::preprocess::Preprocessor;
 
 /// A network's state: its layout tables, the three flat buffers they describe and its fitted
 /// preprocessing.
@@ -197,7 +197,7 @@ mod tests {
     use super::*;
     use crate::init::Init;
     use crate::layout::{BufferKind, Role};
-    use crate::preprocess::PreprocessKind;
+    use crate::pipeline::preprocess::PreprocessKind;
 
     const PARAMS: &[ParamInfo] = &[ParamInfo {
         name: "batchnorm1.weight",

@@ -54,7 +54,7 @@ impl Isa {
 /// body, AVX2 body`, the same function where the two builds do not pick different tiles):
 /// `pub fn` (runs the AVX2 build when [`Isa::detect`] finds AVX2, else the baseline one),
 /// `baseline::` (the baseline build only, for benchmarks and tests) and the private `avx2::`
-/// build. Used here and in [`crate::conv`]; a body must inline everything it computes with, so
+/// build. Used here and in [`crate::ops::conv`]; a body must inline everything it computes with, so
 /// that the AVX2 build compiles it for AVX2.
 macro_rules! dispatched_kernels {
     ($(
@@ -67,7 +67,7 @@ macro_rules! dispatched_kernels {
             #[inline]
             pub fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
                 #[cfg(target_arch = "x86_64")]
-                if $crate::kernels::Isa::detect() == $crate::kernels::Isa::Avx2 {
+                if $crate::ops::kernels::Isa::detect() == $crate::ops::kernels::Isa::Avx2 {
                     // SAFETY: calling a `#[target_feature(enable = "avx2")]` function is sound
                     // when the CPU has AVX2, which `Isa::detect` has just checked (CPUID via
                     // `is_x86_feature_detected!`); the function itself is safe code.

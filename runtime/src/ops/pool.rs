@@ -19,7 +19,7 @@
 //! All functions check the shape and every buffer length first and return a [`ConvError`]
 //! instead of panicking. Nothing allocates.
 
-use crate::conv::{ConvError, check_len, out_size, product};
+use crate::ops::conv::{ConvError, check_len, out_size, product};
 use crate::rng::Rng;
 
 /// The shape of a max or average pooling layer on `channels x height x width` images.
