@@ -46,7 +46,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         }
         None => quote!(::core::option::Option::None),
     };
-    let b_doc = bias.map_or(String::new(), |b| format!(" + b[f], b = params[{}..]", b.offset));
+    let (b_term, b_doc) = match bias {
+        Some(b) => (" + b[f]", format!(", b = params[{}..]", b.offset)),
+        None => ("", String::new()),
+    };
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = match ctx.grad_flat_mut(step.x) {
@@ -66,8 +69,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     );
     Ok(LayerCode {
         doc: format!(
-            "`{name}`: y\\[f, oh, ow\\] = sum w\\[f, c, kh, kw\\] x\\[c, oh*{stride} + kh - {pad}, \
-             ow*{stride} + kw - {pad}\\]{b_doc} (nn.Conv2d), w = params[{}..]",
+            "`{name}`: `y[f, oh, ow] = sum w[f, c, kh, kw] x[c, oh*{stride} + kh - {pad}, \
+             ow*{stride} + kw - {pad}]{b_term}` (nn.Conv2d), w = params[{}..]{b_doc}",
             weight.offset
         ),
         items: quote! {

@@ -84,7 +84,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 #[doc = #doc_const]
                 const #shape: #p::ImageShape = #p::ImageShape { channels: #c_l, height: #h_l, width: #w_l };
             };
-            code.doc = format!("`{name}`: y\\[c\\] = mean of channel c's {height}x{width} values");
+            code.doc = format!("`{name}`: `y[c]` = the mean of channel c's {height}x{width} values");
             code.forward =
                 quote!(#p::global_avgpool_forward(Self::#shape, #x, #y, #batch) #expect;);
             // dx[c, :, :] += dy[c] / (H W)
