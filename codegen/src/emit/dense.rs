@@ -25,12 +25,12 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     };
     let w0 = usize_lit(weight.offset);
     let bias = param(Role::Bias);
-    let b_at = match bias {
+    let constructor = match bias {
         Some(b) => {
             let b = usize_lit(b.offset);
-            quote!(::core::option::Option::Some(#b))
+            quote!(new(#w0, #b))
         }
-        None => quote!(::core::option::Option::None),
+        None => quote!(without_bias(#w0)),
     };
     let dense = format_ident!("{}", name.to_uppercase());
     let (x, y) = (ctx.rows(step.x, step.width_in), ctx.rows_mut(step.y, step.width_out));
@@ -53,7 +53,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             step.width_out,
             step.width_in
         ),
-        items: quote!(const #dense: #p::Dense = #p::Dense::new(#w0, #b_at);),
+        items: quote!(const #dense: #p::Dense = #p::Dense::#constructor;),
         predict: quote!(Self::#dense.forward(#params, #one_x, #one_y);),
         ..LayerCode::default()
     };
@@ -93,7 +93,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         Self::#dense.backward_dropconnect(training, #params, (&self.#mask, &self.#masked), &mut self.core.grads, #x, #dy, #dx);
     };
     code.predict = quote! {
-        Self::#dense.predict_dropconnect(#params, (#p_lit, #keep), #one_x, #one_y, rng.as_deref_mut());
+        Self::#dense.predict_dropconnect(#params, (#p_lit, #keep), #one_x, #one_y, &mut rng);
     };
     Ok(code)
 }

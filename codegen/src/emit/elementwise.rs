@@ -94,7 +94,7 @@ pub(super) fn dropout(
         }],
         forward: quote!(#p::dropout_forward(#x, #mask_arg, #eval, #y);),
         backward: backward.unwrap_or_default(),
-        predict: quote!(#p::dropout_predict(#one_x, (#p_lit, #keep, #eval), #one_y, rng.as_deref_mut());),
+        predict: quote!(#p::dropout_predict(#one_x, (#p_lit, #keep, #eval), #one_y, &mut rng);),
         resample: quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng);),
         noise_hook: Some(mask),
         ..LayerCode::default()
@@ -129,7 +129,7 @@ pub(super) fn noise(ctx: &Ctx<'_>, step: &Step<'_>, sigma: f64) -> Result<LayerC
         }],
         forward: quote!(#p::noise_forward(#x, training.then_some(self.#noise.as_slice()), #y);),
         backward: backward.unwrap_or_default(),
-        predict: quote!(#p::noise_predict(#one_x, #sigma_lit, #one_y, rng.as_deref_mut());),
+        predict: quote!(#p::noise_predict(#one_x, #sigma_lit, #one_y, &mut rng);),
         resample: quote!(#p::gaussian_noise(&mut self.#noise, #sigma_lit, rng);),
         noise_hook: Some(noise),
         ..LayerCode::default()

@@ -84,7 +84,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 #[doc = #doc_const]
                 const #shape: #p::ImageShape = #p::ImageShape { channels: #c_l, height: #h_l, width: #w_l };
             };
-            code.doc = format!("`{name}`: `y[c]` = the mean of channel c's {height}x{width} values");
+            code.doc =
+                format!("`{name}`: `y[c]` = the mean of channel c's {height}x{width} values");
             code.forward =
                 quote!(#p::global_avgpool_forward(Self::#shape, #x, #y, #batch) #expect;);
             // dx[c, :, :] += dy[c] / (H W)
@@ -140,7 +141,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             code.predict = quote! {
                 let mut argmax = [[0u32; #out_len]; ROWS];
                 let mut u = [[#p::FRACTIONAL_EVAL_SAMPLE; 2]; ROWS];
-                if let ::core::option::Option::Some(rng) = rng.as_deref_mut() {
+                if let ::core::option::Option::Some(rng) = &mut rng {
                     #p::fractional_samples(rng, u.as_flattened_mut());
                 }
                 #forward(Self::#shape, u.as_flattened(), #one_x, #one_y, argmax.as_flattened_mut(), ROWS) #expect;

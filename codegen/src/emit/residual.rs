@@ -54,7 +54,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
         code.resample = quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng););
         code.noise_hook = Some(mask);
         code.predict = quote! {
-            #p::residual_predict(#one_x, #one_f, (#w, #p_lit, #keep), #one_y, rng.as_deref_mut());
+            #p::residual_predict(#one_x, #one_f, (#w, #p_lit, #keep), #one_y, &mut rng);
         };
     }
     Ok(code)

@@ -175,9 +175,9 @@ pub fn dropout_predict(
     x: &[f32],
     (p, keep, eval_scale): (f32, f32, f32),
     y: &mut [f32],
-    rng: Option<&mut Rng>,
+    rng: &mut Option<&mut Rng>,
 ) {
-    match rng {
+    match rng.as_deref_mut() {
         Some(rng) => {
             for (&x, y) in x.iter().zip(y) {
                 *y = if rng.bernoulli(p) { 0.0 } else { x * keep };
@@ -198,8 +198,8 @@ pub fn noise_forward(x: &[f32], noise: Option<&[f32]>, y: &mut [f32]) {
 
 /// Gaussian noise at prediction: with `rng`, fresh `N(0, sigma^2)` draws; without, `y = x`.
 #[inline]
-pub fn noise_predict(x: &[f32], sigma: f32, y: &mut [f32], rng: Option<&mut Rng>) {
-    match rng {
+pub fn noise_predict(x: &[f32], sigma: f32, y: &mut [f32], rng: &mut Option<&mut Rng>) {
+    match rng.as_deref_mut() {
         Some(rng) => {
             for (&x, y) in x.iter().zip(y) {
                 *y = x + rng.normal(0.0, sigma);
@@ -248,9 +248,9 @@ pub fn residual_predict(
     f: &[f32],
     (width, p, keep): (usize, f32, f32),
     y: &mut [f32],
-    rng: Option<&mut Rng>,
+    rng: &mut Option<&mut Rng>,
 ) {
-    let Some(rng) = rng else { return residual_forward(x, f, None, width, y) };
+    let Some(rng) = rng.as_deref_mut() else { return residual_forward(x, f, None, width, y) };
     let rows = x.chunks_exact(width).zip(f.chunks_exact(width)).zip(y.chunks_exact_mut(width));
     for ((x, f), y) in rows {
         let m = if rng.bernoulli(p) { 0.0 } else { keep };

@@ -16,9 +16,14 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// A layer with its weight at `weight` and its bias (if any) at `bias`.
-    pub const fn new(weight: usize, bias: Option<usize>) -> Dense {
-        Dense { weight, bias }
+    /// A layer with its weight at `weight` and its bias at `bias`.
+    pub const fn new(weight: usize, bias: usize) -> Dense {
+        Dense { weight, bias: Some(bias) }
+    }
+
+    /// A layer without bias (`bias none`), its weight at `weight`.
+    pub const fn without_bias(weight: usize) -> Dense {
+        Dense { weight, bias: None }
     }
 
     /// The weight `W` as `OUT` rows of `IN` values.
@@ -130,9 +135,9 @@ impl Dense {
         p_keep: (f32, f32),
         x: &[[f32; IN]],
         y: &mut [[f32; OUT]],
-        rng: Option<&mut Rng>,
+        rng: &mut Option<&mut Rng>,
     ) {
-        let Some(rng) = rng else { return self.forward(params, x, y) };
+        let Some(rng) = rng.as_deref_mut() else { return self.forward(params, x, y) };
         let bias = self.bias.map(|b| &params[b..][..OUT]);
         let weight = &params[self.weight..][..IN * OUT];
         for (x, y) in x.iter().zip(y) {
