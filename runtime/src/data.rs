@@ -706,11 +706,14 @@ mod tests {
         let d = Dataset::from_csv(&good, &CsvOptions::default()).unwrap();
         assert_eq!(d.len(), 2);
 
-        let gz = dir.join("good.csv.gz");
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut enc, b"1,2,1\n3,4,0\n").unwrap();
-        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-        assert_eq!(Dataset::from_csv(&gz, &CsvOptions::default()).unwrap(), d);
+        #[cfg(feature = "gzip")]
+        {
+            let gz = dir.join("good.csv.gz");
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut enc, b"1,2,1\n3,4,0\n").unwrap();
+            std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+            assert_eq!(Dataset::from_csv(&gz, &CsvOptions::default()).unwrap(), d);
+        }
 
         let bad_utf8 = dir.join("bad.csv");
         std::fs::write(&bad_utf8, b"1,2,1\n3,\xff,0\n").unwrap();
