@@ -57,12 +57,13 @@ pub fn estimated_code_bytes(net: &Network) -> u64 {
 }
 
 /// The generated code of one layer (not its residual branch's layers), in bytes, as measured
-/// on 10 layers of the kind in a row.
+/// on 10 layers of the kind in a row (a residual block: of `residual { relu; }`, less a relu).
 pub(crate) fn layer_bytes(op: &Op) -> u64 {
     match op {
-        Op::Dense { dropconnect: Some(_), .. } => 2_650,
-        Op::Dense { .. } => 1_750,
-        Op::Conv { .. } => 2_450,
+        Op::Dense { bias, dropconnect, .. } => {
+            1_750 + if dropconnect.is_some() { 900 } else { 0 } - if *bias { 0 } else { 350 }
+        }
+        Op::Conv { bias, .. } => 2_450 - if *bias { 0 } else { 300 },
         Op::BatchNorm { .. } => 3_550,
         Op::LayerNorm { .. } => 2_550,
         Op::Activation(crate::ir::Activation::LeakyRelu { .. }) => 1_050,
@@ -74,7 +75,7 @@ pub(crate) fn layer_bytes(op: &Op) -> u64 {
         Op::GlobalAvgPool => 1_050,
         Op::FractionalMaxPool { .. } => 4_000,
         Op::Flatten => 50,
-        Op::Residual { stochastic_depth, .. } if *stochastic_depth > 0.0 => 2_550,
-        Op::Residual { .. } => 1_950,
+        Op::Residual { stochastic_depth, .. } if *stochastic_depth > 0.0 => 1_700,
+        Op::Residual { .. } => 1_100,
     }
 }

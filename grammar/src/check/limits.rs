@@ -59,10 +59,10 @@ impl Checker {
                     first_over.name
                 ))
                 .with_help(
-                    "layers are counted through residual blocks, their branches and heads; the \
-                     generated code grows with every layer and takes rustc minutes to build past \
-                     a thousand: use fewer layers (wider ones if needed), or split the model into \
-                     several networks trained separately",
+                    "layers are counted through residual blocks, their branches and heads; each \
+                     adds code, and rustc's build time grows faster than the code: use fewer \
+                     layers (wider ones if needed), or split the model into several networks \
+                     trained separately",
                 ),
             );
             // The code-size estimate would only say the same again.
