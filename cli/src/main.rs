@@ -1,7 +1,7 @@
 //! `netspec`: check network specs, summarize them, print the code they compile to.
 //!
 //! ```text
-//! netspec check FILE...    exit 0 if every file is fine, 1 with diagnostics otherwise
+//! netspec check FILE...    exit 0 if every file is fine (warnings printed), 1 with errors
 //! netspec summary FILE     per-layer table: output shape, parameters, FLOPs, totals
 //! netspec emit FILE        the Rust code netspec-build writes for the spec
 //! ```
@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use netspec_grammar::{SourceFile, ir::Network, summary::summary};
 
 const USAGE: &str = "usage: netspec check FILE...\n       netspec summary FILE\n       netspec emit FILE\n\n\
-check     parse and check specs; exit 0 if all are fine, 1 otherwise\n\
-summary   print each network's layers, output shapes, parameter counts and FLOPs\n\
+check     parse and check specs; exit 0 if all are fine (warnings are printed), 1 otherwise\n\
+summary   print each network's layers, output shapes, parameters, FLOPs and code size\n\
 emit      print the Rust code the spec compiles to (what netspec-build writes)";
 
 fn main() -> ExitCode {
@@ -34,7 +34,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads and checks one file, printing diagnostics to stderr on failure.
+/// Reads and checks one file, printing its warnings and errors to stderr: the networks, or
+/// `None` when the file has errors.
 fn load(path: &str) -> Option<Vec<Network>> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -44,13 +45,19 @@ fn load(path: &str) -> Option<Vec<Network>> {
         }
     };
     let source = SourceFile::from_bytes(path, &bytes);
-    match source.check() {
+    let (checked, mut diagnostics) = source.check_with_warnings();
+    let networks = match checked {
         Ok(networks) => Some(networks),
-        Err(diagnostics) => {
-            eprint!("{}", source.render(&diagnostics));
+        Err(errors) => {
+            diagnostics.extend(errors);
             None
         }
+    };
+    if !diagnostics.is_empty() {
+        diagnostics.sort_by_key(|d| d.span.start);
+        eprint!("{}", source.render(&diagnostics));
     }
+    networks
 }
 
 fn check(files: &[String]) -> ExitCode {

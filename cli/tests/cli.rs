@@ -47,6 +47,43 @@ fn summary_prints_the_table_with_pytorchs_parameter_count() {
     assert!(stdout.contains("Trainable params: 21,962"), "{stdout}");
     assert!(stdout.contains("conv1 (conv 3x3 pad 1)"), "{stdout}");
     assert!(stdout.contains("Non-trainable buffers: 64"), "{stdout}");
+    assert!(
+        stdout.contains("\nLayers: 14 (at most 1,000; through residual branches and heads)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("\nGenerated code: about 30,930 bytes (estimated; at most 1,000,000)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_exits_0_with_a_warning_printed() {
+    let big =
+        temp_spec("big.nn", "network Big {\n  input 32768;\n  dense 16384;\n  loss mse;\n}\n");
+    let (code, stdout, stderr) = netspec(&["check", &big]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, format!("{big}: ok (Big)\n"));
+    assert!(
+        stderr.starts_with(
+            "warning: `Big` has 536,887,296 parameters, more than 268,435,456 (2^28)\n"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("--> {big}:1:9")), "{stderr}");
+    assert!(stderr.ends_with(&format!("warning: {big}: 1 warning\n")), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[test]
+fn check_refuses_too_many_layers() {
+    let body = "  relu;\n".repeat(1001);
+    let deep =
+        temp_spec("deep.nn", &format!("network Deep {{\n  input 4;\n{body}  loss mse;\n}}\n"));
+    let (code, _, stderr) = netspec(&["check", &deep]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("`Deep` has 1,001 layers, more than the limit of 1,000"), "{stderr}");
+    assert!(stderr.contains(&format!("--> {deep}:1003:3")), "{stderr}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Located errors, rendered like rustc's: `path:line:col`, the source line, a caret, a hint.
+//! Located errors and warnings, rendered like rustc's: `path:line:col`, the source line, a caret,
+//! a hint.
 
 use std::fmt::Write as _;
 
@@ -23,9 +24,31 @@ impl Span {
     }
 }
 
-/// One error found in a spec.
+/// Whether a diagnostic stops the spec or only informs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Severity {
+    /// The spec is refused: `check` fails and no code is generated.
+    #[default]
+    Error,
+    /// The spec is accepted and generates code; something in it deserves attention.
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`, as the rendered diagnostic starts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One error or warning found in a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
     /// What is wrong, in one line.
     pub message: String,
     /// Where.
@@ -39,7 +62,18 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `span`.
     pub fn error(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), span, label: None, help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            help: None,
+        }
+    }
+
+    /// A warning at `span`: reported, but the spec still checks and generates.
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message) }
     }
 
     /// Adds the text printed beside the caret.
@@ -72,7 +106,7 @@ impl Diagnostic {
             .max(1);
 
         let mut out = String::new();
-        let _ = writeln!(out, "error: {}", self.message);
+        let _ = writeln!(out, "{}: {}", self.severity.as_str(), self.message);
         let _ = writeln!(out, "{gutter}--> {path}:{}:{}", position.line, position.column);
         let _ = writeln!(out, "{gutter} |");
         let _ = writeln!(out, "{line_number} | {}", printable(line_text));
@@ -125,16 +159,30 @@ impl LineCol {
     }
 }
 
-/// Renders every diagnostic, separated by blank lines, with a closing count.
+/// Renders every diagnostic, separated by blank lines, with a closing count: `error: PATH: N
+/// errors found` (`, M warnings` when there are warnings too), or `warning: PATH: M warnings`
+/// when there are only warnings.
 pub fn render_all(diagnostics: &[Diagnostic], path: &str, source: &str) -> String {
     let mut out = String::new();
     for diagnostic in diagnostics {
         out.push_str(&diagnostic.render(path, source));
         out.push('\n');
     }
-    let count = diagnostics.len();
-    let _ =
-        writeln!(out, "error: {path}: {count} error{} found", if count == 1 { "" } else { "s" });
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let warnings = diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
+    let errors = diagnostics.len() - warnings;
+    if errors == 0 && warnings > 0 {
+        let _ = writeln!(out, "warning: {path}: {}", plural(warnings, "warning"));
+    } else if warnings == 0 {
+        let _ = writeln!(out, "error: {path}: {} found", plural(errors, "error"));
+    } else {
+        let _ = writeln!(
+            out,
+            "error: {path}: {} found, {}",
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        );
+    }
     out
 }
 
@@ -271,6 +319,25 @@ mod tests {
             .render("a.nn", source);
         let expected = "error: size must be positive\n --> a.nn:2:9\n  |\n2 |   dense 0;\n  |         ^ zero units\n  |\n  = help: give `dense` at least 1 unit\n";
         assert_eq!(rendered, expected);
+    }
+
+    #[test]
+    fn warnings_render_as_warnings_and_are_counted_apart_from_errors() {
+        let source = "network A { input 4; }\n";
+        let warning = Diagnostic::warning(Span::new(8, 9), "large");
+        assert_eq!(warning.severity, Severity::Warning);
+        assert!(warning.render("a.nn", source).starts_with("warning: large\n --> a.nn:1:9\n"));
+        let error = Diagnostic::error(Span::new(12, 17), "bad");
+        let last_line = |diagnostics: &[Diagnostic]| {
+            render_all(diagnostics, "a.nn", source).lines().last().unwrap().to_string()
+        };
+        assert_eq!(last_line(std::slice::from_ref(&warning)), "warning: a.nn: 1 warning");
+        assert_eq!(last_line(std::slice::from_ref(&error)), "error: a.nn: 1 error found");
+        assert_eq!(
+            last_line(&[warning.clone(), error.clone(), warning]),
+            "error: a.nn: 1 error found, 2 warnings"
+        );
+        assert_eq!(last_line(&[error.clone(), error]), "error: a.nn: 2 errors found");
     }
 
     #[test]

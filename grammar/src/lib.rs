@@ -13,6 +13,7 @@ mod check;
 pub mod diagnostic;
 pub mod ir;
 pub mod layers;
+pub mod limits;
 mod parse;
 mod suggest;
 pub mod summary;
@@ -135,26 +136,42 @@ mod vocabulary_tests {
         }
     }
 }
-pub use diagnostic::{Diagnostic, LineCol, Span, render_all};
+pub use diagnostic::{Diagnostic, LineCol, Severity, Span, render_all};
 pub use parse::parse;
 
-/// Parses and checks spec text: every network it defines, or every error found.
+/// Parses and checks spec text: every network it defines, or every error found. Warnings are
+/// left out: [`check_source_with_warnings`] returns them too.
 pub fn check_source(source: &str) -> Result<Vec<ir::Network>, Vec<Diagnostic>> {
-    let (networks, errors) = check_source_partial(source);
-    if errors.is_empty() { Ok(networks) } else { Err(errors) }
+    check_source_with_warnings(source).0
+}
+
+/// Parses and checks spec text: every network it defines or every error found, and beside it
+/// every warning ([`diagnostic::Severity::Warning`], such as a parameter count past
+/// [`limits::PARAM_WARNING`]). Warnings never make the check fail.
+pub fn check_source_with_warnings(
+    source: &str,
+) -> (Result<Vec<ir::Network>, Vec<Diagnostic>>, Vec<Diagnostic>) {
+    let (networks, errors, warnings) = check_all(source);
+    (if errors.is_empty() { Ok(networks) } else { Err(errors) }, warnings)
 }
 
 /// Parses and checks spec text, keeping the networks that have no errors of their own beside
 /// every error found: the `network!` macro still emits a good network when its neighbour in the
-/// same invocation is wrong.
+/// same invocation is wrong. Warnings are left out.
 pub fn check_source_partial(source: &str) -> (Vec<ir::Network>, Vec<Diagnostic>) {
+    let (networks, errors, _) = check_all(source);
+    (networks, errors)
+}
+
+/// The networks without errors, the errors and the warnings.
+fn check_all(source: &str) -> (Vec<ir::Network>, Vec<Diagnostic>, Vec<Diagnostic>) {
     let lexical = diagnostic::lexical_errors(source);
     if !lexical.is_empty() {
-        return (Vec::new(), lexical);
+        return (Vec::new(), lexical, Vec::new());
     }
     match parse(source) {
         Ok(file) => check::check(&file, source),
-        Err(error) => (Vec::new(), vec![error]),
+        Err(error) => (Vec::new(), vec![error], Vec::new()),
     }
 }
 
@@ -181,19 +198,27 @@ impl SourceFile {
         }
     }
 
-    /// Parses and checks the file.
+    /// Parses and checks the file (warnings left out).
     pub fn check(&self) -> Result<Vec<ir::Network>, Vec<Diagnostic>> {
+        self.check_with_warnings().0
+    }
+
+    /// Parses and checks the file: its networks or its errors, and its warnings.
+    pub fn check_with_warnings(
+        &self,
+    ) -> (Result<Vec<ir::Network>, Vec<Diagnostic>>, Vec<Diagnostic>) {
         if let Some(at) = self.invalid_utf8_at {
-            return Err(vec![
+            let error = vec![
                 Diagnostic::error(
                     Span::new(at, at + '\u{fffd}'.len_utf8()),
                     "the spec is not valid UTF-8",
                 )
                 .with_label("invalid byte here")
                 .with_help("save the file as UTF-8"),
-            ]);
+            ];
+            return (Err(error), Vec::new());
         }
-        check_source(&self.text)
+        check_source_with_warnings(&self.text)
     }
 
     /// Renders diagnostics found in this file.

@@ -259,8 +259,9 @@ fn syntax_error(source: &str, error: pest::error::Error<Rule>) -> Diagnostic {
     // Right after a layer keyword that takes a number, only the number was expected (what a
     // rule of its own per layer would say): `dense 8usize;`.
     let before = source[..at].trim_end();
-    let word_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
-    let previous = &before[word_start.map_or(0, |i| i + 1)..];
+    // The word's first byte is the end of the text before it: a boundary even after `\u{feff}`.
+    let word_start = before.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_').len();
+    let previous = &before[word_start..];
     if crate::layers::find(previous).is_some_and(|kind| kind.argument == Argument::Number) {
         return expected_at(source, at, &[Rule::number]);
     }

@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 
 use crate::ir::{Layer, Network, Op};
+use crate::limits::{MAX_CODE_BYTES, MAX_LAYERS, estimated_code_bytes};
 
-/// Renders the table: layer, output shape, parameter count and forward FLOPs, then totals.
+/// Renders the table: layer, output shape, parameter count and forward FLOPs, then totals, the
+/// layer count and the estimated size of the generated code against their limits.
 pub fn summary(net: &Network) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
     rows.push(["input".into(), net.input.to_string(), String::new(), String::new()]);
@@ -59,6 +61,18 @@ pub fn summary(net: &Network) -> String {
     );
     let _ =
         writeln!(out, "Parameter memory: {} bytes (f32)", grouped(4 * net.param_count() as u64));
+    let _ = writeln!(
+        out,
+        "Layers: {} (at most {}; through residual branches and heads)",
+        grouped(net.all_layers().len() as u64),
+        grouped(MAX_LAYERS as u64)
+    );
+    let _ = writeln!(
+        out,
+        "Generated code: about {} bytes (estimated; at most {})",
+        grouped(estimated_code_bytes(net)),
+        grouped(MAX_CODE_BYTES)
+    );
     out
 }
 
@@ -78,7 +92,7 @@ fn collect_rows(net: &Network, layers: &[Layer], indent: &str, rows: &mut Vec<[S
 }
 
 /// 21962 -> "21,962".
-fn grouped(n: u64) -> String {
+pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

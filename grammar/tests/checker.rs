@@ -334,3 +334,10 @@ fn references_to_other_places_name_their_line() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].help.as_deref().unwrap().starts_with("the penalty on line 2"), "{errors:?}");
 }
+
+#[test]
+fn a_syntax_error_right_after_a_byte_order_mark_is_reported_not_a_panic() {
+    let errors = check_source("\u{feff}x").unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].span.start, 3);
+}

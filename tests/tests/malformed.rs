@@ -1,6 +1,6 @@
 //! The malformed-spec corpus: every file under `tests/malformed/` must fail to check, with
-//! diagnostics that point inside the text, and its rendered diagnostics are snapshotted
-//! (`tests/snapshots/<name>.snap`).
+//! diagnostics that point inside the text, and its rendered diagnostics (errors and any
+//! warnings) are snapshotted (`tests/snapshots/<name>.snap`).
 //!
 //! Re-generate the snapshots after changing a message: `INSTA_UPDATE=always cargo test -p
 //! netspec-tests --test malformed` (or `cargo insta test -p netspec-tests --accept`), then review
@@ -21,16 +21,21 @@ fn every_malformed_spec_fails_with_located_diagnostics() {
         let shown = format!("malformed/{name}.nn");
         let bytes = std::fs::read(path).unwrap();
         let source = SourceFile::from_bytes(shown.clone(), &bytes);
-        let diagnostics = match source.check() {
+        let (checked, warnings) = source.check_with_warnings();
+        let mut diagnostics = match checked {
             Ok(networks) => {
                 failures.push(format!("{shown}: checked OK ({} networks)", networks.len()));
                 continue;
             }
-            Err(diagnostics) => diagnostics,
+            Err(errors) => errors,
         };
         if diagnostics.is_empty() {
             failures.push(format!("{shown}: failed with no diagnostics"));
         }
+        // Warnings are rendered beside the errors, in the order of the text, as `netspec
+        // check` shows them.
+        diagnostics.extend(warnings);
+        diagnostics.sort_by_key(|d| d.span.start);
         for d in &diagnostics {
             let ok = d.span.start <= d.span.end
                 && d.span.end <= source.text.len()

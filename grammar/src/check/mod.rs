@@ -7,6 +7,8 @@
 //! 4. `penalties`: `penalty` statements resolved to the parameters or layers they apply to.
 //! 5. `generation`: what the generated Rust code needs (names that are Rust identifiers and
 //!    define each type once, batch norm over more than one value, heads that compute something).
+//! 6. `limits`: the network's size against [`crate::limits`]: too many layers or too much
+//!    generated code is an error, a very large parameter count a warning.
 //!
 //! A pass keeps going after an error; a layer whose input shape is unknown (because an earlier
 //! layer was wrong) skips its shape checks so that one mistake is reported once.
@@ -14,6 +16,7 @@
 mod declarations;
 mod generation;
 pub(crate) mod layers;
+mod limits;
 mod outline;
 mod outputs;
 mod penalties;
@@ -56,10 +59,11 @@ const LOSSES: &[&str] = &["softmax_cross_entropy", "mse", "binary_cross_entropy"
 const PENALTIES: &[&str] = &["l2", "l1", "l1_activity"];
 const PREPROCESS_METHODS: &[&str] = &["mean_subtract", "standardize", "whiten"];
 
-/// Checks every network of a parsed file: the networks without errors, and every error found
-/// (sorted by position).
-pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>) {
-    let mut checker = Checker { errors: Vec::new(), source_lines: LineIndex::new(source) };
+/// Checks every network of a parsed file: the networks without errors, every error found and
+/// every warning (each sorted by position).
+pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>, Vec<Diagnostic>) {
+    let mut checker =
+        Checker { errors: Vec::new(), warnings: Vec::new(), source_lines: LineIndex::new(source) };
     let mut networks = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for network in &file.networks {
@@ -90,11 +94,14 @@ pub fn check(file: &ast::File, source: &str) -> (Vec<Network>, Vec<Diagnostic>) 
     }
     // Passes run one after another; the reader wants the errors in the order of the text.
     checker.errors.sort_by_key(|d| d.span.start);
-    (networks, checker.errors)
+    checker.warnings.sort_by_key(|d| d.span.start);
+    (networks, checker.errors, checker.warnings)
 }
 
 pub(crate) struct Checker {
     errors: Vec<Diagnostic>,
+    /// What does not stop the spec: these never make a network fail.
+    warnings: Vec<Diagnostic>,
     /// To refer to another place of the spec by line in a message.
     source_lines: LineIndex,
 }
@@ -139,6 +146,10 @@ impl Checker {
         self.errors.push(diagnostic);
     }
 
+    pub(crate) fn warn(&mut self, diagnostic: Diagnostic) {
+        self.warnings.push(diagnostic);
+    }
+
     fn network(&mut self, network: &ast::NetworkAst) -> Option<Network> {
         let errors_before = self.errors.len();
         let outline = self.outline(network);
@@ -175,15 +186,7 @@ impl Checker {
         };
         self.penalties(&mut net, &outline.penalties, &lowering.failed);
         self.generation(&net, batch);
-        if lowering.param_offset as u64 > MAX_VALUES {
-            self.error(
-                Diagnostic::error(
-                    network.name.span,
-                    format!("`{}` has {} parameters, too many", net.name, lowering.param_offset),
-                )
-                .with_help(format!("a network may hold at most {MAX_VALUES} parameters")),
-            );
-        }
+        self.limits(&net, lowering.param_offset as u64);
         (self.errors.len() == errors_before).then_some(net)
     }
 
