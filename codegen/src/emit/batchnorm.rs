@@ -71,20 +71,18 @@ pub(super) fn code(
             };
         },
         fields: vec![
-            Field {
-                name: x_hat.clone(),
-                ty: quote!(::std::vec::Vec<f32>),
-                init: quote!(::std::vec![0.0; #x_len]),
-                doc: format!("`{name}` normalized input of the last training forward."),
-            },
-            Field {
-                name: inv_std.clone(),
-                ty: quote!(::std::vec::Vec<f32>),
-                init: quote!(::std::vec![0.0; #channels_lit]),
-                doc: format!(
-                    "`{name}` 1/sqrt(batch var + eps) per channel, last training forward."
-                ),
-            },
+            Field::f32s(
+                &x_hat,
+                quote!(0.0),
+                &x_len,
+                format!("`{name}` normalized input of the last training forward."),
+            ),
+            Field::f32s(
+                &inv_std,
+                quote!(0.0),
+                &channels_lit,
+                format!("`{name}` 1/sqrt(batch var + eps) per channel, last training forward."),
+            ),
         ],
         forward: quote! {
             #bn.forward(training, &self.core.params, &mut self.core.buffers, &mut self.core.counters, #x, #y, (&mut self.#x_hat, &mut self.#inv_std));

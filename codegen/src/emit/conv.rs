@@ -84,12 +84,12 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 bias: #b_at,
             };
         },
-        fields: vec![Field {
-            name: scratch.clone(),
-            ty: quote!(::std::vec::Vec<f32>),
-            init: quote!(::std::vec![0.0; #scratch_len]),
-            doc: format!("`{name}` im2col scratch (one sample)."),
-        }],
+        fields: vec![Field::f32s(
+            &scratch,
+            quote!(0.0),
+            &scratch_len,
+            format!("`{name}` im2col scratch (one sample)."),
+        )],
         forward: quote!(#conv.forward(&self.core.params, #x, #y, &mut self.#scratch, #batch);),
         // dW += dy x_cols^T, db += sum dy, dx += col2im(W^T dy)
         backward: quote! {

@@ -71,18 +71,18 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
          mean network W in eval"
     ));
     code.fields = vec![
-        Field {
-            name: mask.clone(),
-            ty: quote!(::std::vec::Vec<f32>),
-            init: quote!(::std::vec![#keep; #len]),
-            doc: format!("`{name}` DropConnect mask: 0 (dropped) or 1/(1-p) per weight."),
-        },
-        Field {
-            name: masked.clone(),
-            ty: quote!(::std::vec::Vec<f32>),
-            init: quote!(::std::vec![0.0; #len]),
-            doc: format!("`{name}` weight times its DropConnect mask, while training."),
-        },
+        Field::f32s(
+            &mask,
+            quote!(#keep),
+            &len,
+            format!("`{name}` DropConnect mask: 0 (dropped) or 1/(1-p) per weight."),
+        ),
+        Field::f32s(
+            &masked,
+            quote!(0.0),
+            &len,
+            format!("`{name}` weight times its DropConnect mask, while training."),
+        ),
     ];
     code.noise_hook = Some(mask.clone());
     code.resample = quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng););

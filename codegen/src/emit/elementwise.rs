@@ -84,14 +84,14 @@ pub(super) fn dropout(
             "`{name}`: y = x * mask while training (mask 0 with probability {drop}, one draw per \
              sample and unit); {rule}"
         ),
-        fields: vec![Field {
-            name: mask.clone(),
-            ty: quote!(::std::vec::Vec<f32>),
-            init: quote!(::std::vec![#keep; #len]),
-            doc: format!(
+        fields: vec![Field::f32s(
+            &mask,
+            quote!(#keep),
+            &len,
+            format!(
                 "`{name}` mask of the last draw: 0 or the kept-unit scale per sample and unit."
             ),
-        }],
+        )],
         forward: quote!(#p::dropout_forward(#x, #mask_arg, #eval, #y);),
         backward: backward.unwrap_or_default(),
         predict: quote!(#p::dropout_predict(#one_x, (#p_lit, #keep, #eval), #one_y, &mut rng);),
@@ -121,12 +121,12 @@ pub(super) fn noise(ctx: &Ctx<'_>, step: &Step<'_>, sigma: f64) -> Result<LayerC
             "`{name}`: y = x + n while training, n ~ N(0, {sigma}^2) drawn per sample and unit; \
              y = x in eval"
         ),
-        fields: vec![Field {
-            name: noise.clone(),
-            ty: quote!(::std::vec::Vec<f32>),
-            init: quote!(::std::vec![0.0; #len]),
-            doc: format!("`{name}` noise of the last draw, per sample and unit."),
-        }],
+        fields: vec![Field::f32s(
+            &noise,
+            quote!(0.0),
+            &len,
+            format!("`{name}` noise of the last draw, per sample and unit."),
+        )],
         forward: quote!(#p::noise_forward(#x, training.then_some(self.#noise.as_slice()), #y);),
         backward: backward.unwrap_or_default(),
         predict: quote!(#p::noise_predict(#one_x, #sigma_lit, #one_y, &mut rng);),

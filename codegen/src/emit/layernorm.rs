@@ -54,18 +54,18 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode
             };
         },
         fields: vec![
-            Field {
-                name: x_hat.clone(),
-                ty: quote!(::std::vec::Vec<f32>),
-                init: quote!(::std::vec![0.0; #len]),
-                doc: format!("`{name}` normalized input of the last forward."),
-            },
-            Field {
-                name: inv_std.clone(),
-                ty: quote!(::std::vec::Vec<f32>),
-                init: quote!(::std::vec![0.0; #batch]),
-                doc: format!("`{name}` 1/sqrt(var + eps) per sample, last forward."),
-            },
+            Field::f32s(
+                &x_hat,
+                quote!(0.0),
+                &len,
+                format!("`{name}` normalized input of the last forward."),
+            ),
+            Field::f32s(
+                &inv_std,
+                quote!(0.0),
+                &batch,
+                format!("`{name}` 1/sqrt(var + eps) per sample, last forward."),
+            ),
         ],
         forward: quote!(#ln.forward(&self.core.params, #x, #y, (&mut self.#x_hat, &mut self.#inv_std));),
         // dx += inv_std (g - mean(g) - x_hat mean(g x_hat)), g = gamma dy

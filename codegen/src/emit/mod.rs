@@ -281,6 +281,18 @@ pub(super) struct Field {
     doc: String,
 }
 
+impl Field {
+    /// A `Vec<f32>` of `len` values, each `fill` at first.
+    fn f32s(name: &Ident, fill: TokenStream, len: &Literal, doc: String) -> Field {
+        Field {
+            name: name.clone(),
+            ty: quote!(::std::vec::Vec<f32>),
+            init: quote!(::std::vec![#fill; #len]),
+            doc,
+        }
+    }
+}
+
 /// The code of one layer, in the places of the struct it goes to.
 #[derive(Default)]
 pub(super) struct LayerCode {

@@ -109,20 +109,18 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             let samples = format_ident!("{name}_samples");
             let eval_samples = format_ident!("{name}_eval_samples");
             let len = usize_lit(2 * ctx.batch);
-            code.fields.push(Field {
-                name: samples.clone(),
-                ty: quote!(::std::vec::Vec<f32>),
-                init: quote!(::std::vec![#p::FRACTIONAL_EVAL_SAMPLE; #len]),
-                doc: format!(
-                    "`{name}` training draws u ~ U[0, 1), [u_width, u_height] per sample."
-                ),
-            });
-            code.fields.push(Field {
-                name: eval_samples.clone(),
-                ty: quote!(::std::vec::Vec<f32>),
-                init: quote!(::std::vec![#p::FRACTIONAL_EVAL_SAMPLE; #len]),
-                doc: format!("`{name}` eval samples, u = 0.5."),
-            });
+            code.fields.push(Field::f32s(
+                &samples,
+                quote!(#p::FRACTIONAL_EVAL_SAMPLE),
+                &len,
+                format!("`{name}` training draws u ~ U[0, 1), [u_width, u_height] per sample."),
+            ));
+            code.fields.push(Field::f32s(
+                &eval_samples,
+                quote!(#p::FRACTIONAL_EVAL_SAMPLE),
+                &len,
+                format!("`{name}` eval samples, u = 0.5."),
+            ));
             code.doc = format!(
                 "`{name}`: fractional max pooling (alpha {alpha}, 2x2 windows, {height}x{width} \
                  -> {out_h}x{out_w}), window starts from one u per sample and axis (drawn while \

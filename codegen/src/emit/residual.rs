@@ -45,12 +45,12 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
              one per sample, while training (torchvision.ops.stochastic_depth, mode \"row\"); \
              y = x + F(x) in eval"
         );
-        code.fields.push(Field {
-            name: mask.clone(),
-            ty: quote!(::std::vec::Vec<f32>),
-            init: quote!(::std::vec![#keep; #len]),
-            doc: format!("`{name}` stochastic-depth mask: 0 or 1/(1-p) per sample."),
-        });
+        code.fields.push(Field::f32s(
+            &mask,
+            quote!(#keep),
+            &len,
+            format!("`{name}` stochastic-depth mask: 0 or 1/(1-p) per sample."),
+        ));
         code.resample = quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng););
         code.noise_hook = Some(mask);
         code.predict = quote! {
