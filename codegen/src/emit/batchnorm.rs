@@ -5,7 +5,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{BufferKind, Role, Shape};
 use quote::{format_ident, quote};
 
-use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, f32_tokens, option_tokens, usize_lit};
 
 pub(super) fn code(
     ctx: &Ctx<'_>,
@@ -45,10 +45,7 @@ pub(super) fn code(
     );
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
-    let dx = match ctx.grad_flat_mut(step.x) {
-        Some(dx) => quote!(::core::option::Option::Some(#dx)),
-        None => quote!(::core::option::Option::None),
-    };
+    let dx = option_tokens(ctx.grad_flat_mut(step.x));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let bn = quote!(Self::#layer_const);
     let predict = quote!(#bn.forward_eval(&self.core.params, &self.core.buffers, #one_x, #one_y););

@@ -4,7 +4,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{Op, Role, Shape};
 use quote::{format_ident, quote};
 
-use super::{Ctx, Field, LayerCode, Step, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, option_tokens, usize_lit};
 
 /// `(channels, height, width)` of an image shape.
 pub(super) fn image(shape: Shape, step: &Step<'_>) -> Result<(usize, usize, usize), Diagnostic> {
@@ -52,10 +52,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     };
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
-    let dx = match ctx.grad_flat_mut(step.x) {
-        Some(dx) => quote!(::core::option::Option::Some(#dx)),
-        None => quote!(::core::option::Option::None),
-    };
+    let dx = option_tokens(ctx.grad_flat_mut(step.x));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let (conv, batch) = (quote!(Self::#layer_const), usize_lit(ctx.batch));
     let predict = quote! {

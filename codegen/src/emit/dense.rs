@@ -4,7 +4,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{Op, Role};
 use quote::{format_ident, quote};
 
-use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, f32_tokens, option_tokens, usize_lit};
 
 // The dense loops are the runtime's register-tiled kernels (`netspec_runtime::ops::kernels`), which
 // pick their tile by the layer's shape and the CPU's instruction set and keep the summation
@@ -35,10 +35,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let dense = format_ident!("{}", name.to_uppercase());
     let (x, y) = (ctx.rows(step.x, step.width_in), ctx.rows_mut(step.y, step.width_out));
     let dy = ctx.grad_rows(step.y, step.width_out);
-    let dx = match ctx.grad_rows_mut(step.x, step.width_in) {
-        Some(dx) => quote!(::core::option::Option::Some(#dx)),
-        None => quote!(::core::option::Option::None),
-    };
+    let dx = option_tokens(ctx.grad_rows_mut(step.x, step.width_in));
     let (one_x, one_y) = (ctx.one(step.x), ctx.one_mut(step.y));
     let b_doc = match bias {
         Some(b) => format!(" + b, b = params[{}..{}]", b.offset, b.offset + b.len),

@@ -5,7 +5,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::Role;
 use quote::{format_ident, quote};
 
-use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, f32_tokens, option_tokens, usize_lit};
 
 pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode, Diagnostic> {
     let p = &ctx.p;
@@ -28,10 +28,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode
     let (x_hat, inv_std) = (format_ident!("{name}_x_hat"), format_ident!("{name}_inv_std"));
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
-    let dx = match ctx.grad_flat_mut(step.x) {
-        Some(dx) => quote!(::core::option::Option::Some(#dx)),
-        None => quote!(::core::option::Option::None),
-    };
+    let dx = option_tokens(ctx.grad_flat_mut(step.x));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let ln = quote!(Self::#layer_const);
     let doc_const = format!(

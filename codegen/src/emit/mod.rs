@@ -143,6 +143,15 @@ fn grad_field(layer: &str) -> Ident {
     format_ident!("{layer}_grad")
 }
 
+/// `Some(tokens)` as a generated `Option` expression: a backward kernel's `dx` argument, `None`
+/// where the layer reads the network's input (no gradient is wanted there).
+fn option_tokens(tokens: Option<TokenStream>) -> TokenStream {
+    match tokens {
+        Some(tokens) => quote!(::core::option::Option::Some(#tokens)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 /// Whether `tokens` use the identifier `name` anywhere.
 fn mentions(tokens: &TokenStream, name: &str) -> bool {
     tokens.clone().into_iter().any(|t| match t {
