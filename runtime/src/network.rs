@@ -287,6 +287,11 @@ impl Core {
     /// Copies one mini-batch into [`Core::input`] and preprocesses it.
     fn prepare(&mut self, inputs: &[f32]) {
         self.input.copy_from_slice(inputs);
+        self.preprocess_input();
+    }
+
+    /// Applies the fitted preprocessing to [`Core::input`] (nothing without `preprocess`).
+    fn preprocess_input(&mut self) {
         if let Some(pre) = &self.preprocess {
             pre.apply_rows(&mut self.input);
         }
@@ -633,9 +638,7 @@ pub trait Network: Sized {
         }
         self.augment(targets, rng);
         let core = self.core_mut();
-        if let Some(pre) = &core.preprocess {
-            pre.apply_rows(&mut core.input);
-        }
+        core.preprocess_input();
         let augmented = core.augmenter.is_some();
         let loss = loss_and_grad_prepared(self, targets, true, augmented);
         let core = self.core_mut();

@@ -60,16 +60,7 @@ pub struct BatchNorm {
     pub counter: usize,
 }
 
-/// Two disjoint `len`-long pieces of `data`, at `a` and at `b`, to write.
-fn two_mut<T>(data: &mut [T], a: usize, b: usize, len: usize) -> (&mut [T], &mut [T]) {
-    if a < b {
-        let (lo, hi) = data.split_at_mut(b);
-        (&mut lo[a..a + len], &mut hi[..len])
-    } else {
-        let (lo, hi) = data.split_at_mut(a);
-        (&mut hi[..len], &mut lo[b..b + len])
-    }
-}
+use super::two_mut;
 
 impl BatchNorm {
     fn gamma_beta<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32]) {

@@ -57,8 +57,7 @@ impl LayerNorm {
         dx: Option<&mut [f32]>,
     ) {
         let n = self.shape.features;
-        let (lo, hi) = grads.split_at_mut(self.beta);
-        let (dgamma, dbeta) = (&mut lo[self.gamma..][..n], &mut hi[..n]);
+        let (dgamma, dbeta) = super::two_mut(grads, self.gamma, self.beta, n);
         backward(self.shape, dy, x_hat, inv_std, &params[self.gamma..][..n], dgamma, dbeta, dx);
     }
 }
