@@ -51,6 +51,13 @@ fn summary_prints_the_table_with_pytorchs_parameter_count() {
         stdout.contains("\nLayers: 14 (at most 1,000; through residual branches and heads)\n"),
         "{stdout}"
     );
+    // 8,704 f32 of outputs and 256 u32 of argmaxes per sample, 9,216 f32 of im2col scratch.
+    assert!(
+        stdout.contains(
+            "\nPredict memory: 107 KiB per chunk of 2 samples, on the stack (at most 128 KiB)\n"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.ends_with("\nGenerated code: about 30,930 bytes (estimated; at most 1,000,000)\n"),
         "{stdout}"

@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod ir;
 pub mod layers;
 pub mod limits;
+pub mod memory;
 mod parse;
 mod suggest;
 pub mod summary;

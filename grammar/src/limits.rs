@@ -8,7 +8,8 @@
 //! `relu` layers (842 KB) in 33 s; a 2,001-layer spec reported in issue 13 did not build in
 //! 600 s. Hence the two errors below, which keep a build within about half a minute there.
 //! Parameters cost memory, not code: a network of more than [`PARAM_WARNING`] parameters is
-//! only warned about.
+//! only warned about. Outputs cost stack: `predict` returns them by value, hence
+//! [`MAX_OUTPUT_VALUES`].
 
 use crate::ir::{Network, Op};
 
@@ -19,6 +20,12 @@ pub const MAX_LAYERS: usize = 1_000;
 /// The most generated code a network may have, in bytes of formatted Rust, as estimated by
 /// [`estimated_code_bytes`].
 pub const MAX_CODE_BYTES: u64 = 1_000_000;
+
+/// The most output values one sample may have (through all heads): `predict` returns them by
+/// value, on the caller's stack: 16,384 f32 are 64 KiB, which an unoptimized build may copy a few
+/// times over, within a 2 MiB thread stack next to [`crate::memory::PREDICT_STACK_BYTES`]
+/// (`netspec/tests/predict_stack.rs`).
+pub const MAX_OUTPUT_VALUES: usize = 16_384;
 
 /// Above this many parameters (2^28, 1 GiB of f32) `check` warns: the network holds its
 /// parameters and their gradients, and an optimizer such as Adam two more buffers as large.

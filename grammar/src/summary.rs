@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::ir::{Layer, Network, Op};
 use crate::limits::{MAX_CODE_BYTES, MAX_LAYERS, estimated_code_bytes};
+use crate::memory::{PREDICT_STACK_BYTES, PredictMemory, Workspace, predict_memory};
 
 /// Renders the table: layer, output shape, parameter count and forward FLOPs, then totals, the
 /// layer count and the estimated size of the generated code against their limits.
@@ -61,6 +62,7 @@ pub fn summary(net: &Network) -> String {
     );
     let _ =
         writeln!(out, "Parameter memory: {} bytes (f32)", grouped(4 * net.param_count() as u64));
+    let _ = writeln!(out, "{}", predict_line(&predict_memory(net)));
     let _ = writeln!(
         out,
         "Layers: {} (at most {}; through residual branches and heads)",
@@ -74,6 +76,24 @@ pub fn summary(net: &Network) -> String {
         grouped(MAX_CODE_BYTES)
     );
     out
+}
+
+/// Where `predict` keeps its activations and scratch, and how much.
+fn predict_line(memory: &PredictMemory) -> String {
+    let kib = |bytes: usize| grouped(bytes.div_ceil(1024) as u64);
+    let samples = if memory.rows == 1 { "sample" } else { "samples" };
+    let chunk = format!("{} KiB per chunk of {} {samples}", kib(memory.bytes()), memory.rows);
+    match memory.workspace {
+        Workspace::Stack => format!(
+            "Predict memory: {chunk}, on the stack (at most {} KiB)",
+            kib(PREDICT_STACK_BYTES)
+        ),
+        Workspace::Heap => format!(
+            "Predict memory: {chunk}, on the heap (a workspace per thread: one sample needs \
+             more than the stack's {} KiB)",
+            kib(PREDICT_STACK_BYTES)
+        ),
+    }
 }
 
 fn collect_rows(net: &Network, layers: &[Layer], indent: &str, rows: &mut Vec<[String; 4]>) {

@@ -85,6 +85,7 @@ pub mod __private {
         fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
         maxpool2d_forward,
     };
+    pub use netspec_runtime::workspace::{PredictWorkspace, take_array, take_rows};
     pub use netspec_runtime::{
         Augmentation, BatchError, BufferInfo, BufferKind, Init, ParamInfo, PreprocessKind, Rng,
         Role, Targets,

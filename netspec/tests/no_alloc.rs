@@ -72,6 +72,12 @@ netspec::network! {
         preprocess whiten pca;
         conv 2 kernel 3; global_avgpool; dense 2; loss mse;
     }
+    // Past predict's stack budget (166 KB per sample): a heap workspace per thread, allocated
+    // by the thread's first call only.
+    network Wide {
+        input image(1, 12, 12); batch 2;
+        conv 128 kernel 3 pad 1; relu; maxpool 2; flatten; dense 3; loss mse;
+    }
 }
 
 #[test]
@@ -111,6 +117,11 @@ fn training_and_inference_do_not_allocate() {
     let mut sgd2 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
     pooled.train_step(&x50, &pooled_targets, &mut sgd2, &mut rng).unwrap();
 
+    let wide = Wide::new(&mut rng);
+    let x288: Vec<f32> = inputs.iter().cycle().take(2 * 144).copied().collect();
+    let mut wide_out = [0.0f32; 6];
+    wide.predict_batch(&x288, &mut wide_out).unwrap();
+
     let before = allocations();
     for training in [true, false] {
         conv.set_training(training);
@@ -139,6 +150,8 @@ fn training_and_inference_do_not_allocate() {
         std::hint::black_box(regularized.predict_sample(one, &mut rng));
         std::hint::black_box(regularized.predict_mc(one, 5, &mut rng));
         std::hint::black_box(regularized.last_loss());
+        wide.predict_batch(&x288, &mut wide_out).unwrap();
+        std::hint::black_box(wide.predict(x288[..144].try_into().unwrap()));
     }
     for _ in 0..10 {
         net.train_step(&inputs, &labels, &mut adam, &mut rng).unwrap();

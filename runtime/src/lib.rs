@@ -22,7 +22,9 @@
 //! - [`schedule`]: [`StepLr`] and [`CosineLr`];
 //! - [`data`]: [`Dataset`] (bundled digits and iris, CSV loading, stratified splits),
 //!   fixed-size shuffled [`Batches`], and metrics;
-//! - [`progress`]: a terminal progress bar for training loops (feature `progress`).
+//! - [`progress`]: a terminal progress bar for training loops (feature `progress`);
+//! - [`workspace`]: the per-thread heap workspace of `predict` for networks too large for its
+//!   stack budget.
 //!
 //! Semantics follow PyTorch wherever PyTorch has an answer, so results can be checked against
 //! it and weights moved both ways.
@@ -64,6 +66,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
+pub mod workspace;
 
 pub use batch::{BatchError, Divergence};
 pub use checkpoint::LoadOptions;

@@ -414,8 +414,9 @@ pub trait Network: Sized {
     fn backward_batch(&mut self, training: bool);
     /// Copies the last training-mode forward pass's outputs (generated).
     fn batch_outputs(&self, outputs: &mut [Self::Output]);
-    /// The eval-mode outputs of any number of samples, their activations on the stack,
-    /// every sample's output the same whatever the number (generated).
+    /// The eval-mode outputs of any number of samples, their activations on the stack (at most
+    /// 128 KiB) or in a per-thread heap workspace, every sample's output the same whatever the
+    /// number (generated).
     fn predict_rows(&self, inputs: &[Self::Input], outputs: &mut [Self::Output]);
 
     /// Draws new dropout masks, DropConnect masks (one per weight for the mini-batch) and
@@ -503,7 +504,8 @@ pub trait Network: Sized {
         self.core().last_loss
     }
 
-    /// The output for one sample in eval mode; the activations live on the stack.
+    /// The output for one sample in eval mode; the activations live on the stack (at most
+    /// 128 KiB), or for a wider network in a heap workspace kept per thread.
     fn predict(&self, input: &Self::Input) -> Self::Output {
         let mut out = [Self::Output::ZERO];
         self.predict_rows(std::slice::from_ref(input), &mut out);

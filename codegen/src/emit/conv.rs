@@ -4,6 +4,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{Op, Role, Shape};
 use quote::{format_ident, quote};
 
+use super::predict::shared_scratch;
 use super::{Ctx, Field, LayerCode, Step, option_tokens, usize_lit};
 
 /// `(channels, height, width)` of an image shape.
@@ -33,7 +34,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     if bias.is_some_and(|b| b.offset < weight.offset + weight.len) {
         return Err(Diagnostic::error(layer.span, "internal error: bias before weight"));
     }
-    let scratch_len = usize_lit(channels * kernel * kernel * out_h * out_w);
+    let scratch_values = channels * kernel * kernel * out_h * out_w;
+    let scratch_len = usize_lit(scratch_values);
     let layer_const = format_ident!("{}", name.to_uppercase());
     let scratch = format_ident!("{name}_scratch");
     let lits = [channels, height, width, filters, kernel, stride, pad].map(usize_lit);
@@ -55,9 +57,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let (conv, batch) = (quote!(Self::#layer_const), usize_lit(ctx.batch));
+    let shared = shared_scratch();
     let predict = quote! {
-        let mut scratch = [0.0f32; #scratch_len];
-        #conv.forward(&self.core.params, #one_x, #one_y, &mut scratch, ROWS);
+        #conv.forward(&self.core.params, #one_x, #one_y, &mut #shared[..#scratch_len], ROWS);
     };
     let doc_const = format!(
         "`{name}`: nn.Conv2d({channels}, {filters}, {kernel}, stride={stride}, padding={pad}) on \
@@ -93,6 +95,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             #conv.backward(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#scratch, #batch);
         },
         predict,
+        shared_scratch: scratch_values,
         ..LayerCode::default()
     })
 }

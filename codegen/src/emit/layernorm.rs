@@ -5,6 +5,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::Role;
 use quote::{format_ident, quote};
 
+use super::predict::Region;
 use super::{Ctx, Field, LayerCode, Step, f32_tokens, option_tokens, usize_lit};
 
 pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode, Diagnostic> {
@@ -68,9 +69,12 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode
         // dx += inv_std (g - mean(g) - x_hat mean(g x_hat)), g = gamma dy
         backward: quote!(#ln.backward(&self.core.params, &mut self.core.grads, (&self.#x_hat, &self.#inv_std), #dy, #dx);),
         predict: quote! {
-            let (mut x_hat, mut inv_std) = ([[0.0f32; #features_lit]; ROWS], [0.0f32; ROWS]);
-            #ln.forward(&self.core.params, #one_x, #one_y, (x_hat.as_flattened_mut(), &mut inv_std));
+            #ln.forward(&self.core.params, #one_x, #one_y, (#x_hat.as_flattened_mut(), #inv_std.as_flattened_mut()));
         },
+        regions: vec![
+            Region::f32_rows(x_hat.clone(), features),
+            Region::f32_rows(inv_std.clone(), 1),
+        ],
         ..LayerCode::default()
     })
 }

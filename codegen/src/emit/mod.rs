@@ -18,6 +18,7 @@ mod elementwise;
 mod layernorm;
 mod pipeline;
 mod pool;
+mod predict;
 mod residual;
 
 use netspec_grammar::ir::{self, BufferKind, LossKind, Op, Role};
@@ -246,14 +247,14 @@ impl Ctx<'_> {
         Some(quote!(&mut self.#f))
     }
 
-    /// A buffer's `ROWS` samples on the stack (in `predict_fixed` and `predict_sample`, where
-    /// `input` is `&[[f32; INPUT]; ROWS]`).
+    /// A buffer's `ROWS` samples in `predict_fixed` (where `input` is `&[[f32; INPUT]; ROWS]`
+    /// and each layer's output a local `&mut [[f32; WIDTH]; ROWS]`).
     fn one(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
             Buf::Input => quote!(input),
             Buf::Act(layer) => {
                 let f = act_field(layer);
-                quote!(&#f)
+                quote!(&*#f)
             }
         }
     }
@@ -261,10 +262,10 @@ impl Ctx<'_> {
     fn one_mut(&self, buf: Buf<'_>) -> TokenStream {
         let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
         let f = act_field(layer);
-        quote!(&mut #f)
+        quote!(&mut *#f)
     }
 
-    /// A buffer's `ROWS` samples on the stack as one flat slice.
+    /// A buffer's `ROWS` samples in `predict_fixed` as one flat slice.
     fn one_flat(&self, buf: Buf<'_>) -> TokenStream {
         match buf {
             Buf::Input => quote!(input.as_flattened()),
@@ -314,9 +315,13 @@ pub(super) struct LayerCode {
     forward: TokenStream,
     /// Its statement in `backward_batch` (`training` in scope).
     backward: TokenStream,
-    /// Its statement in `predict_fixed` (`ROWS` samples on the stack; eval mode, or
-    /// stochastic layers drawing from `rng` when it is `Some`).
+    /// Its statement in `predict_fixed` (`ROWS` samples; eval mode, or stochastic layers
+    /// drawing from `rng` when it is `Some`).
     predict: TokenStream,
+    /// The per-sample scratch its `predict` statement uses, besides the output rows.
+    regions: Vec<predict::Region>,
+    /// The f32 values of [`predict::shared_scratch`] its `predict` statement uses.
+    shared_scratch: usize,
     /// Draws its masks or noise from `rng` into its fields.
     resample: TokenStream,
     /// The field holding its last masks or noise, for the test hook.
@@ -566,16 +571,6 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let resample_body: TokenStream = codes.iter().map(|c| c.resample.clone()).collect();
     let stochastic = !resample_body.is_empty();
 
-    // `ROWS` samples on the stack: eval (`predict_fixed`) or one with fresh randomness
-    // (`predict_sample`).
-    let stack_acts: TokenStream = plan
-        .buffers
-        .iter()
-        .map(|(layer, w)| {
-            let (f, w) = (act_field(layer), usize_lit(*w));
-            quote!(let mut #f = [[0.0f32; #w]; ROWS];)
-        })
-        .collect();
     // Sample `r`'s output.
     let assemble = |r: TokenStream| {
         let output = |buf: Buf<'_>| match buf {
@@ -592,8 +587,6 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             output(plan.outputs[0].buf)
         }
     };
-    let predict_rows_lit = usize_lit(predict_rows(net, &plan));
-    let predict_steps = codes.iter().map(|c| &c.predict);
     let pipe = pipeline::input_pipeline(net, &p, &plan);
 
     // Types of the API.
@@ -775,27 +768,13 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         }
     });
 
-    let (rng_param, no_rng, predict_fixed_doc) = if stochastic {
+    let (rng_param, no_rng) = if stochastic {
         (
             quote!(, mut rng: ::core::option::Option<&mut #p::Rng>),
             quote!(::core::option::Option::None),
-            quote! {
-                /// The outputs of `ROWS` samples, their activations on the stack (at most 128 KiB
-                /// for a full chunk): eval mode without `rng`, every sample's output the same
-                /// whatever `ROWS` is; with `rng` (`predict_sample`, one sample) dropout,
-                /// DropConnect and noise draw from it.
-            },
         )
     } else {
-        (
-            TokenStream::new(),
-            TokenStream::new(),
-            quote! {
-                /// The eval-mode outputs of `ROWS` samples, their activations on the stack (at
-                /// most 128 KiB for a full chunk); every sample's output is the same whatever
-                /// `ROWS` is.
-            },
-        )
+        (TokenStream::new(), TokenStream::new())
     };
     let input_rows = quote!(let x_in = self.core.input.as_chunks::<#input_lit>().0;);
     let forward_prelude = mentions(&forward_body, "x_in").then_some(&input_rows);
@@ -806,10 +785,25 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let (forward_training, backward_training) = (training(&forward_body), training(&backward_body));
     let penalties_const = (!penalties.is_empty())
         .then(|| quote!(const PENALTIES: &'static [#rt::Penalty] = &[#(#penalties),*];));
-    let pipeline::InputPipeline { consts: pipe_consts, predict: pre_one, augment: _, methods } =
-        &pipe;
+    let pipeline::InputPipeline { consts: pipe_consts, predict: preprocess, augment: _, methods } =
+        pipe;
     let dims = net.input.dims().into_iter().map(usize_lit);
-    let assemble_r = assemble(quote!(r));
+    let predict = predict::predict_fixed(
+        net,
+        &plan,
+        &codes,
+        predict::Signature {
+            p: p.clone(),
+            input_lit: input_lit.clone(),
+            out_ty: out_ty.clone(),
+            rng_param,
+            stochastic,
+            preprocess,
+            assemble_r: assemble(quote!(r)),
+        },
+    )
+    .map_err(|d| vec![d])?;
+    let (predict_fixed, predict_rows_lit) = (predict.method, usize_lit(predict.rows));
 
     Ok(quote! {
         #head_types
@@ -902,48 +896,11 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
         #[allow(clippy::approx_constant)]
         impl #name {
-            #predict_fixed_doc
-            fn predict_fixed<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS] #rng_param) {
-                #pre_one
-                #stack_acts
-                #(#predict_steps)*
-                for (r, out) in out.iter_mut().enumerate() {
-                    *out = #assemble_r;
-                }
-            }
+            #predict_fixed
 
             #(#layer_items)*
         }
     })
-}
-
-/// Stack bytes `predict_batch` may give one chunk of samples' activations.
-const PREDICT_STACK_BYTES: usize = 128 * 1024;
-
-/// Samples per `predict_batch` chunk: the largest power of two up to 32 whose activations (and
-/// preprocessed inputs and pooling argmaxes) fit in [`PREDICT_STACK_BYTES`], at least 1. The
-/// batched layer kernels share each weight load across the chunk's rows.
-fn predict_rows(net: &ir::Network, plan: &Plan<'_>) -> usize {
-    let per_sample: usize = plan.buffers.iter().map(|(_, w)| w).sum::<usize>()
-        + if net.preprocess.is_some() { net.input.len() } else { 0 }
-        + plan
-            .steps
-            .iter()
-            .filter(|s| {
-                // pooling argmaxes and layer norm's normalized values, on the stack too
-                matches!(
-                    s.layer.op,
-                    Op::MaxPool(_) | Op::FractionalMaxPool { .. } | Op::LayerNorm { .. }
-                )
-            })
-            .map(|s| s.width_out)
-            .sum::<usize>();
-    let bytes = 4 * per_sample.max(1);
-    let mut rows = 1;
-    while rows < 32 && 2 * rows * bytes <= PREDICT_STACK_BYTES {
-        rows *= 2;
-    }
-    rows
 }
 
 fn layers_doc(net: &ir::Network) -> String {

@@ -5,8 +5,9 @@
 
 use netspec_grammar::ir::{self, Augmentation, LossKind, PreprocessKind};
 use proc_macro2::{Literal, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
+use super::predict::Region;
 use super::{Plan, usize_lit};
 
 /// The pipeline's tokens, in the places of the network they go to.
@@ -14,8 +15,8 @@ pub(super) struct InputPipeline {
     /// `PREPROCESS` and `AUGMENT`, the constants the runtime builds the pipeline from.
     pub(super) consts: TokenStream,
     /// `predict_fixed`, `predict_sample`: `input` (`ROWS` samples) rebound to its
-    /// preprocessed copy.
-    pub(super) predict: TokenStream,
+    /// preprocessed copy, and the region holding that copy.
+    pub(super) predict: Option<(TokenStream, Region)>,
     /// Whether `train_step` augments (and the losses read the soft targets).
     pub(super) augment: bool,
     /// The `augment` method.
@@ -29,7 +30,7 @@ fn f64_lit(v: f64) -> Literal {
 pub(super) fn input_pipeline(net: &ir::Network, p: &TokenStream, plan: &Plan<'_>) -> InputPipeline {
     let mut out = InputPipeline {
         consts: TokenStream::new(),
-        predict: TokenStream::new(),
+        predict: None,
         augment: !net.augment.is_empty(),
         methods: TokenStream::new(),
     };
@@ -46,18 +47,17 @@ pub(super) fn input_pipeline(net: &ir::Network, p: &TokenStream, plan: &Plan<'_>
             const PREPROCESS: ::core::option::Option<(#p::PreprocessKind, f64)> =
                 ::core::option::Option::Some((#p::PreprocessKind::#kind, #eps));
         });
-        out.predict = quote! {
-            // x = preprocess(input), on the stack
-            let input = &{
-                let mut x = *input;
-                if let ::core::option::Option::Some(pre) = &self.core.preprocess {
-                    for x in x.iter_mut() {
-                        pre.apply(x);
-                    }
+        let preprocessed = format_ident!("preprocessed");
+        let statement = quote! {
+            #preprocessed.copy_from_slice(input);
+            if let ::core::option::Option::Some(pre) = &self.core.preprocess {
+                for x in #preprocessed.iter_mut() {
+                    pre.apply(x);
                 }
-                x
-            };
+            }
+            let input = &*#preprocessed;
         };
+        out.predict = Some((statement, Region::f32_rows(preprocessed, net.input.len())));
     }
     if out.augment {
         let ops = net.augment.iter().map(|a| match *a {

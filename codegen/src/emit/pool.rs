@@ -8,6 +8,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::conv::image;
+use super::predict::Region;
 use super::{Ctx, Field, LayerCode, Step, usize_lit};
 
 pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
@@ -19,7 +20,6 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let shape = format_ident!("{}", name.to_uppercase());
     let argmax = format_ident!("{name}_argmax");
     let batch = usize_lit(ctx.batch);
-    let out_len = usize_lit(step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = ctx.grad_flat_mut(step.x);
@@ -61,9 +61,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     #p::maxpool2d_backward(Self::#shape, #dy, &self.#argmax, #dx, #batch) #expect;
                 });
                 code.predict = quote! {
-                    let mut argmax = [[0u32; #out_len]; ROWS];
-                    #p::maxpool2d_forward(Self::#shape, #one_x, #one_y, argmax.as_flattened_mut(), ROWS) #expect;
+                    #p::maxpool2d_forward(Self::#shape, #one_x, #one_y, #argmax.as_flattened_mut(), ROWS) #expect;
                 };
+                code.regions.push(Region::u32_rows(argmax.clone(), step.width_out));
             } else {
                 code.doc = format!(
                     "`{name}`: each window's sum / {} (nn.AvgPool2d{what}, count_include_pad=True)",
@@ -136,14 +136,16 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 #p::fractional_maxpool2d_backward(Self::#shape, #dy, &self.#argmax, #dx, #batch) #expect;
             });
             // u = 0.5 in eval; drawn per sample with `rng` (predict_sample)
+            let u = format_ident!("{name}_u");
             code.predict = quote! {
-                let mut argmax = [[0u32; #out_len]; ROWS];
-                let mut u = [[#p::FRACTIONAL_EVAL_SAMPLE; 2]; ROWS];
-                if let ::core::option::Option::Some(rng) = &mut rng {
-                    #p::fractional_samples(rng, u.as_flattened_mut());
+                match &mut rng {
+                    ::core::option::Option::Some(rng) => #p::fractional_samples(rng, #u.as_flattened_mut()),
+                    ::core::option::Option::None => #u.as_flattened_mut().fill(#p::FRACTIONAL_EVAL_SAMPLE),
                 }
-                #forward(Self::#shape, u.as_flattened(), #one_x, #one_y, argmax.as_flattened_mut(), ROWS) #expect;
+                #forward(Self::#shape, #u.as_flattened(), #one_x, #one_y, #argmax.as_flattened_mut(), ROWS) #expect;
             };
+            code.regions.push(Region::u32_rows(argmax.clone(), step.width_out));
+            code.regions.push(Region::f32_rows(u, 2));
             code.resample = quote!(#p::fractional_samples(rng, &mut self.#samples););
             code.noise_hook = Some(samples);
             return Ok(code);

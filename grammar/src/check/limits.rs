@@ -1,7 +1,9 @@
 //! Pass 6: the network's size against [`crate::limits`].
 
 use super::*;
-use crate::limits::{MAX_CODE_BYTES, MAX_LAYERS, PARAM_WARNING, estimated_code_bytes, layer_bytes};
+use crate::limits::{
+    MAX_CODE_BYTES, MAX_LAYERS, MAX_OUTPUT_VALUES, PARAM_WARNING, estimated_code_bytes, layer_bytes,
+};
 use crate::summary::grouped;
 
 /// "2.0 GiB" for a number of bytes.
@@ -37,6 +39,30 @@ impl Checker {
                     "training holds the parameters and their gradients ({}), and Adam two more \
                      buffers as large; if this size is not intended, use fewer or narrower layers",
                     gibibytes(8 * params)
+                )),
+            );
+        }
+
+        let outputs: usize = if net.heads.is_empty() {
+            net.trunk_output().len()
+        } else {
+            net.heads.iter().map(|h| h.output.len()).sum()
+        };
+        if outputs > MAX_OUTPUT_VALUES {
+            self.error(
+                Diagnostic::error(
+                    net.name_span,
+                    format!(
+                        "`{}` outputs {} values per sample, more than the limit of {}",
+                        net.name,
+                        grouped(outputs as u64),
+                        grouped(MAX_OUTPUT_VALUES as u64)
+                    ),
+                )
+                .with_help(format!(
+                    "`predict` returns a sample's outputs by value, on the stack ({} KiB here); \
+                     use a narrower last layer",
+                    4 * outputs / 1024
                 )),
             );
         }

@@ -1,0 +1,94 @@
+//! The heap workspace of `predict` for networks too large for its stack budget.
+//!
+//! Generated code keeps one [`PredictWorkspace`] per thread (a `thread_local!` of its network
+//! type), so that `predict` takes `&self`, runs on any number of threads at once, and allocates
+//! only on a thread's first call (or when a larger chunk is asked for). It then takes its
+//! regions (every layer's output rows and scratch) from the zeroed values with [`take_rows`] and
+//! [`take_array`], as fixed-size arrays: the layer kernels see the same types as on the stack.
+
+/// Zeroed `f32` and `u32` values, grown on demand and kept between calls.
+#[derive(Debug, Default)]
+pub struct PredictWorkspace {
+    f32s: Vec<f32>,
+    u32s: Vec<u32>,
+}
+
+impl PredictWorkspace {
+    /// An empty workspace; it allocates on first use.
+    pub const fn new() -> Self {
+        Self { f32s: Vec::new(), u32s: Vec::new() }
+    }
+
+    /// `f32s` and `u32s` zeroed values, growing the workspace if it holds fewer.
+    pub fn zeroed(&mut self, f32s: usize, u32s: usize) -> (&mut [f32], &mut [u32]) {
+        fn zeroed<T: Copy + Default>(values: &mut Vec<T>, len: usize) -> &mut [T] {
+            if values.len() < len {
+                values.resize(len, T::default());
+            }
+            let values = &mut values[..len];
+            values.fill(T::default());
+            values
+        }
+        (zeroed(&mut self.f32s, f32s), zeroed(&mut self.u32s, u32s))
+    }
+
+    /// The bytes the workspace holds.
+    pub fn bytes(&self) -> usize {
+        4 * (self.f32s.capacity() + self.u32s.capacity())
+    }
+}
+
+/// The first `R` rows of `W` values of `values`, which is left holding the rest.
+///
+/// # Panics
+/// If `values` holds fewer than `R * W` values: generated code sizes the workspace from the same
+/// constants, so that would be a bug in the code generator.
+pub fn take_rows<'a, T, const W: usize, const R: usize>(
+    values: &mut &'a mut [T],
+) -> &'a mut [[T; W]; R] {
+    let (rows, rest) = core::mem::take(values).split_at_mut(R * W);
+    *values = rest;
+    rows.as_chunks_mut::<W>().0.try_into().expect("R * W values make R rows of W")
+}
+
+/// The first `N` values of `values`, which is left holding the rest.
+///
+/// # Panics
+/// As [`take_rows`].
+pub fn take_array<'a, T, const N: usize>(values: &mut &'a mut [T]) -> &'a mut [T; N] {
+    let (array, rest) = core::mem::take(values).split_at_mut(N);
+    *values = rest;
+    array.try_into().expect("N values make an array of N")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_consecutive_and_zeroed_on_every_call() {
+        let mut ws = PredictWorkspace::new();
+        let (f, _) = ws.zeroed(10, 0);
+        f.fill(7.0);
+        let (mut f, u) = ws.zeroed(10, 3);
+        assert_eq!(u, &[0, 0, 0]);
+        let a: &mut [[f32; 3]; 2] = take_rows(&mut f);
+        assert_eq!(a, &[[0.0; 3]; 2]);
+        a[1][2] = 1.0;
+        let b: &mut [f32; 4] = take_array(&mut f);
+        assert_eq!(b, &[0.0; 4]);
+        assert!(f.is_empty());
+        assert_eq!(ws.zeroed(10, 0).0[5], 0.0, "values written before are zeroed again");
+    }
+
+    #[test]
+    fn the_workspace_grows_but_never_shrinks() {
+        let mut ws = PredictWorkspace::new();
+        assert_eq!(ws.bytes(), 0);
+        ws.zeroed(100, 10);
+        let grown = ws.bytes();
+        assert!(grown >= 440);
+        ws.zeroed(5, 1);
+        assert_eq!(ws.bytes(), grown);
+    }
+}
