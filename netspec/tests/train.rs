@@ -68,20 +68,11 @@ fn wrong_lengths_and_labels_are_errors() {
     let mut net = Iris::new(&mut rng);
     let grads_before = net.grads().to_vec();
     let err = net.loss_and_grad(&[0.0; 10], &[0; 16]).unwrap_err();
-    assert!(matches!(
-        err,
-        BatchError::Length {
-            argument: "inputs",
-            batch: 16,
-            per_sample: Some(("INPUT", 4)),
-            found: 10,
-            ..
-        }
-    ));
+    assert!(matches!(err, BatchError::Rows { found: 10, input_width: 4, batch: 16, min: 1, .. }));
     assert_eq!(
         err.to_string(),
-        "Iris::loss_and_grad: `inputs` has 10 values but must have 64 (BATCH * INPUT = 16 * 4); \
-         pass exactly one mini-batch"
+        "Iris::loss_and_grad: `inputs` has 10 values but must hold 1 to 16 (BATCH) whole samples \
+         of 4 (INPUT) values"
     );
     let err = net.loss_and_grad(&[0.0; 64], &[0; 15]).unwrap_err();
     assert!(matches!(
@@ -90,8 +81,7 @@ fn wrong_lengths_and_labels_are_errors() {
     ));
     assert_eq!(
         err.to_string(),
-        "Iris::loss_and_grad: `targets` has 15 values but must have 16 (BATCH = 16); pass exactly \
-         one mini-batch"
+        "Iris::loss_and_grad: `targets` has 15 values but must have 16: one per sample of `inputs`"
     );
     let mut labels = [0usize; 16];
     labels[5] = 3;

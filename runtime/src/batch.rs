@@ -9,7 +9,24 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum BatchError {
-    /// A slice whose length is fixed by the network.
+    /// Inputs that are not 1 to `BATCH` whole samples (or, for a training pass through a
+    /// batch norm over single values per channel, fewer than 2).
+    Rows {
+        /// The network's name.
+        network: &'static str,
+        /// The method called.
+        method: &'static str,
+        /// Values in `inputs`.
+        found: usize,
+        /// Values per sample (the network's `INPUT`).
+        input_width: usize,
+        /// The most samples (the network's `BATCH`).
+        batch: usize,
+        /// The fewest samples: 2 when a batch norm in training mode would otherwise normalize
+        /// one value per channel, else 1.
+        min: usize,
+    },
+    /// A slice whose length is fixed by the network and the number of samples in `inputs`.
     Length {
         /// The network's name.
         network: &'static str,
@@ -17,7 +34,8 @@ pub enum BatchError {
         method: &'static str,
         /// The argument.
         argument: &'static str,
-        /// Samples required (the network's `BATCH`).
+        /// Samples required: as many as `inputs` holds (`BATCH` for a method that takes
+        /// exactly one mini-batch).
         batch: usize,
         /// Values per sample and their name (`INPUT`, `OUTPUT`, a head's `WIDTH`); `None`
         /// for one value per sample.
@@ -110,15 +128,32 @@ impl fmt::Display for Divergence {
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            BatchError::Rows { network, method, found, input_width, batch, min } => {
+                write!(
+                    f,
+                    "{network}::{method}: `inputs` has {found} values but must hold {min} to \
+                     {batch} (BATCH) whole samples of {input_width} (INPUT) values"
+                )?;
+                if found.is_multiple_of(*input_width) && (1..*min).contains(&(found / input_width))
+                {
+                    write!(
+                        f,
+                        "; a batch norm in training mode needs {min} samples, since the batch \
+                         variance of one value per channel is 0 (PyTorch refuses it too)"
+                    )?;
+                }
+                Ok(())
+            }
             BatchError::Length { network, method, argument, batch, per_sample, found } => {
                 write!(f, "{network}::{method}: `{argument}` has {found} values but must have ")?;
                 match per_sample {
-                    Some((name, width)) => {
-                        write!(f, "{} (BATCH * {name} = {batch} * {width})", batch * width)?
-                    }
-                    None => write!(f, "{batch} (BATCH = {batch})")?,
+                    Some((name, width)) => write!(
+                        f,
+                        "{}: {width} ({name}) per sample, for the {batch} samples of `inputs`",
+                        batch * width
+                    ),
+                    None => write!(f, "{batch}: one per sample of `inputs`"),
                 }
-                write!(f, "; pass exactly one mini-batch")
             }
             BatchError::Samples { network, inputs, input_width, outputs, output_width } => {
                 write!(
@@ -158,6 +193,22 @@ pub fn check_len(
         Ok(())
     } else {
         Err(BatchError::Length { network, method, argument, batch, per_sample, found })
+    }
+}
+
+/// The number of samples in `found` input values: `min..=batch` whole samples of `input_width`.
+pub fn check_rows(
+    network: &'static str,
+    method: &'static str,
+    found: usize,
+    input_width: usize,
+    (min, batch): (usize, usize),
+) -> Result<usize, BatchError> {
+    let samples = found / input_width.max(1);
+    if found.is_multiple_of(input_width.max(1)) && (min..=batch).contains(&samples) {
+        Ok(samples)
+    } else {
+        Err(BatchError::Rows { network, method, found, input_width, batch, min })
     }
 }
 

@@ -28,7 +28,7 @@
 
 use std::path::Path;
 
-use crate::batch::{BatchError, Divergence, check_labels, check_len, check_samples};
+use crate::batch::{BatchError, Divergence, check_labels, check_len, check_rows, check_samples};
 use crate::checkpoint::CheckpointError;
 use crate::checkpoint::state::{State, StateMut, load_state, save_state};
 use crate::layout::{BufferInfo, ParamInfo, init_params, reset_buffers};
@@ -172,8 +172,14 @@ pub struct Core {
     /// The parts of the last `loss_and_grad`.
     pub last_loss: StepLoss,
     /// One mini-batch of inputs as the layers see them: copied from the caller's slice, then
-    /// augmented and preprocessed (the caller's slice is never changed).
+    /// augmented and preprocessed (the caller's slice is never changed); room for `BATCH`
+    /// samples, of which the first [`Core::rows`] are the current mini-batch's.
     pub input: Vec<f32>,
+    /// The samples in the current mini-batch, 1 to `BATCH`: the batch passes of generated code
+    /// run over the first `rows` rows of every buffer.
+    pub rows: usize,
+    /// The most samples in a mini-batch (the network's `BATCH`).
+    batch: usize,
     /// The fitted `preprocess` statistics (identity until fitted or loaded); `None` without
     /// `preprocess`.
     pub preprocess: Option<Preprocessor>,
@@ -221,6 +227,8 @@ impl Core {
             training: true,
             last_loss: StepLoss::default(),
             input: vec![0.0; N::BATCH * N::INPUT],
+            rows: N::BATCH,
+            batch: N::BATCH,
             preprocess,
             augmenter,
             soft_targets: vec![0.0; if augment { N::BATCH * N::OUTPUT } else { 0 }],
@@ -260,7 +268,7 @@ impl Core {
     /// Augments the raw mini-batch in [`Core::input`] and its class indices `labels`, as
     /// one-hot rows mixed into [`Core::soft_targets`] (mixup, cutmix).
     pub fn augment_labels(&mut self, labels: &[usize], rng: &mut Rng) {
-        let classes = self.soft_targets.len() / labels.len().max(1);
+        let classes = self.soft_targets.len() / self.batch;
         // one-hot rows, t[n][label] = 1
         self.soft_targets.fill(0.0);
         for (t, &label) in self.soft_targets.chunks_exact_mut(classes).zip(labels) {
@@ -272,28 +280,44 @@ impl Core {
     /// Augments the raw mini-batch in [`Core::input`] and its target `values`, copied into
     /// [`Core::soft_targets`] and mixed there.
     pub fn augment_values(&mut self, values: &[f32], rng: &mut Rng) {
-        self.soft_targets.copy_from_slice(values);
+        self.soft_targets[..values.len()].copy_from_slice(values);
         self.augment_soft(rng);
     }
 
     fn augment_soft(&mut self, rng: &mut Rng) {
+        let (inputs, targets) =
+            (self.input_values(), self.rows * self.soft_targets.len() / self.batch);
         if let Some(augmenter) = &mut self.augmenter {
             augmenter
-                .augment(&mut self.input, &mut self.soft_targets, rng)
+                .augment(&mut self.input[..inputs], &mut self.soft_targets[..targets], rng)
                 .expect("the workspace holds one mini-batch");
         }
     }
 
-    /// Copies one mini-batch into [`Core::input`] and preprocesses it.
+    /// The values of the current mini-batch's rows in [`Core::input`].
+    fn input_values(&self) -> usize {
+        self.rows * (self.input.len() / self.batch)
+    }
+
+    /// Copies one mini-batch of 1 to `BATCH` samples into [`Core::input`] and preprocesses it.
     fn prepare(&mut self, inputs: &[f32]) {
-        self.input.copy_from_slice(inputs);
+        self.load_rows(inputs);
         self.preprocess_input();
     }
 
-    /// Applies the fitted preprocessing to [`Core::input`] (nothing without `preprocess`).
+    /// Copies one mini-batch of 1 to `BATCH` samples into [`Core::input`] and sets
+    /// [`Core::rows`].
+    fn load_rows(&mut self, inputs: &[f32]) {
+        self.rows = inputs.len() / (self.input.len() / self.batch);
+        self.input[..inputs.len()].copy_from_slice(inputs);
+    }
+
+    /// Applies the fitted preprocessing to the mini-batch in [`Core::input`] (nothing without
+    /// `preprocess`).
     fn preprocess_input(&mut self) {
+        let rows = self.input_values();
         if let Some(pre) = &self.preprocess {
-            pre.apply_rows(&mut self.input);
+            pre.apply_rows(&mut self.input[..rows]);
         }
     }
 
@@ -384,6 +408,9 @@ pub trait Network: Sized {
     const PREPROCESS: Option<(PreprocessKind, f64)> = None;
     /// The spec's `augment` block.
     const AUGMENT: &'static [Augmentation] = &[];
+    /// The fewest samples of a training-mode mini-batch: 2 when a batch norm normalizes one
+    /// value per channel and sample (nn.BatchNorm1d), whose batch variance over one sample is 0.
+    const MIN_TRAINING_BATCH: usize = 1;
     /// Trainable values: the length of [`Network::params`] and [`Network::grads`].
     const PARAM_COUNT: usize = param_count(Self::PARAMS);
     /// f32 buffer values (batch-norm running statistics): the length of [`Network::buffers`].
@@ -424,7 +451,14 @@ pub trait Network: Sized {
     /// [`Network::loss_and_grad`]. [`Network::train_step`] and [`Network::forward`] call it.
     /// A network without stochastic layers draws nothing.
     fn resample(&mut self, rng: &mut Rng) {
-        let _ = rng;
+        self.resample_rows(Self::BATCH, rng);
+    }
+
+    /// [`Network::resample`] for the first `rows` samples of the mini-batch: what
+    /// [`Network::train_step`] and [`Network::forward`] draw for a mini-batch of `rows` samples,
+    /// the same draws as a network of `batch rows` would make (generated).
+    fn resample_rows(&mut self, rows: usize, rng: &mut Rng) {
+        let _ = (rows, rng);
     }
 
     /// Mixes one mini-batch of [`Core::input`] and its targets into [`Core::soft_targets`] as
@@ -553,8 +587,8 @@ pub trait Network: Sized {
     }
 
     /// The forward pass PyTorch's `model(inputs)` makes, in the current mode. Training mode:
-    /// exactly one mini-batch (`BATCH * INPUT` values), fresh masks and noise from `rng` (kept
-    /// for a following [`Network::loss_and_grad`]), batch statistics, running statistics
+    /// one mini-batch of 1 to `BATCH` samples (`n * INPUT` values), fresh masks and noise from
+    /// `rng` (kept for a following [`Network::loss_and_grad`]), batch statistics, running statistics
     /// updated. Eval mode: [`Network::predict_batch`], any number of samples, `rng` unused.
     ///
     /// # Errors
@@ -569,12 +603,13 @@ pub trait Network: Sized {
         if !self.is_training() {
             return self.predict_batch(inputs, outputs);
         }
-        let (name, batch) = (Self::NAME, Self::BATCH);
-        check_len(name, "forward", "inputs", inputs.len(), batch, Some(("INPUT", Self::INPUT)))?;
+        let name = Self::NAME;
+        let range = (Self::MIN_TRAINING_BATCH, Self::BATCH);
+        let rows = check_rows(name, "forward", inputs.len(), Self::INPUT, range)?;
         let width = <Self::Output as Sample>::FLAT_LEN;
         let per_sample = if width == Self::OUTPUT { Some(("OUTPUT", width)) } else { None };
-        check_len(name, "forward", "outputs", outputs.len(), batch, per_sample)?;
-        self.resample(rng);
+        check_len(name, "forward", "outputs", outputs.len(), rows, per_sample)?;
+        self.resample_rows(rows, rng);
         self.core_mut().prepare(inputs);
         self.forward_batch(true);
         self.batch_outputs(Self::Output::samples_mut(outputs));
@@ -585,9 +620,11 @@ pub trait Network: Sized {
     /// [`Network::grads`]) and returns the mean data loss plus every `penalty` term (both also
     /// in [`Network::last_loss`]).
     ///
-    /// `inputs` holds `BATCH * INPUT` values, sample after sample; `targets` holds one class
-    /// index per sample for softmax cross-entropy, `BATCH * OUTPUT` values otherwise (one
-    /// slice per head for a network with heads).
+    /// `inputs` holds `n * INPUT` values, sample after sample, for `n` from 1 to `BATCH` (a
+    /// partial last batch is one such; the mean loss and batch norm's statistics are over its
+    /// `n` samples, as PyTorch's are; at least [`Network::MIN_TRAINING_BATCH`] in training
+    /// mode); `targets` holds one class index per sample for softmax cross-entropy, `n *
+    /// OUTPUT` values otherwise (one slice per head for a network with heads).
     ///
     /// In training mode the dropout, DropConnect and noise layers use the masks of the last
     /// [`Network::resample`] (or [`Network::train_step`], [`Network::forward`]), so repeated
@@ -603,9 +640,9 @@ pub trait Network: Sized {
         inputs: &[f32],
         targets: Self::Targets<'_>,
     ) -> Result<f32, BatchError> {
-        check_batch::<Self>("loss_and_grad", inputs, targets)?;
-        self.core_mut().prepare(inputs);
         let training = self.is_training();
+        check_batch::<Self>("loss_and_grad", inputs, targets, training)?;
+        self.core_mut().prepare(inputs);
         Ok(loss_and_grad_prepared(self, targets, training, false))
     }
 
@@ -628,12 +665,12 @@ pub trait Network: Sized {
         optimizer: &mut impl Optimizer,
         rng: &mut Rng,
     ) -> Result<f32, BatchError> {
-        check_batch::<Self>("train_step", inputs, targets)?;
-        self.resample(rng);
+        let rows = check_batch::<Self>("train_step", inputs, targets, true)?;
+        self.resample_rows(rows, rng);
         // augment the raw inputs (and mix the targets), then preprocess
         let core = self.core_mut();
         core.steps += 1;
-        core.input.copy_from_slice(inputs);
+        core.load_rows(inputs);
         if core.check_finite {
             core.saved_buffers.0.copy_from_slice(&core.buffers);
             core.saved_buffers.1.copy_from_slice(&core.counters);
@@ -691,10 +728,11 @@ pub trait Network: Sized {
     }
 
     /// The targets the last [`Network::train_step`] trained on, after augmentation:
-    /// `BATCH x OUTPUT` values, one-hot rows for softmax cross-entropy, mixed by mixup and
-    /// cutmix (each row sums to 1); empty when the spec has no `augment`.
+    /// `n x OUTPUT` values for its `n` samples, one-hot rows for softmax cross-entropy, mixed by
+    /// mixup and cutmix (each row sums to 1); empty when the spec has no `augment`.
     fn last_targets(&self) -> &[f32] {
-        &self.core().soft_targets
+        let core = self.core();
+        &core.soft_targets[..core.rows * core.soft_targets.len() / Self::BATCH]
     }
 
     /// Writes the parameters, batch-norm buffers and fitted preprocessing to a safetensors
@@ -750,15 +788,18 @@ impl<N> Classifier for N where
 {
 }
 
-/// Checks one mini-batch's lengths and labels before anything is computed.
+/// Checks one mini-batch's lengths and labels before anything is computed: its number of
+/// samples, 1 (2 for some batch norms in training mode) to `BATCH`.
 fn check_batch<N: Network>(
     method: &'static str,
     inputs: &[f32],
     targets: N::Targets<'_>,
-) -> Result<(), BatchError> {
-    let per_sample = Some(("INPUT", N::INPUT));
-    check_len(N::NAME, method, "inputs", inputs.len(), N::BATCH, per_sample)?;
-    targets.check(N::NAME, method, "targets", N::BATCH, ("OUTPUT", N::OUTPUT))
+    training: bool,
+) -> Result<usize, BatchError> {
+    let min = if training { N::MIN_TRAINING_BATCH } else { 1 };
+    let rows = check_rows(N::NAME, method, inputs.len(), N::INPUT, (min, N::BATCH))?;
+    targets.check(N::NAME, method, "targets", rows, ("OUTPUT", N::OUTPUT))?;
+    Ok(rows)
 }
 
 /// Forward, losses, backward and penalties on the prepared [`Core::input`].

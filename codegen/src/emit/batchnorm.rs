@@ -43,6 +43,7 @@ pub(super) fn code(
          {spatial} value(s) per sample; gamma = params[{}..], beta = params[{}..]",
         gamma.offset, beta.offset
     );
+    let x_hat_rows = ctx.sample_field(&x_hat, step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
@@ -82,11 +83,11 @@ pub(super) fn code(
             ),
         ],
         forward: quote! {
-            #bn.forward(training, &self.core.params, &mut self.core.buffers, &mut self.core.counters, #x, #y, (&mut self.#x_hat, &mut self.#inv_std));
+            #bn.forward(training, &self.core.params, &mut self.core.buffers, &mut self.core.counters, #x, #y, (&mut #x_hat_rows, &mut self.#inv_std));
         },
         // dx += gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat)) while training
         backward: quote! {
-            #bn.backward(training, &self.core.params, &self.core.buffers, &mut self.core.grads, #x, (&self.#x_hat, &self.#inv_std), #dy, #dx);
+            #bn.backward(training, &self.core.params, &self.core.buffers, &mut self.core.grads, #x, (&#x_hat_rows, &self.#inv_std), #dy, #dx);
         },
         predict,
         ..LayerCode::default()

@@ -56,7 +56,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let dy = ctx.grad_flat(step.y);
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
-    let (conv, batch) = (quote!(Self::#layer_const), usize_lit(ctx.batch));
+    let conv = quote!(Self::#layer_const);
     let shared = shared_scratch();
     let predict = quote! {
         #conv.forward(&self.core.params, #one_x, #one_y, &mut #shared[..#scratch_len], ROWS);
@@ -89,10 +89,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             &scratch_len,
             format!("`{name}` im2col scratch (one sample)."),
         )],
-        forward: quote!(#conv.forward(&self.core.params, #x, #y, &mut self.#scratch, #batch);),
+        forward: quote!(#conv.forward(&self.core.params, #x, #y, &mut self.#scratch, n);),
         // dW += dy x_cols^T, db += sum dy, dx += col2im(W^T dy)
         backward: quote! {
-            #conv.backward(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#scratch, #batch);
+            #conv.backward(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#scratch, n);
         },
         predict,
         shared_scratch: scratch_values,

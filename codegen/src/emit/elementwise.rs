@@ -71,7 +71,8 @@ pub(super) fn dropout(
     let keep = f32_tokens(keep, "the kept-unit scale", layer.span)?;
     let eval = f32_tokens(eval, "the eval scale", layer.span)?;
     let mask = format_ident!("{name}_mask");
-    let mask_arg = quote!(training.then_some(self.#mask.as_slice()));
+    let mask_rows = ctx.sample_field(&mask, step.width_out);
+    let mask_arg = quote!(training.then_some(&#mask_rows));
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let backward = ctx.grad_flat_mut(step.x).map(|dx| {
@@ -95,7 +96,7 @@ pub(super) fn dropout(
         forward: quote!(#p::dropout_forward(#x, #mask_arg, #eval, #y);),
         backward: backward.unwrap_or_default(),
         predict: quote!(#p::dropout_predict(#one_x, (#p_lit, #keep, #eval), #one_y, &mut rng);),
-        resample: quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng);),
+        resample: quote!(#p::bernoulli_mask(&mut #mask_rows, #p_lit, #keep, rng);),
         noise_hook: Some(mask),
         ..LayerCode::default()
     })
@@ -108,6 +109,7 @@ pub(super) fn noise(ctx: &Ctx<'_>, step: &Step<'_>, sigma: f64) -> Result<LayerC
     let name = &layer.name;
     let sigma_lit = f32_tokens(sigma, "the noise level", layer.span)?;
     let noise = format_ident!("{name}_noise");
+    let noise_rows = ctx.sample_field(&noise, step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let backward = ctx.grad_flat_mut(step.x).map(|dx| {
@@ -127,10 +129,10 @@ pub(super) fn noise(ctx: &Ctx<'_>, step: &Step<'_>, sigma: f64) -> Result<LayerC
             &len,
             format!("`{name}` noise of the last draw, per sample and unit."),
         )],
-        forward: quote!(#p::noise_forward(#x, training.then_some(self.#noise.as_slice()), #y);),
+        forward: quote!(#p::noise_forward(#x, training.then_some(&#noise_rows), #y);),
         backward: backward.unwrap_or_default(),
         predict: quote!(#p::noise_predict(#one_x, #sigma_lit, #one_y, &mut rng);),
-        resample: quote!(#p::gaussian_noise(&mut self.#noise, #sigma_lit, rng);),
+        resample: quote!(#p::gaussian_noise(&mut #noise_rows, #sigma_lit, rng);),
         noise_hook: Some(noise),
         ..LayerCode::default()
     })

@@ -27,6 +27,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode
     let eps_lit = f32_tokens(eps, "the layer-norm eps", layer.span)?;
     let layer_const = format_ident!("{}", name.to_uppercase());
     let (x_hat, inv_std) = (format_ident!("{name}_x_hat"), format_ident!("{name}_inv_std"));
+    let (x_hat_rows, inv_std_rows) =
+        (ctx.sample_field(&x_hat, features), ctx.sample_field(&inv_std, 1));
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
@@ -65,9 +67,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, eps: f64) -> Result<LayerCode
                 format!("`{name}` 1/sqrt(var + eps) per sample, last forward."),
             ),
         ],
-        forward: quote!(#ln.forward(&self.core.params, #x, #y, (&mut self.#x_hat, &mut self.#inv_std));),
+        forward: quote!(#ln.forward(&self.core.params, #x, #y, (&mut #x_hat_rows, &mut #inv_std_rows));),
         // dx += inv_std (g - mean(g) - x_hat mean(g x_hat)), g = gamma dy
-        backward: quote!(#ln.backward(&self.core.params, &mut self.core.grads, (&self.#x_hat, &self.#inv_std), #dy, #dx);),
+        backward: quote!(#ln.backward(&self.core.params, &mut self.core.grads, (&#x_hat_rows, &#inv_std_rows), #dy, #dx);),
         predict: quote! {
             #ln.forward(&self.core.params, #one_x, #one_y, (#x_hat.as_flattened_mut(), #inv_std.as_flattened_mut()));
         },

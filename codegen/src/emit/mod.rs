@@ -153,6 +153,17 @@ fn option_tokens(tokens: Option<TokenStream>) -> TokenStream {
     }
 }
 
+/// The values in the current mini-batch's `n` rows of `width` values: `n * width` (`n` for
+/// one value per row, which clippy would call an identity operation).
+fn rows_len(width: usize) -> TokenStream {
+    if width == 1 {
+        quote!(n)
+    } else {
+        let w = usize_lit(width);
+        quote!(n * #w)
+    }
+}
+
 /// Whether `tokens` use the identifier `name` anywhere.
 fn mentions(tokens: &TokenStream, name: &str) -> bool {
     tokens.clone().into_iter().any(|t| match t {
@@ -163,88 +174,111 @@ fn mentions(tokens: &TokenStream, name: &str) -> bool {
 }
 
 /// What the layer modules need: the network, the runtime paths and expressions for buffers.
+///
+/// The batch passes (`forward_batch`, `backward_batch`, `output_gradients`, `resample`,
+/// `batch_outputs`) run over the current mini-batch's `n = self.core.rows` samples (1 to
+/// `BATCH`): every buffer and per-sample field is sliced to its first `n` rows.
 pub(crate) struct Ctx<'a> {
     net: &'a ir::Network,
     p: TokenStream,
     batch: usize,
+    /// Each layer output buffer's width per sample.
+    widths: &'a [(&'a str, usize)],
 }
 
 impl Ctx<'_> {
-    /// A buffer's `BATCH` rows, read (inside `forward_batch` and `backward_batch`, where
-    /// `x_in` is the input).
+    /// The values per sample of a buffer.
+    fn width(&self, buf: Buf<'_>) -> usize {
+        match buf {
+            Buf::Input => self.net.input.len(),
+            Buf::Act(layer) => {
+                self.widths.iter().find(|(name, _)| *name == layer).map_or(0, |(_, width)| *width)
+            }
+        }
+    }
+
+    /// The current mini-batch's rows of a per-sample field, `per_sample` values each:
+    /// `self.field[..n * per_sample]` (borrow it as needed).
+    fn sample_field(&self, field: &Ident, per_sample: usize) -> TokenStream {
+        let len = rows_len(per_sample);
+        quote!(self.#field[..#len])
+    }
+
+    /// A buffer's rows, read (inside `forward_batch` and `backward_batch`, where `x_in` is the
+    /// input's rows).
     fn rows(&self, buf: Buf<'_>, width: usize) -> TokenStream {
-        let w = usize_lit(width);
+        let (w, len) = (usize_lit(width), rows_len(width));
         match buf {
             Buf::Input => quote!(x_in),
             Buf::Act(layer) => {
                 let f = act_field(layer);
-                quote!(self.#f.as_chunks::<#w>().0)
+                quote!(self.#f[..#len].as_chunks::<#w>().0)
             }
         }
     }
 
     /// A buffer's rows, written.
     fn rows_mut(&self, buf: Buf<'_>, width: usize) -> TokenStream {
-        let w = usize_lit(width);
+        let (w, len) = (usize_lit(width), rows_len(width));
         let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
         let f = act_field(layer);
-        quote!(self.#f.as_chunks_mut::<#w>().0)
+        quote!(self.#f[..#len].as_chunks_mut::<#w>().0)
     }
 
     /// The gradient of a buffer's rows, read.
     fn grad_rows(&self, buf: Buf<'_>, width: usize) -> TokenStream {
-        let w = usize_lit(width);
-        match buf {
-            Buf::Input => quote!(self.input_grad.as_chunks::<#w>().0),
-            Buf::Act(layer) => {
-                let f = grad_field(layer);
-                quote!(self.#f.as_chunks::<#w>().0)
-            }
-        }
+        let (w, len) = (usize_lit(width), rows_len(width));
+        let f = match buf {
+            Buf::Input => format_ident!("input_grad"),
+            Buf::Act(layer) => grad_field(layer),
+        };
+        quote!(self.#f[..#len].as_chunks::<#w>().0)
     }
 
     /// The gradient of a buffer's rows, added to; `None` for the network's input.
     fn grad_rows_mut(&self, buf: Buf<'_>, width: usize) -> Option<TokenStream> {
-        let w = usize_lit(width);
+        let (w, len) = (usize_lit(width), rows_len(width));
         let Buf::Act(layer) = buf else { return None };
         let f = grad_field(layer);
-        Some(quote!(self.#f.as_chunks_mut::<#w>().0))
+        Some(quote!(self.#f[..#len].as_chunks_mut::<#w>().0))
     }
 
-    /// A buffer's `BATCH` rows as one flat slice, read.
+    /// A buffer's rows as one flat slice, read.
     fn flat(&self, buf: Buf<'_>) -> TokenStream {
+        let len = rows_len(self.width(buf));
         match buf {
-            Buf::Input => quote!(&self.core.input),
+            Buf::Input => quote!(&self.core.input[..#len]),
             Buf::Act(layer) => {
                 let f = act_field(layer);
-                quote!(&self.#f)
+                quote!(&self.#f[..#len])
             }
         }
     }
 
     /// A buffer's rows as one flat slice, written.
     fn flat_mut(&self, buf: Buf<'_>) -> TokenStream {
+        let len = rows_len(self.width(buf));
         let Buf::Act(layer) = buf else { unreachable!("no layer writes the input") };
         let f = act_field(layer);
-        quote!(&mut self.#f)
+        quote!(&mut self.#f[..#len])
     }
 
     /// The gradient of a buffer, flat.
     fn grad_flat(&self, buf: Buf<'_>) -> TokenStream {
-        match buf {
-            Buf::Input => quote!(&self.input_grad),
-            Buf::Act(layer) => {
-                let f = grad_field(layer);
-                quote!(&self.#f)
-            }
-        }
+        let len = rows_len(self.width(buf));
+        let f = match buf {
+            Buf::Input => format_ident!("input_grad"),
+            Buf::Act(layer) => grad_field(layer),
+        };
+        quote!(&self.#f[..#len])
     }
 
     /// The gradient of a buffer, flat and added to; `None` for the network's input.
     fn grad_flat_mut(&self, buf: Buf<'_>) -> Option<TokenStream> {
+        let len = rows_len(self.width(buf));
         let Buf::Act(layer) = buf else { return None };
         let f = grad_field(layer);
-        Some(quote!(&mut self.#f))
+        Some(quote!(&mut self.#f[..#len]))
     }
 
     /// A buffer's `ROWS` samples in `predict_fixed` (where `input` is `&[[f32; INPUT]; ROWS]`
@@ -367,23 +401,17 @@ fn loss_code(
     argument: &str,
 ) -> Result<LossCode, Diagnostic> {
     let p = &ctx.p;
-    let w = usize_lit(out.width);
+    let (w, len) = (usize_lit(out.width), rows_len(out.width));
     let rows = match out.buf {
-        Buf::Input => quote!(self.core.input.as_chunks::<#w>().0),
-        Buf::Act(layer) => {
-            let f = act_field(layer);
-            quote!(self.#f.as_chunks::<#w>().0)
-        }
+        Buf::Input => quote!(self.core.input[..#len].as_chunks::<#w>().0),
+        Buf::Act(_) => ctx.rows(out.buf, out.width),
     };
     let grad = match out.buf {
-        Buf::Input => quote!(self.input_grad.as_chunks_mut::<#w>().0),
-        Buf::Act(layer) => {
-            let f = grad_field(layer);
-            quote!(self.#f.as_chunks_mut::<#w>().0)
-        }
+        Buf::Input => quote!(self.input_grad[..#len].as_chunks_mut::<#w>().0),
+        Buf::Act(_) => ctx.grad_rows_mut(out.buf, out.width).unwrap_or_default(),
     };
     let weight = f32_tokens(out.loss.weight, "the loss weight", out.loss.span)?;
-    let soft = quote!(self.core.soft_targets.as_chunks::<#w>().0);
+    let soft = quote!(self.core.soft_targets[..#len].as_chunks::<#w>().0);
     let width_name = if out.head.is_some() { "WIDTH" } else { "OUTPUT" };
     // Only a head's targets are checked in generated code (the struct's `Targets` impl).
     let receiver = match out.head {
@@ -439,7 +467,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let name_str = &net.name;
     let plan = plan(net);
     let batch = net.batch;
-    let ctx = Ctx { net, p: p.clone(), batch };
+    let ctx = Ctx { net, p: p.clone(), batch, widths: &plan.buffers };
     if plan.outputs.is_empty() {
         return Err(vec![Diagnostic::error(net.span, "the network has no `loss`")]);
     }
@@ -448,6 +476,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let input_w = net.input.len();
     let output_w: usize = plan.outputs.iter().map(|o| o.width).sum();
     let param_count = net.param_count();
+    let input_len = rows_len(input_w);
     let (input_lit, output_lit, batch_lit) =
         (usize_lit(input_w), usize_lit(output_w), usize_lit(batch));
 
@@ -505,13 +534,11 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         };
         activity.push(match buf {
             Buf::Input => quote! {
-                #p::l1_activity(&self.core.input, ::core::option::Option::None, #a, #batch_lit)
+                #p::l1_activity(&self.core.input[..#input_len], ::core::option::Option::None, #a, n)
             },
-            Buf::Act(layer) => {
-                let (f, g) = (act_field(layer), grad_field(layer));
-                quote! {
-                    #p::l1_activity(&self.#f, ::core::option::Option::Some(&mut self.#g), #a, #batch_lit)
-                }
+            Buf::Act(_) => {
+                let (f, g) = (ctx.flat(buf), ctx.grad_flat_mut(buf).unwrap_or_default());
+                quote!(#p::l1_activity(#f, ::core::option::Option::Some(#g), #a, n))
             }
         });
     }
@@ -569,6 +596,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let forward_body: TokenStream = codes.iter().map(|c| c.forward.clone()).collect();
     let backward_body: TokenStream = codes.iter().rev().map(|c| c.backward.clone()).collect();
     let resample_body: TokenStream = codes.iter().map(|c| c.resample.clone()).collect();
+    let resample_n = if mentions(&resample_body, "n") { quote!(n) } else { quote!(_n) };
     let stochastic = !resample_body.is_empty();
 
     // Sample `r`'s output.
@@ -603,24 +631,26 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         let rows = plan.outputs.iter().map(|o| {
             let w = usize_lit(o.width);
             match o.buf {
-                Buf::Input => quote!(self.core.input.as_chunks::<#w>().0[n]),
+                Buf::Input => quote!(self.core.input.as_chunks::<#w>().0[r]),
                 Buf::Act(layer) => {
                     let f = act_field(layer);
-                    quote!(self.#f.as_chunks::<#w>().0[n])
+                    quote!(self.#f.as_chunks::<#w>().0[r])
                 }
             }
         });
         quote! {
-            for (n, out) in outputs.iter_mut().enumerate() {
+            for (r, out) in outputs.iter_mut().enumerate() {
                 *out = #output_struct { #(#head_fields: #rows),* };
             }
         }
     } else {
         match plan.outputs[0].buf {
-            Buf::Input => quote!(outputs.copy_from_slice(self.core.input.as_chunks().0);),
+            Buf::Input => {
+                quote!(outputs.copy_from_slice(&self.core.input.as_chunks().0[..outputs.len()]);)
+            }
             Buf::Act(layer) => {
                 let f = act_field(layer);
-                quote!(outputs.copy_from_slice(self.#f.as_chunks().0);)
+                quote!(outputs.copy_from_slice(&self.#f.as_chunks().0[..outputs.len()]);)
             }
         }
     };
@@ -749,7 +779,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             Some(quote!(#layer => ::core::option::Option::Some(&self.#field),))
         });
         quote! {
-            fn resample(&mut self, rng: &mut #p::Rng) {
+            fn resample_rows(&mut self, #resample_n: usize, rng: &mut #p::Rng) {
                 #resample_body
             }
 
@@ -776,13 +806,29 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     } else {
         (TokenStream::new(), TokenStream::new())
     };
-    let input_rows = quote!(let x_in = self.core.input.as_chunks::<#input_lit>().0;);
-    let forward_prelude = mentions(&forward_body, "x_in").then_some(&input_rows);
-    let backward_prelude = mentions(&backward_body, "x_in").then_some(&input_rows);
+    // The current mini-batch's rows (1 to BATCH), and the input's.
+    let prelude = |body: &TokenStream| {
+        let rows = (mentions(body, "n") || mentions(body, "x_in"))
+            .then(|| quote!(let n = self.core.rows;));
+        let x_in = mentions(body, "x_in")
+            .then(|| quote!(let x_in = self.core.input[..#input_len].as_chunks::<#input_lit>().0;));
+        quote!(#rows #x_in)
+    };
+    let (forward_prelude, backward_prelude) = (prelude(&forward_body), prelude(&backward_body));
     let training = |body: &TokenStream| {
         if mentions(body, "training") { quote!(training) } else { quote!(_training) }
     };
     let (forward_training, backward_training) = (training(&forward_body), training(&backward_body));
+    // A batch norm over one value per channel and sample needs two samples while training.
+    let single_values = |layer: &&ir::Layer| {
+        matches!(layer.op, Op::BatchNorm { .. })
+            && layer.input.len() == layer.input.dims().first().copied().unwrap_or(0)
+    };
+    let min_batch_const = net.all_layers().iter().any(single_values).then(|| {
+        quote!(
+            const MIN_TRAINING_BATCH: usize = 2;
+        )
+    });
     let penalties_const = (!penalties.is_empty())
         .then(|| quote!(const PENALTIES: &'static [#rt::Penalty] = &[#(#penalties),*];));
     let pipeline::InputPipeline { consts: pipe_consts, predict: preprocess, augment: _, methods } =
@@ -833,6 +879,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             const PARAMS: &'static [#p::ParamInfo] = &[#(#param_infos),*];
             const BUFFERS: &'static [#p::BufferInfo] = &[#(#buffer_infos),*];
             #penalties_const
+            #min_batch_const
             #pipe_consts
 
             type Input = [f32; #input_lit];
@@ -857,6 +904,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             }
 
             fn output_gradients(&mut self, targets: Self::Targets<'_>, #augmented_param: bool) -> (f64, f64) {
+                let n = self.core.rows;
                 #(self.#grad_fields.fill(0.0);)*
                 #input_grad_fill
                 let data = #data_loss;

@@ -19,7 +19,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let (c_l, h_l, w_l) = (usize_lit(channels), usize_lit(height), usize_lit(width));
     let shape = format_ident!("{}", name.to_uppercase());
     let argmax = format_ident!("{name}_argmax");
-    let batch = usize_lit(ctx.batch);
+    let argmax_rows = ctx.sample_field(&argmax, step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = ctx.grad_flat_mut(step.x);
@@ -54,11 +54,11 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 );
                 code.fields.push(argmax_field);
                 code.forward = quote! {
-                    #p::maxpool2d_forward(Self::#shape, #x, #y, &mut self.#argmax, #batch) #expect;
+                    #p::maxpool2d_forward(Self::#shape, #x, #y, &mut #argmax_rows, n) #expect;
                 };
                 // dx[argmax] += dy
                 code.backward = backward(quote! {
-                    #p::maxpool2d_backward(Self::#shape, #dy, &self.#argmax, #dx, #batch) #expect;
+                    #p::maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, n) #expect;
                 });
                 code.predict = quote! {
                     #p::maxpool2d_forward(Self::#shape, #one_x, #one_y, #argmax.as_flattened_mut(), ROWS) #expect;
@@ -69,10 +69,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     "`{name}`: each window's sum / {} (nn.AvgPool2d{what}, count_include_pad=True)",
                     pool.kernel * pool.kernel
                 );
-                code.forward = quote!(#p::avgpool2d_forward(Self::#shape, #x, #y, #batch) #expect;);
+                code.forward = quote!(#p::avgpool2d_forward(Self::#shape, #x, #y, n) #expect;);
                 // dx += dy / k^2 over each window
                 code.backward = backward(quote! {
-                    #p::avgpool2d_backward(Self::#shape, #dy, #dx, #batch) #expect;
+                    #p::avgpool2d_backward(Self::#shape, #dy, #dx, n) #expect;
                 });
                 code.predict =
                     quote!(#p::avgpool2d_forward(Self::#shape, #one_x, #one_y, ROWS) #expect;);
@@ -86,11 +86,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             };
             code.doc =
                 format!("`{name}`: `y[c]` = the mean of channel c's {height}x{width} values");
-            code.forward =
-                quote!(#p::global_avgpool_forward(Self::#shape, #x, #y, #batch) #expect;);
+            code.forward = quote!(#p::global_avgpool_forward(Self::#shape, #x, #y, n) #expect;);
             // dx[c, :, :] += dy[c] / (H W)
             code.backward = backward(quote! {
-                #p::global_avgpool_backward(Self::#shape, #dy, #dx, #batch) #expect;
+                #p::global_avgpool_backward(Self::#shape, #dy, #dx, n) #expect;
             });
             code.predict =
                 quote!(#p::global_avgpool_forward(Self::#shape, #one_x, #one_y, ROWS) #expect;);
@@ -109,6 +108,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             let samples = format_ident!("{name}_samples");
             let eval_samples = format_ident!("{name}_eval_samples");
             let len = usize_lit(2 * ctx.batch);
+            let (samples_rows, eval_rows) =
+                (ctx.sample_field(&samples, 2), ctx.sample_field(&eval_samples, 2));
             code.fields.push(Field::f32s(
                 &samples,
                 quote!(#p::FRACTIONAL_EVAL_SAMPLE),
@@ -128,12 +129,12 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             );
             let forward = quote!(#p::fractional_maxpool2d_forward);
             code.forward = quote! {
-                let samples = if training { &self.#samples } else { &self.#eval_samples };
-                #forward(Self::#shape, samples, #x, #y, &mut self.#argmax, #batch) #expect;
+                let samples = if training { &#samples_rows } else { &#eval_rows };
+                #forward(Self::#shape, samples, #x, #y, &mut #argmax_rows, n) #expect;
             };
             // dx[argmax] += dy
             code.backward = backward(quote! {
-                #p::fractional_maxpool2d_backward(Self::#shape, #dy, &self.#argmax, #dx, #batch) #expect;
+                #p::fractional_maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, n) #expect;
             });
             // u = 0.5 in eval; drawn per sample with `rng` (predict_sample)
             let u = format_ident!("{name}_u");
@@ -146,7 +147,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             };
             code.regions.push(Region::u32_rows(argmax.clone(), step.width_out));
             code.regions.push(Region::f32_rows(u, 2));
-            code.resample = quote!(#p::fractional_samples(rng, &mut self.#samples););
+            code.resample = quote!(#p::fractional_samples(rng, &mut #samples_rows););
             code.noise_hook = Some(samples);
             return Ok(code);
         }

@@ -21,8 +21,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
     let none = quote!(::core::option::Option::None);
     let mask = format_ident!("{name}_mask");
     let stochastic = drop > 0.0;
-    let mask_arg =
-        if stochastic { quote!(training.then_some(self.#mask.as_slice())) } else { none.clone() };
+    let mask_rows = ctx.sample_field(&mask, 1);
+    let mask_arg = if stochastic { quote!(training.then_some(&#mask_rows)) } else { none.clone() };
     let dy = ctx.grad_flat(step.y);
     // dL/dF += m dy (the branch's gradient, a buffer of its own unless F is empty)
     let df =
@@ -51,7 +51,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
             &len,
             format!("`{name}` stochastic-depth mask: 0 or 1/(1-p) per sample."),
         ));
-        code.resample = quote!(#p::bernoulli_mask(&mut self.#mask, #p_lit, #keep, rng););
+        code.resample = quote!(#p::bernoulli_mask(&mut #mask_rows, #p_lit, #keep, rng););
         code.noise_hook = Some(mask);
         code.predict = quote! {
             #p::residual_predict(#one_x, #one_f, (#w, #p_lit, #keep), #one_y, &mut rng);

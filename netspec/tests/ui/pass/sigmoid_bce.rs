@@ -32,5 +32,5 @@ fn main() {
     assert!(net.predict(&[-0.3, 0.8])[0] < 0.0);
     // A wrong batch length is an error, not a panic.
     let err = net.loss_and_grad(&xs[..4], &ys).unwrap_err();
-    assert!(err.to_string().contains("pass exactly one mini-batch"), "{err}");
+    assert!(err.to_string().contains("per sample, for the 2 samples of `inputs`"), "{err}");
 }
