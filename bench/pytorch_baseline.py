@@ -3,7 +3,7 @@
 thread the way the criterion benchmarks in benches/models.rs time netspec.
 
 Models (float32, ReLU, softmax cross-entropy, batch 64): tiny 4-16-16-3, small 64-128-64-10,
-medium 784-256-128-10, and digits_cnn, the layers of specs/digits_cnn.nn on (N, 1, 8, 8) inputs:
+medium 784-256-128-10, large 784-1024-1024-10, cifar_cnn (bench/src/lib.rs's CifarCnn), and digits_cnn, the layers of specs/digits_cnn.nn on (N, 1, 8, 8) inputs:
 conv 16 3x3 pad 1, batch norm, ReLU, a residual block x + F(x) with F = conv-bn-relu-conv and
 stochastic depth 0.1 (torchvision's mode "row": per-sample keep mask while training, identity in
 eval), 2x2 max pooling, flatten, dense 64, ReLU, dropout 0.5, dense 10 (the spec's preprocess,
@@ -29,7 +29,12 @@ import time
 import venv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = {"tiny": [4, 16, 16, 3], "small": [64, 128, 64, 10], "medium": [784, 256, 128, 10]}
+MODELS = {
+    "tiny": [4, 16, 16, 3],
+    "small": [64, 128, 64, 10],
+    "medium": [784, 256, 128, 10],
+    "large": [784, 1024, 1024, 10],
+}
 BATCH = 64
 SAMPLES = int(os.environ.get("NETSPEC_BENCH_SAMPLES", "40"))
 SAMPLE_SECONDS = 0.02
@@ -130,6 +135,16 @@ def digits_cnn(torch):
     )
 
 
+def cifar_cnn(torch):
+    """The CifarCnn of bench/src/lib.rs: (N, 3, 32, 32) inputs, PyTorch's default inits."""
+    nn = torch.nn
+    stage = lambda cin, cout: [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(
+        *stage(3, 32), *stage(32, 64), nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+
+
 def models(torch):
     """(name, model, input shape of one sample, classes) of every reference model, built in
     this order after torch.manual_seed(0) (the MLPs first, so their weights stay as before)."""
@@ -141,6 +156,7 @@ def models(torch):
                 layers.append(torch.nn.ReLU())
         yield name, torch.nn.Sequential(*layers), (sizes[0],), sizes[-1]
     yield "digits_cnn", digits_cnn(torch), (1, 8, 8), 10
+    yield "cifar_cnn", cifar_cnn(torch), (3, 32, 32), 10
 
 
 def main():

@@ -1,6 +1,6 @@
 //! Issue 6's model benchmarks, 1 thread: single-sample `predict` latency, batch-64
 //! `predict_batch` and batch-64 `train_step` (SGD, momentum 0.9) for the reference models (the
-//! three MLPs and the convolutional `DigitsCnn`).
+//! four MLPs and the convolutional `DigitsCnn` and `CifarCnn`).
 //! `bench/compare` reads criterion's median of each from `target/criterion/<model>/<what>/new/
 //! estimates.json` and sets it beside PyTorch's.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use netspec::prelude::*;
-use netspec_bench::{BATCH, DigitsCnn, Medium, Small, Tiny, inputs, labels};
+use netspec_bench::{BATCH, CifarCnn, DigitsCnn, Large, Medium, Small, Tiny, inputs, labels};
 
 /// The three measurements of one model; one generic function serves every generated network.
 fn bench_model<N>(c: &mut Criterion, name: &str)
@@ -45,7 +45,9 @@ fn models(c: &mut Criterion) {
     bench_model::<Tiny>(c, "tiny");
     bench_model::<Small>(c, "small");
     bench_model::<Medium>(c, "medium");
+    bench_model::<Large>(c, "large");
     bench_model::<DigitsCnn>(c, "digits_cnn");
+    bench_model::<CifarCnn>(c, "cifar_cnn");
 }
 
 criterion_group! {

@@ -3,7 +3,9 @@
 //! `netspec emit` generates today for dense layers, kept as the baseline the kernels in
 //! `netspec_runtime::ops::kernels` are measured against.
 //!
-//! Besides the three MLPs (`Tiny`, `Small`, `Medium`), `DigitsCnn` is the convolutional network
+//! Besides the four MLPs (`Tiny`, `Small`, `Medium`, `Large` 784-1024-1024-10) and `CifarCnn`
+//! (3x32x32 images, two conv-bn-relu-maxpool stages of 32 and 64 filters, dense 128, dense 10),
+//! `DigitsCnn` is the convolutional network
 //! of `specs/digits_cnn.nn` with exactly its layers and loss (conv, batch norm, a residual block
 //! with stochastic depth 0.1, max pooling, dropout 0.5), at batch 64 like the others instead of
 //! the spec's 32. Its `preprocess`, `augment` and `penalty` statements are left out: they are the
@@ -46,6 +48,31 @@ netspec::network! {
         dense 128;
         relu;
         dense 10;
+        loss softmax_cross_entropy;
+    }
+}
+
+netspec::network! {
+    network Large {
+        input 784;
+        batch 64;
+        dense 1024;
+        relu;
+        dense 1024;
+        relu;
+        dense 10;
+        loss softmax_cross_entropy;
+    }
+}
+
+// CIFAR-10-shaped images through two conv-bn-relu-pool stages (the performance issue's model).
+netspec::network! {
+    network CifarCnn {
+        input image(3, 32, 32);
+        batch 64;
+        conv 32 kernel 3 pad 1; batchnorm; relu; maxpool 2;
+        conv 64 kernel 3 pad 1; batchnorm; relu; maxpool 2;
+        flatten; dense 128; relu; dense 10;
         loss softmax_cross_entropy;
     }
 }
