@@ -62,8 +62,8 @@ def _fractional_starts(u, size, out):
     n = u.shape[0]
     if out == 1:
         return torch.full((n, 1), last, dtype=torch.long, device=u.device)
-    alpha = torch.tensor(float(last), dtype=torch.float32) / torch.tensor(
-        float(out - 1), dtype=torch.float32)
+    # an f64 quotient rounded to f32 is the correctly rounded f32 quotient
+    alpha = torch.full((), last / (out - 1), dtype=torch.float32, device=u.device)
     i = torch.arange(out - 1, dtype=torch.float32, device=u.device)
     starts = torch.floor((i[None, :] + u[:, None]) * alpha) - torch.floor(u[:, None] * alpha)
     starts = starts.clamp(max=last).to(torch.long)

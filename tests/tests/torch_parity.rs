@@ -1,0 +1,369 @@
+//! `netspec export torch` against netspec itself, with real PyTorch (a venv made by
+//! `tests/torch/venv.sh` on first use, outside the clone; no skipping when it cannot be made).
+//!
+//! For every spec under `tests/specs/` and the repository's `specs/`, this writes netspec's
+//! initial checkpoint, `STEPS` mini-batches with the masks and noise netspec drew for each
+//! (`Network::noise`), the losses, the first step's gradients, the trained checkpoint and eval
+//! outputs; `tests/torch/parity.py` loads the exported module strictly and replays it all
+//! (eval outputs, losses, gradients, parameters after `STEPS` SGD-with-momentum steps, ONNX).
+//! Then the reverse: the torch-trained weights, loaded here, predict what torch predicted.
+//! A second test trains the digits MLP with the exported train script under
+//! `torch.distributed.run` (2 processes, gloo) and checks the accuracy netspec measures on the
+//! saved weights equals the one the script printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use netspec::prelude::*;
+use netspec::{Rng, Sgd};
+use netspec_grammar::SourceFile;
+use netspec_runtime::checkpoint::{TensorData, TensorDataMut, TensorMut, TensorRef, load, save};
+
+mod binary_classifier {
+    netspec::include_spec!("binary_classifier");
+}
+mod conv_net {
+    netspec::include_spec!("conv_net");
+}
+mod deep_tanh {
+    netspec::include_spec!("deep_tanh");
+}
+mod every_init {
+    netspec::include_spec!("every_init");
+}
+mod flattened_image {
+    netspec::include_spec!("flattened_image");
+}
+mod leaky_penalties {
+    netspec::include_spec!("leaky_penalties");
+}
+mod norm_gelu {
+    netspec::include_spec!("norm_gelu");
+}
+mod regularizers {
+    netspec::include_spec!("regularizers");
+}
+mod two_networks {
+    netspec::include_spec!("two_networks");
+}
+mod xor {
+    netspec::include_spec!("xor");
+}
+mod digits {
+    netspec::include_spec!("digits");
+}
+mod digits_cnn {
+    netspec::include_spec!("digits_cnn");
+}
+
+/// Training steps replayed in torch.
+const STEPS: usize = 3;
+const LR: f64 = 0.05;
+const MOMENTUM: f64 = 0.9;
+/// Samples whose eval outputs are compared (not a multiple of any batch).
+const EVAL_ROWS: usize = 13;
+/// Relative tolerance of the reverse check (max |a - b| / max(max |b|, 1e-3)).
+const EVAL_TOL: f64 = 1e-5;
+
+/// The python of the torch venv, made once per test run.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let script = netspec_tests::crate_dir().join("torch/venv.sh");
+        let out = Command::new("bash").arg(&script).output().expect("bash runs");
+        assert!(
+            out.status.success(),
+            "{} could not make the torch venv (the parity tests need it):\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).expect("a path").trim())
+    })
+}
+
+/// Runs python with `args`, printing its output; panics with it on failure.
+fn run_python(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(python()).args(args).current_dir(dir).output().expect("python runs");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(out.status.success(), "python {args:?} failed:\n{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netspec-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// The spec file `stem.nn` (tests/specs/ first, then the repository's specs/).
+fn spec_path(stem: &str) -> PathBuf {
+    let dir = netspec_tests::crate_dir();
+    let local = dir.join(format!("specs/{stem}.nn"));
+    if local.exists() { local } else { dir.join(format!("../specs/{stem}.nn")) }
+}
+
+/// Writes `netspec export torch` of `stem.nn` to `dir/stem.py`; returns the checked networks.
+fn export(stem: &str, dir: &Path) -> Vec<netspec_grammar::ir::Network> {
+    let path = spec_path(stem);
+    let bytes = std::fs::read(&path).expect("the spec exists");
+    let networks = SourceFile::from_bytes(&path.display().to_string(), &bytes)
+        .check()
+        .unwrap_or_else(|e| panic!("{} does not check: {e:?}", path.display()));
+    let module = netspec_codegen::torch::export_torch(&networks);
+    std::fs::write(dir.join(format!("{stem}.py")), module).expect("the module is written");
+    networks
+}
+
+/// One mini-batch's targets, kept for the case file.
+enum Tgt {
+    Classes(Vec<usize>),
+    Values(Vec<f32>),
+    Heads(Vec<usize>, Vec<f32>),
+}
+
+/// Named f32 tensors for a safetensors file.
+#[derive(Default)]
+struct Tensors(Vec<(String, Vec<usize>, Vec<f32>)>);
+
+impl Tensors {
+    fn add(&mut self, name: impl Into<String>, shape: &[usize], data: Vec<f32>) {
+        self.0.push((name.into(), shape.to_vec(), data));
+    }
+
+    fn save(&self, path: &Path) {
+        let refs: Vec<TensorRef<'_>> = self
+            .0
+            .iter()
+            .map(|(name, shape, data)| TensorRef { name, shape, data: TensorData::F32(data) })
+            .collect();
+        save(path, &refs).expect("the case data is written");
+    }
+}
+
+/// The eval outputs of `x`, heads side by side.
+fn predictions<N: Network>(net: &N, x: &[f32]) -> Vec<f32> {
+    N::Input::samples(x).iter().flat_map(|s| net.predict(s).values().collect::<Vec<_>>()).collect()
+}
+
+/// Random values, mean `mean`, standard deviation `std`.
+fn normals(rng: &mut Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.normal(mean, std)).collect()
+}
+
+/// A case: netspec's side of the comparison for network `N` of `stem.nn`, in `root/N::NAME`.
+/// `heads` names each output and whether its targets are class indices; `make` draws one
+/// mini-batch's targets and `view` lends them as `N::Targets`.
+fn write_case<N: Network>(
+    root: &Path,
+    stem: &str,
+    heads: &[(&str, bool)],
+    make: impl Fn(&mut Rng) -> Tgt,
+    view: impl for<'a> Fn(&'a Tgt) -> N::Targets<'a>,
+) -> PathBuf {
+    let dir = root.join(N::NAME);
+    std::fs::create_dir_all(&dir).expect("a case directory");
+    let networks = export(stem, &dir);
+    let ir = networks.iter().find(|n| n.name == N::NAME).expect("the network is in its spec");
+    let layers: Vec<String> = ir.all_layers().iter().map(|l| l.name.clone()).collect();
+
+    let mut rng = Rng::seed(11);
+    let mut net = N::new(&mut rng);
+    if N::PREPROCESS.is_some() {
+        // statistics away from the identity: mean 0.7, std 2 (and a bit per value)
+        let mut rows = normals(&mut rng, 64 * N::INPUT, 0.7, 2.0);
+        rows.iter_mut().enumerate().for_each(|(i, v)| *v += (i % N::INPUT) as f32 * 0.01);
+        net.fit_preprocess(&rows).expect("the preprocessing fits");
+    }
+    net.save(dir.join("init.safetensors")).expect("the checkpoint is written");
+    let mut data = Tensors::default();
+    let eval_x = normals(&mut rng, EVAL_ROWS * N::INPUT, 0.3, 1.5);
+    let width = predictions(&net, &eval_x).len() / EVAL_ROWS;
+    data.add("eval.init", &[EVAL_ROWS, width], predictions(&net, &eval_x));
+
+    let mut sgd = Sgd::new(LR).momentum(MOMENTUM).build().expect("valid SGD settings");
+    net.set_training(true);
+    for step in 0..STEPS {
+        let x = normals(&mut rng, N::BATCH * N::INPUT, 0.3, 1.5);
+        let t = make(&mut rng);
+        net.resample(&mut rng);
+        for layer in &layers {
+            if let Some(noise) = net.noise(layer) {
+                data.add(format!("step{step}.noise.{layer}"), &[noise.len()], noise.to_vec());
+            }
+        }
+        net.loss_and_grad(&x, view(&t)).expect("a valid batch");
+        let loss = net.last_loss();
+        data.add(format!("step{step}.loss"), &[3], vec![loss.total, loss.data, loss.penalty]);
+        if step == 0 {
+            for p in N::PARAMS {
+                let grad = net.grads()[p.offset..p.offset + p.len].to_vec();
+                data.add(format!("grad.{}", p.name), p.shape, grad);
+            }
+        }
+        let core = net.core_mut();
+        sgd.step(&mut core.params, &core.grads);
+        data.add(format!("step{step}.x"), &[N::BATCH, N::INPUT], x);
+        let classes = |labels: &[usize]| labels.iter().map(|&l| l as f32).collect::<Vec<_>>();
+        match t {
+            Tgt::Classes(labels) => {
+                data.add(format!("step{step}.y"), &[N::BATCH], classes(&labels))
+            }
+            Tgt::Values(values) => {
+                let shape = [N::BATCH, values.len() / N::BATCH];
+                data.add(format!("step{step}.y"), &shape, values);
+            }
+            Tgt::Heads(labels, values) => {
+                let (class_head, value_head) = (heads[0].0, heads[1].0);
+                data.add(format!("step{step}.y.{class_head}"), &[N::BATCH], classes(&labels));
+                let shape = [N::BATCH, values.len() / N::BATCH];
+                data.add(format!("step{step}.y.{value_head}"), &shape, values);
+            }
+        }
+    }
+    net.save(dir.join("final.safetensors")).expect("the checkpoint is written");
+    data.add("eval.final", &[EVAL_ROWS, width], predictions(&net, &eval_x));
+    let mut alone = Tensors::default();
+    alone.add("eval.x", &[EVAL_ROWS, N::INPUT], eval_x.clone());
+    alone.save(&dir.join("eval_x.safetensors"));
+    data.add("eval.x", &[EVAL_ROWS, N::INPUT], eval_x);
+    data.save(&dir.join("data.safetensors"));
+    let names: Vec<&str> = heads.iter().map(|h| h.0).filter(|h| !h.is_empty()).collect();
+    let classes: Vec<&str> = heads.iter().map(|h| if h.1 { "1" } else { "0" }).collect();
+    let case = format!(
+        "module={stem}\nclass={}\nheads={}\nclasses={}\nsteps={STEPS}\nlr={LR}\nmomentum={MOMENTUM}\n",
+        N::NAME,
+        names.join(","),
+        classes.join(",")
+    );
+    std::fs::write(dir.join("case.txt"), case).expect("the case file is written");
+    dir
+}
+
+/// The reverse check of a case: torch's trained weights load into netspec (strictly, as
+/// `load` does), and netspec's eval outputs equal torch's. Returns the relative error.
+fn reverse<N: Network>(dir: &Path) -> f64 {
+    let mut net = N::new(&mut Rng::seed(1));
+    net.load(dir.join("torch_final.safetensors")).expect("torch's state_dict loads into netspec");
+    let mut eval_x = vec![0.0f32; EVAL_ROWS * N::INPUT];
+    let x_shape = [EVAL_ROWS, N::INPUT];
+    let x = TensorMut { name: "eval.x", shape: &x_shape, data: TensorDataMut::F32(&mut eval_x) };
+    load(dir.join("eval_x.safetensors"), &mut [x]).expect("the eval inputs");
+    let ours = predictions(&net, &eval_x);
+    let mut torch_eval = vec![0.0f32; ours.len()];
+    let shape = [EVAL_ROWS, ours.len() / EVAL_ROWS];
+    let y = TensorMut { name: "eval", shape: &shape, data: TensorDataMut::F32(&mut torch_eval) };
+    load(dir.join("torch_eval.safetensors"), &mut [y]).expect("torch's eval outputs");
+    let scale = torch_eval.iter().fold(1e-3f64, |m, v| m.max(f64::from(v.abs())));
+    let err =
+        ours.iter().zip(&torch_eval).fold(0.0f64, |m, (a, b)| m.max(f64::from((a - b).abs())));
+    err / scale
+}
+
+fn regularized_targets(t: &Tgt) -> regularizers::RegularizedTargets<'_> {
+    match t {
+        Tgt::Heads(digit, parity) => regularizers::RegularizedTargets { digit, parity },
+        _ => unreachable!("head targets"),
+    }
+}
+
+fn classes(k: usize, batch: usize) -> impl Fn(&mut Rng) -> Tgt {
+    move |rng| Tgt::Classes((0..batch).map(|_| rng.below(k)).collect())
+}
+
+fn values(n: usize) -> impl Fn(&mut Rng) -> Tgt {
+    move |rng| Tgt::Values((0..n).map(|_| rng.uniform(0.0, 1.0)).collect())
+}
+
+fn as_classes(t: &Tgt) -> &[usize] {
+    match t {
+        Tgt::Classes(labels) => labels,
+        _ => unreachable!("class targets"),
+    }
+}
+
+fn as_values(t: &Tgt) -> &[f32] {
+    match t {
+        Tgt::Values(values) => values,
+        _ => unreachable!("value targets"),
+    }
+}
+
+/// Every network of the corpus: export, strict load, eval, training replay, reverse, ONNX.
+#[test]
+fn exported_modules_match_netspec() {
+    use regularizers::Regularized;
+    let root = scratch("torch-parity");
+    let one = [("", true)];
+    let value = [("", false)];
+    let mut cases: Vec<(PathBuf, fn(&Path) -> f64)> = Vec::new();
+    macro_rules! classifier {
+        ($net:ty, $stem:literal, $k:expr) => {{
+            let make = classes($k, <$net>::BATCH);
+            cases.push((write_case::<$net>(&root, $stem, &one, make, as_classes), reverse::<$net>));
+        }};
+    }
+    macro_rules! regressor {
+        ($net:ty, $stem:literal) => {{
+            let make = values(<$net>::BATCH * <$net>::OUTPUT);
+            cases
+                .push((write_case::<$net>(&root, $stem, &value, make, as_values), reverse::<$net>));
+        }};
+    }
+    regressor!(binary_classifier::Spam, "binary_classifier");
+    classifier!(conv_net::ConvNet, "conv_net", 3);
+    regressor!(deep_tanh::DeepTanh, "deep_tanh");
+    classifier!(every_init::Inits, "every_init", 2);
+    classifier!(flattened_image::FlatDigits, "flattened_image", 10);
+    classifier!(leaky_penalties::Leaky, "leaky_penalties", 3);
+    classifier!(norm_gelu::NormGelu, "norm_gelu", 4);
+    regressor!(two_networks::Regressor, "two_networks");
+    classifier!(two_networks::Classifier, "two_networks", 3);
+    regressor!(xor::Xor, "xor");
+    classifier!(digits::DigitsMlp, "digits", 10);
+    classifier!(digits_cnn::DigitsCnn, "digits_cnn", 10);
+    let batch = Regularized::BATCH;
+    let make = move |rng: &mut Rng| {
+        let labels = (0..batch).map(|_| rng.below(10)).collect();
+        Tgt::Heads(labels, (0..batch).map(|_| f32::from(u8::from(rng.bernoulli(0.5)))).collect())
+    };
+    let heads = [("digit", true), ("parity", false)];
+    cases.push((
+        write_case::<Regularized>(&root, "regularizers", &heads, make, regularized_targets),
+        reverse::<Regularized>,
+    ));
+
+    // every spec of both folders is a case
+    let specs = netspec_tests::spec_files(&netspec_tests::crate_dir().join("specs")).len()
+        + netspec_tests::spec_files(&netspec_tests::crate_dir().join("../specs")).len();
+    let stems: std::collections::BTreeSet<String> = cases
+        .iter()
+        .map(|(dir, _)| {
+            std::fs::read_to_string(dir.join("case.txt"))
+                .expect("case")
+                .lines()
+                .next()
+                .expect("module line")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(stems.len(), specs, "add every spec of tests/specs and specs to this test");
+
+    let script = netspec_tests::crate_dir().join("torch/parity.py");
+    let mut args = vec![script.to_str().expect("a UTF-8 path").to_string()];
+    args.extend(cases.iter().map(|(dir, _)| dir.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_python(&root, &args);
+    for (dir, reverse) in &cases {
+        let err = reverse(dir);
+        println!(
+            "{}: torch-trained weights in netspec, eval relative error {err:.1e}",
+            dir.display()
+        );
+        assert!(err <= EVAL_TOL, "{}: {err}", dir.display());
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
