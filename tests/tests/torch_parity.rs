@@ -367,3 +367,72 @@ fn exported_modules_match_netspec() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The digits MLP trained by the exported train script with DDP, 2 processes on CPU (gloo):
+/// the saved weights load into `DigitsMlp` and its accuracy on the test rows, measured here,
+/// equals the one the script printed.
+#[test]
+fn ddp_trained_digits_load_into_netspec() {
+    use digits::DigitsMlp;
+    let dir = scratch("torch-ddp");
+    let mut data = netspec::Dataset::digits();
+    data.scale(1.0 / 16.0);
+    let (train, test) = data.split(0.2, &mut Rng::seed(3)).expect("a stratified split");
+    for (name, set) in [("train.csv", &train), ("test.csv", &test)] {
+        let rows: String = set
+            .features
+            .chunks_exact(set.n_features)
+            .zip(&set.labels)
+            .map(|(x, y)| {
+                let x: Vec<String> = x.iter().map(f32::to_string).collect();
+                format!("{},{y}\n", x.join(","))
+            })
+            .collect();
+        std::fs::write(dir.join(name), rows).expect("the data is written");
+    }
+    let networks = export("digits", &dir);
+    let script = netspec_codegen::torch::export_train_script(&networks[0], "digits");
+    std::fs::write(dir.join("train_digits_mlp.py"), script).expect("the script is written");
+    // `torchrun` is `python -m torch.distributed.run`
+    let stdout = run_python(
+        &dir,
+        &[
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "train_digits_mlp.py",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--epochs",
+            "8",
+        ],
+    );
+    assert!(stdout.contains("(22 steps x 2 processes)"), "two processes, each on half an epoch");
+    let printed: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("test digits_mlp accuracy: "))
+        .expect("the script prints the test accuracy")
+        .trim()
+        .parse()
+        .expect("a number");
+
+    let mut net = DigitsMlp::new(&mut Rng::seed(1));
+    net.load(dir.join("digits_mlp.safetensors")).expect("the DDP-trained weights load");
+    let rows = <DigitsMlp as Network>::Input::samples(&test.features);
+    let correct = rows
+        .iter()
+        .zip(&test.labels)
+        .filter(|(x, y)| netspec::argmax(&net.predict(x)) == Some(**y))
+        .count();
+    let accuracy = correct as f64 / test.labels.len() as f64;
+    println!(
+        "DigitsMlp: DDP-trained in torch, {correct}/{} test rows right in netspec",
+        test.len()
+    );
+    assert!((accuracy - printed).abs() < 1e-6, "netspec {accuracy}, torch printed {printed}");
+    assert!(accuracy > 0.9, "the network learned: {accuracy}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
