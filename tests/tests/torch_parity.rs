@@ -110,7 +110,7 @@ fn spec_path(stem: &str) -> PathBuf {
 fn export(stem: &str, dir: &Path) -> Vec<netspec_grammar::ir::Network> {
     let path = spec_path(stem);
     let bytes = std::fs::read(&path).expect("the spec exists");
-    let networks = SourceFile::from_bytes(&path.display().to_string(), &bytes)
+    let networks = SourceFile::from_bytes(path.display().to_string(), &bytes)
         .check()
         .unwrap_or_else(|e| panic!("{} does not check: {e:?}", path.display()));
     let module = netspec_codegen::torch::export_torch(&networks);
@@ -292,6 +292,9 @@ fn as_values(t: &Tgt) -> &[f32] {
     }
 }
 
+/// A case's reverse check, [`reverse`] for its network.
+type Reverse = fn(&Path) -> f64;
+
 /// Every network of the corpus: export, strict load, eval, training replay, reverse, ONNX.
 #[test]
 fn exported_modules_match_netspec() {
@@ -299,7 +302,7 @@ fn exported_modules_match_netspec() {
     let root = scratch("torch-parity");
     let one = [("", true)];
     let value = [("", false)];
-    let mut cases: Vec<(PathBuf, fn(&Path) -> f64)> = Vec::new();
+    let mut cases: Vec<(PathBuf, Reverse)> = Vec::new();
     macro_rules! classifier {
         ($net:ty, $stem:literal, $k:expr) => {{
             let make = classes($k, <$net>::BATCH);
