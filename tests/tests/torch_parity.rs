@@ -439,3 +439,83 @@ fn ddp_trained_digits_load_into_netspec() {
     assert!(accuracy > 0.9, "the network learned: {accuracy}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each augmentation of the exported module (its helpers, given netspec's draws) against
+/// netspec's `Augmenter` on the same batch: the draws are replayed from a clone of the
+/// augmenter's `Rng` (translate, flips, rotate, noise, cutout) or read back from it (mixup and
+/// cutmix partners, lambda and box). Then the module's `augment` on its own draws, for shape
+/// and soft-label invariants.
+#[test]
+fn exported_augmentations_match_netspec() {
+    use netspec::{Augmentation as A, Augmenter, Mix};
+    let dir = scratch("torch-augment");
+    export("digits_cnn", &dir);
+    let (shape, batch, classes) = ([2usize, 7, 6], 5usize, 3usize);
+    let (h, w) = (shape[1], shape[2]);
+    let len: usize = shape.iter().product();
+    let mut data = Tensors::default();
+    let ops = [
+        ("translate", A::Translate { pixels: 2 }),
+        ("flip_horizontal", A::FlipHorizontal),
+        ("flip_vertical", A::FlipVertical),
+        ("rotate", A::Rotate { degrees: 40.0 }),
+        ("noise", A::GaussianNoise { sigma: 0.3 }),
+        ("cutout", A::Cutout { size: 3 }),
+        ("mixup", A::Mixup { alpha: 0.4 }),
+        ("cutmix", A::Cutmix { alpha: 1.0 }),
+    ];
+    for (seed, (name, op)) in (0u64..).zip(ops) {
+        let mut augmenter = Augmenter::new(&[op], &shape, batch, classes).expect("valid");
+        let mut rng = Rng::seed(100 + seed);
+        let x = normals(&mut rng, batch * len, 0.0, 1.0);
+        let mut t = vec![0.0f32; batch * classes];
+        (0..batch).for_each(|n| t[n * classes + n % classes] = 1.0);
+        let (mut out, mut t_out) = (x.clone(), t.clone());
+        let mut replay = rng.clone();
+        augmenter.augment(&mut out, &mut t_out, &mut rng).expect("a valid batch");
+        // the draws, as the helpers take them
+        let draws: Vec<f32> = match op {
+            A::Translate { pixels } => (0..2 * batch)
+                .map(|_| replay.below(2 * pixels + 1) as f32 - pixels as f32)
+                .collect(),
+            A::FlipHorizontal | A::FlipVertical => {
+                (0..batch).map(|_| f32::from(u8::from(replay.bernoulli(0.5)))).collect()
+            }
+            A::Rotate { degrees } => {
+                (0..batch).map(|_| replay.uniform(-degrees as f32, degrees as f32)).collect()
+            }
+            A::GaussianNoise { sigma } => {
+                (0..batch * len).map(|_| replay.normal(0.0, sigma as f32)).collect()
+            }
+            A::Cutout { .. } => (0..batch)
+                .flat_map(|_| {
+                    let cy = replay.below(h);
+                    [cy as f32, replay.below(w) as f32]
+                })
+                .collect(),
+            _ => {
+                let mut draws: Vec<f32> = augmenter.partners().iter().map(|&p| p as f32).collect();
+                match augmenter.last_mix() {
+                    Some(Mix::Mixup { lambda }) => draws.push(lambda),
+                    Some(Mix::Cutmix { y0, y1, x0, x1, .. }) => {
+                        draws.extend([y0, y1, x0, x1].map(|v| v as f32));
+                    }
+                    other => panic!("{name}: no mix recorded ({other:?})"),
+                }
+                draws
+            }
+        };
+        data.add(format!("{name}.x"), &[batch, shape[0], h, w], x);
+        data.add(format!("{name}.t"), &[batch, classes], t);
+        data.add(format!("{name}.out"), &[batch, shape[0], h, w], out);
+        data.add(format!("{name}.t_out"), &[batch, classes], t_out);
+        data.add(format!("{name}.draws"), &[draws.len()], draws);
+    }
+    data.save(&dir.join("augment.safetensors"));
+    let script = netspec_tests::crate_dir().join("torch/augment.py");
+    run_python(
+        &dir,
+        &[script.to_str().expect("a UTF-8 path"), "digits_cnn", "augment.safetensors"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -106,13 +106,18 @@ def _clipped_span(center, size, length):
 
 def _translate(x, pixels):
     """Per sample, shift by (dy, dx) uniform in -pixels..=pixels, zero fill."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pixels, pixels, pixels, pixels))
+    return _translate_by(x, torch.randint(-pixels, pixels + 1, (x.shape[0], 2)))
+
+
+def _translate_by(x, shifts):
+    """out[n, c, y, x] = in[n, c, y - dy, x - dx] with shifts[n] = (dy, dx), zero outside."""
+    h, w = x.shape[2], x.shape[3]
+    pad = int(shifts.abs().max()) if shifts.numel() else 0
+    padded = F.pad(x, (pad, pad, pad, pad))
     out = torch.empty_like(x)
-    shifts = torch.randint(-pixels, pixels + 1, (n, 2))
-    for i in range(n):
+    for i in range(x.shape[0]):
         dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
-        out[i] = padded[i, :, pixels - dy:pixels - dy + h, pixels - dx:pixels - dx + w]
+        out[i] = padded[i, :, pad - dy:pad - dy + h, pad - dx:pad - dx + w]
     return out
 
 
@@ -125,14 +130,18 @@ def _flip(x, dim):
 
 
 def _rotate(x, degrees):
-    """Per sample, rotate by an angle uniform in [-degrees, degrees], counter-clockwise for
-    positive angles, about ((H-1)/2, (W-1)/2), bilinear, zero fill."""
+    """Per sample, rotate by an angle uniform in [-degrees, degrees]."""
+    return _rotate_by(x, (torch.rand(x.shape[0]) * 2.0 - 1.0) * degrees)
+
+
+def _rotate_by(x, angles):
+    """Rotates sample n by angles[n] degrees, counter-clockwise for positive angles, about
+    ((H-1)/2, (W-1)/2), bilinear, zero fill (each output pixel samples R(-angle) of itself)."""
     n, c, h, w = x.shape
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64),
                             torch.arange(w, dtype=torch.float64), indexing="ij")
     out = torch.zeros_like(x)
-    angles = (torch.rand(n) * 2.0 - 1.0) * degrees
     for i in range(n):
         rad = math.radians(float(angles[i]))
         sin, cos = math.sin(rad), math.cos(rad)
@@ -152,11 +161,17 @@ def _cutout(x, size):
     """Per sample, zero a size x size square (all channels) centered on a uniform pixel,
     clipped at the border (DeVries and Taylor 2017)."""
     n, _, h, w = x.shape
+    centers = torch.stack([torch.randint(h, (n,)), torch.randint(w, (n,))], dim=1)
+    return _cutout_at(x, size, centers)
+
+
+def _cutout_at(x, size, centers):
+    """Zeroes the size x size square centered on centers[n] = (cy, cx) in sample n."""
+    h, w = x.shape[2], x.shape[3]
     out = x.clone()
-    for i in range(n):
-        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        y0, y1 = _clipped_span(cy, size, h)
-        x0, x1 = _clipped_span(cx, size, w)
+    for i in range(x.shape[0]):
+        y0, y1 = _clipped_span(int(centers[i, 0]), size, h)
+        x0, x1 = _clipped_span(int(centers[i, 1]), size, w)
         out[i, :, y0:y1, x0:x1] = 0.0
     return out
 
@@ -167,27 +182,36 @@ def _beta(alpha):
 
 def _mixup(x, t, alpha):
     """One lam ~ Beta(alpha, alpha) and one permutation per batch (Zhang et al. 2018)."""
-    lam = _beta(alpha)
-    perm = torch.randperm(x.shape[0])
-    return lam * x + (1.0 - lam) * x[perm], lam * t + (1.0 - lam) * t[perm]
+    return _mix(x, t, _beta(alpha), torch.randperm(x.shape[0]))
+
+
+def _mix(x, t, lam, partners):
+    """x_i = lam x_i + (1 - lam) x_p(i), and the targets likewise."""
+    return lam * x + (1.0 - lam) * x[partners], lam * t + (1.0 - lam) * t[partners]
 
 
 def _cutmix(x, t, alpha):
     """One lam ~ Beta(alpha, alpha), permutation and box per batch (Yun et al. 2019): the box
-    floor(H sqrt(1-lam)) x floor(W sqrt(1-lam)) around a uniform pixel, clipped, is pasted from
-    the partner; labels are mixed by the pasted area."""
+    floor(H sqrt(1-lam)) x floor(W sqrt(1-lam)) around a uniform pixel, clipped."""
     _, _, h, w = x.shape
     drawn = _beta(alpha)
-    perm = torch.randperm(x.shape[0])
+    partners = torch.randperm(x.shape[0])
     cut = math.sqrt(max(1.0 - drawn, 0.0))
-    cut_h, cut_w = int(h * cut), int(w * cut)
     cx, cy = int(torch.randint(w, ())), int(torch.randint(h, ()))
-    y0, y1 = _clipped_span(cy, cut_h, h)
-    x0, x1 = _clipped_span(cx, cut_w, w)
-    pasted = (y1 - y0) * (x1 - x0) / float(h * w)
+    y0, y1 = _clipped_span(cy, int(h * cut), h)
+    x0, x1 = _clipped_span(cx, int(w * cut), w)
+    return _paste(x, t, partners, (y0, y1, x0, x1))
+
+
+def _paste(x, t, partners, box):
+    """Pastes rows y0..y1, columns x0..x1 of each sample's partner into it; the targets are
+    mixed by the pasted area."""
+    y0, y1, x0, x1 = box
+    h, w = x.shape[2], x.shape[3]
+    pasted = torch.tensor((y1 - y0) * (x1 - x0), dtype=torch.float32) / (h * w)
     out = x.clone()
-    out[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
-    return out, (1.0 - pasted) * t + pasted * t[perm]
+    out[:, :, y0:y1, x0:x1] = x[partners][:, :, y0:y1, x0:x1]
+    return out, (1.0 - pasted) * t + pasted * t[partners]
 
 
 def _fit_stats(rows, per_channel, eps, whiten):
