@@ -371,13 +371,11 @@ fn exported_modules_match_netspec() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// The digits MLP trained by the exported train script with DDP, 2 processes on CPU (gloo):
-/// the saved weights load into `DigitsMlp` and its accuracy on the test rows, measured here,
-/// equals the one the script printed.
-#[test]
-fn ddp_trained_digits_load_into_netspec() {
-    use digits::DigitsMlp;
-    let dir = scratch("torch-ddp");
+/// Trains network `N` of `stem.nn` with the exported train script under `torch.distributed.run`
+/// (2 processes, gloo) on the digits, then loads the saved weights into `N` and checks the
+/// test accuracy netspec measures equals the one the script printed; returns it.
+fn ddp_round_trip<N: Classifier>(stem: &str, extra: &[&str]) -> f64 {
+    let dir = scratch(&format!("torch-ddp-{stem}"));
     let mut data = netspec::Dataset::digits();
     data.scale(1.0 / 16.0);
     let (train, test) = data.split(0.2, &mut Rng::seed(3)).expect("a stratified split");
@@ -393,51 +391,63 @@ fn ddp_trained_digits_load_into_netspec() {
             .collect();
         std::fs::write(dir.join(name), rows).expect("the data is written");
     }
-    let networks = export("digits", &dir);
-    let script = netspec_codegen::torch::export_train_script(&networks[0], "digits");
-    std::fs::write(dir.join("train_digits_mlp.py"), script).expect("the script is written");
+    let networks = export(stem, &dir);
+    let snake = netspec_codegen::torch::snake(N::NAME);
+    let script = netspec_codegen::torch::export_train_script(&networks[0], stem);
+    let script_name = format!("train_{snake}.py");
+    std::fs::write(dir.join(&script_name), script).expect("the script is written");
     // `torchrun` is `python -m torch.distributed.run`
-    let stdout = run_python(
-        &dir,
-        &[
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "train_digits_mlp.py",
-            "--train",
-            "train.csv",
-            "--test",
-            "test.csv",
-            "--epochs",
-            "8",
-        ],
-    );
-    assert!(stdout.contains("(22 steps x 2 processes)"), "two processes, each on half an epoch");
+    // --standalone: a free rendezvous port, so concurrent tests do not collide
+    let mut args = vec!["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"];
+    args.push(&script_name);
+    args.extend(["--train", "train.csv", "--test", "test.csv"]);
+    args.extend(extra);
+    let stdout = run_python(&dir, &args);
+    let steps = train.len() / 2 / N::BATCH;
+    assert!(stdout.contains(&format!("({steps} steps x 2 processes)")), "2 processes, half each");
     let printed: f64 = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("test digits_mlp accuracy: "))
+        .find_map(|l| l.strip_prefix(&format!("test {snake} accuracy: ")))
         .expect("the script prints the test accuracy")
         .trim()
         .parse()
         .expect("a number");
 
-    let mut net = DigitsMlp::new(&mut Rng::seed(1));
-    net.load(dir.join("digits_mlp.safetensors")).expect("the DDP-trained weights load");
-    let rows = <DigitsMlp as Network>::Input::samples(&test.features);
+    let mut net = N::new(&mut Rng::seed(1));
+    net.load(dir.join(format!("{snake}.safetensors"))).expect("the DDP-trained weights load");
+    let rows = N::Input::samples(&test.features);
     let correct = rows
         .iter()
         .zip(&test.labels)
-        .filter(|(x, y)| netspec::argmax(&net.predict(x)) == Some(**y))
+        .filter(|(x, y)| netspec::argmax(&net.predict(x).values().collect::<Vec<_>>()) == Some(**y))
         .count();
     let accuracy = correct as f64 / test.labels.len() as f64;
     println!(
-        "DigitsMlp: DDP-trained in torch, {correct}/{} test rows right in netspec",
+        "{}: DDP-trained in torch, {correct}/{} test rows right in netspec",
+        N::NAME,
         test.len()
     );
     assert!((accuracy - printed).abs() < 1e-6, "netspec {accuracy}, torch printed {printed}");
-    assert!(accuracy > 0.9, "the network learned: {accuracy}");
     let _ = std::fs::remove_dir_all(&dir);
+    accuracy
+}
+
+/// The digits MLP, trained well enough to mean something.
+#[test]
+fn ddp_trained_digits_load_into_netspec() {
+    let accuracy = ddp_round_trip::<digits::DigitsMlp>("digits", &["--epochs", "8"]);
+    assert!(accuracy > 0.9, "the network learned: {accuracy}");
+}
+
+/// DESIGN's DigitsCnn (augmentation, preprocessing, batch norm, a residual block with stochastic
+/// depth, dropout) for 2 epochs: every construct survives the round trip.
+#[test]
+fn ddp_trained_digits_cnn_loads_into_netspec() {
+    let accuracy = ddp_round_trip::<digits_cnn::DigitsCnn>(
+        "digits_cnn",
+        &["--epochs", "2", "--optimizer", "adam", "--lr", "0.003"],
+    );
+    assert!(accuracy > 0.2, "better than chance after 2 epochs: {accuracy}");
 }
 
 /// Each augmentation of the exported module (its helpers, given netspec's draws) against

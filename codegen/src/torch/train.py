@@ -85,8 +85,9 @@ def main():
     parser.add_argument("--train", required=True, help="training rows, .csv or .npy")
     parser.add_argument("--test", help="held-out rows to score after training")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("--lr", type=float, help="0.05 for SGD, 0.001 for Adam unless given")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD's momentum")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="{{SNAKE}}.safetensors")
     args = parser.parse_args()
@@ -109,7 +110,10 @@ def main():
         model.fit_preprocess(train[:, :INPUT])  # on the training split only
     model.to(device)
     net = DistributedDataParallel(model) if distributed else model
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    if args.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr or 1e-3)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr or 0.05, momentum=args.momentum)
 
     x, targets = split(train)
     data = TensorDataset(x, *targets)
