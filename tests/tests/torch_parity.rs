@@ -529,3 +529,46 @@ fn exported_augmentations_match_netspec() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The exported `_Preprocess` against netspec's `Preprocessor`, every method: the statistics
+/// `fit` finds on the same rows (float64 on both sides; ZCA by `torch.linalg.eigh` against
+/// netspec's Jacobi method) and the preprocessed rows.
+#[test]
+fn exported_preprocessing_matches_netspec() {
+    use netspec::{PreprocessKind as K, Preprocessor};
+    let dir = scratch("torch-preprocess");
+    export("digits_cnn", &dir);
+    let mut data = Tensors::default();
+    let mut rng = Rng::seed(5);
+    let cases = [
+        ("mean_subtract per_pixel", K::MeanSubtractPerPixel, vec![2, 3, 4]),
+        ("mean_subtract per_channel", K::MeanSubtractPerChannel, vec![2, 3, 4]),
+        ("standardize per_channel", K::StandardizePerChannel, vec![2, 3, 4]),
+        ("standardize per_feature", K::StandardizePerFeature, vec![7]),
+        ("whiten pca", K::WhitenPca, vec![6]),
+    ];
+    let mut listed = String::new();
+    for (i, (name, kind, shape)) in cases.iter().enumerate() {
+        let d: usize = shape.iter().product();
+        // 40 rows, each value with its own mean and scale; one constant value (variance 0)
+        let mut rows = normals(&mut rng, 40 * d, 0.0, 1.0);
+        for (j, v) in rows.iter_mut().enumerate() {
+            *v = if j % d == 1 { 3.0 } else { *v * (1.0 + (j % d) as f32 * 0.5) + (j % d) as f32 };
+        }
+        let pre = Preprocessor::fit(*kind, 1e-5, shape, &rows).expect("the statistics fit");
+        for (tensor, tensor_shape, values) in pre.tensors() {
+            data.add(format!("{i}.{tensor}"), tensor_shape, values.to_vec());
+        }
+        let mut applied = rows.clone();
+        pre.apply_rows(&mut applied);
+        data.add(format!("{i}.rows"), &[40, d], rows);
+        data.add(format!("{i}.applied"), &[40, d], applied);
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        listed.push_str(&format!("{i}|{name}|{}\n", dims.join(",")));
+    }
+    data.save(&dir.join("preprocess.safetensors"));
+    std::fs::write(dir.join("preprocess.txt"), listed).expect("the list is written");
+    let script = netspec_tests::crate_dir().join("torch/preprocess.py");
+    run_python(&dir, &[script.to_str().expect("a UTF-8 path"), "digits_cnn"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,11 +86,12 @@ fn write_network(out: &mut String, net: &Network) {
     );
     let _ = writeln!(out, "    INPUT_SHAPE = {}", tuple(&net.input.dims()));
     let _ = writeln!(out, "    BATCH = {}", net.batch);
-    let _ = writeln!(
-        out,
-        "    HEADS = ({})",
-        heads.iter().map(|h| format!("\"{h}\", ")).collect::<String>()
-    );
+    let quoted: Vec<String> = heads.iter().map(|h| format!("\"{h}\"")).collect();
+    let heads_tuple = match quoted.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", quoted.join(", ")),
+    };
+    let _ = writeln!(out, "    HEADS = {heads_tuple}");
     write_init(out, net);
     write_reset(out, net);
     write_forward(out, net);
@@ -108,7 +109,9 @@ fn write_network(out: &mut String, net: &Network) {
             "        raise ValueError(\"network `{name}` has no `preprocess` statement to fit\")"
         );
     }
-    write_augment(out, net);
+    if !net.augment.is_empty() {
+        write_augment(out, net);
+    }
 }
 
 /// `__init__`: one submodule per layer with parameters or buffers, named as the layer.
@@ -249,7 +252,7 @@ fn write_layers(out: &mut String, net: &Network, layers: &[Layer], depth: usize)
                 Activation::LeakyRelu { slope } => format!("x = F.leaky_relu(x, {})", py(*slope)),
                 Activation::Tanh => "x = torch.tanh(x)".to_string(),
                 Activation::Sigmoid => "x = torch.sigmoid(x)".to_string(),
-                Activation::Identity => "x = x  # identity".to_string(),
+                Activation::Identity => "pass  # identity".to_string(),
                 Activation::Gelu => "x = F.gelu(x)".to_string(),
                 Activation::Silu => "x = F.silu(x)".to_string(),
             },
@@ -372,13 +375,14 @@ fn write_loss(out: &mut String, net: &Network) {
                     format!("{} * {}", py(h.loss.weight), loss_call(h.loss.kind, &o, &t))
                 })
                 .collect();
-            let _ = writeln!(out, "        return {}", terms.join(" + "));
+            let terms = terms.join("\n            + ");
+            let _ = writeln!(out, "        return (\n            {terms}\n        )");
         }
     }
 }
 
 /// `augment`: the spec's `augment { .. }` block over one raw mini-batch (a method, so the
-/// class carries everything a training loop needs).
+/// class carries everything a training loop needs); only for specs with one.
 fn write_augment(out: &mut String, net: &Network) {
     out.push_str(
         "\n    def augment(self, inputs, targets):\n        \
@@ -388,8 +392,8 @@ fn write_augment(out: &mut String, net: &Network) {
          n = inputs.shape[0]\n        \
          x = inputs.reshape((n,) + self.INPUT_SHAPE).to(torch.float32)\n",
     );
-    let width = net.heads.first().map_or(net.trunk_output().len(), |h| h.output.len());
-    let _ = writeln!(out, "        t = _one_hot(targets, {width})");
+    // the checker refuses `augment` together with heads
+    let _ = writeln!(out, "        t = _one_hot(targets, {})", net.trunk_output().len());
     let (mixup, cutmix) = net.augment.iter().fold((false, false), |(m, c), a| {
         (
             m || matches!(a, Augmentation::Mixup { alpha } if *alpha > 0.0),
