@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from {{MODULE}} import {{NAME}}
 
 INPUT = {{INPUT}}
-# (head name, width, class-index targets); one unnamed output without heads
+# (head name, width, loss: "classes" (class indices), "binary" (0/1 values, logits out) or
+# "values"); one unnamed output without heads
 OUTPUTS = {{OUTPUTS}}
 # whether the spec has an `augment` block (never together with heads)
 AUGMENT = {{AUGMENT}}
@@ -36,7 +37,7 @@ def load(path):
     """The rows of a CSV (comma-separated, no header) or .npy file as a float32 array."""
     rows = np.load(path) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
     rows = np.asarray(rows, dtype=np.float32)
-    need = INPUT + sum(1 if classes else width for _, width, classes in OUTPUTS)
+    need = INPUT + sum(1 if kind == "classes" else width for _, width, kind in OUTPUTS)
     if rows.ndim != 2 or rows.shape[1] != need:
         raise SystemExit(f"{path}: rows must have {need} columns ({INPUT} inputs, then the "
                          f"targets), not shape {rows.shape}")
@@ -46,8 +47,8 @@ def load(path):
 def split(rows):
     """Inputs and the targets (one tensor per output, in OUTPUTS order)."""
     x, at, targets = torch.from_numpy(rows[:, :INPUT]), INPUT, []
-    for _, width, classes in OUTPUTS:
-        if classes:
+    for _, width, kind in OUTPUTS:
+        if kind == "classes":
             targets.append(torch.from_numpy(rows[:, at]).to(torch.long))
             at += 1
         else:
@@ -65,16 +66,19 @@ def named(outputs):
 
 @torch.no_grad()
 def evaluate(model, rows):
-    """Per output: accuracy for class indices, mean squared error for values."""
+    """Per output: accuracy for class indices and binary targets (logit > 0), mean squared
+    error for values."""
     model.eval()
     x, targets = split(rows)
     out = model(x)
     out = [out] if OUTPUTS[0][0] == "" else [out[name] for name, _, _ in OUTPUTS]
     scores = {}
-    for (name, _, classes), y, t in zip(OUTPUTS, out, targets):
+    for (name, _, kind), y, t in zip(OUTPUTS, out, targets):
         key = name or "{{SNAKE}}"
-        if classes:
+        if kind == "classes":
             scores[key + " accuracy"] = (y.argmax(dim=1) == t).to(torch.float64).mean().item()
+        elif kind == "binary":
+            scores[key + " accuracy"] = ((y > 0) == (t > 0.5)).to(torch.float64).mean().item()
         else:
             scores[key + " mse"] = ((y - t) ** 2).mean().item()
     return scores

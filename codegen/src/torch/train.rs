@@ -12,23 +12,21 @@ const TEMPLATE: &str = include_str!("train.py");
 /// `train_<name>.py` for network `net`, importing its class from the Python module `module`
 /// (the exported file's stem).
 pub fn export_train_script(net: &Network, module: &str) -> String {
-    // (name, width, class-index targets) per output; one unnamed output without heads
-    let outputs: Vec<(String, usize, bool)> = match &net.loss {
-        Some(loss) => vec![(
-            String::new(),
-            net.trunk_output().len(),
-            loss.kind == LossKind::SoftmaxCrossEntropy,
-        )],
-        None => net
-            .heads
-            .iter()
-            .map(|h| (h.name.clone(), h.output.len(), h.loss.kind == LossKind::SoftmaxCrossEntropy))
-            .collect(),
+    // (name, width, loss kind) per output; one unnamed output without heads
+    let kind = |loss: LossKind| match loss {
+        LossKind::SoftmaxCrossEntropy => "classes",
+        LossKind::BinaryCrossEntropy => "binary",
+        LossKind::Mse => "values",
+    };
+    let outputs: Vec<(String, usize, &str)> = match &net.loss {
+        Some(loss) => vec![(String::new(), net.trunk_output().len(), kind(loss.kind))],
+        None => {
+            net.heads.iter().map(|h| (h.name.clone(), h.output.len(), kind(h.loss.kind))).collect()
+        }
     };
     let mut table = String::from("[");
-    for (name, width, classes) in &outputs {
-        let _ =
-            write!(table, "(\"{name}\", {width}, {}), ", if *classes { "True" } else { "False" });
+    for (name, width, kind) in &outputs {
+        let _ = write!(table, "(\"{name}\", {width}, \"{kind}\"), ");
     }
     table.push(']');
     TEMPLATE
