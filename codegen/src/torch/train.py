@@ -131,10 +131,10 @@ def main():
         model.train()
         total, steps = 0.0, 0
         for xb, *tb in loader:
-            xb, tb = xb.to(device), [t.to(device) for t in tb]
-            if AUGMENT:  # the spec's augment block, on the raw inputs
+            if AUGMENT:  # the spec's augment block, on the raw inputs (on the CPU)
                 xb, soft = model.augment(xb, tb[0])
                 tb = [soft]
+            xb, tb = xb.to(device), [t.to(device) for t in tb]
             out = net(xb)
             loss = model.loss(out, named(tb)) + model.penalty()
             optimizer.zero_grad()
