@@ -4,18 +4,24 @@
 //! netspec check FILE...    exit 0 if every file is fine (warnings printed), 1 with errors
 //! netspec summary FILE     per-layer table: output shape, parameters, FLOPs, totals
 //! netspec emit FILE        the Rust code netspec-build writes for the spec
+//! netspec export torch FILE [-o OUT.py] [--train-script]   a PyTorch module (and train script)
 //! ```
 
 #![forbid(unsafe_code)]
+
+mod export;
 
 use std::process::ExitCode;
 
 use netspec_grammar::{SourceFile, ir::Network, summary::summary};
 
-const USAGE: &str = "usage: netspec check FILE...\n       netspec summary FILE\n       netspec emit FILE\n\n\
+const USAGE: &str = "usage: netspec check FILE...\n       netspec summary FILE\n       netspec emit FILE\n       \
+netspec export torch FILE [-o OUT.py] [--train-script]\n\n\
 check     parse and check specs; exit 0 if all are fine (warnings are printed), 1 otherwise\n\
 summary   print each network's layers, output shapes, parameters, FLOPs and code size\n\
-emit      print the Rust code the spec compiles to (what netspec-build writes)";
+emit      print the Rust code the spec compiles to (what netspec-build writes)\n\
+export    write the networks as a self-contained PyTorch module (stdout without -o) and, with\n          \
+--train-script, a DDP training script per network";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +29,7 @@ fn main() -> ExitCode {
         Some((command, files)) if command == "check" && !files.is_empty() => check(files),
         Some((command, files)) if command == "summary" && files.len() == 1 => summarize(&files[0]),
         Some((command, files)) if command == "emit" && files.len() == 1 => emit(&files[0]),
+        Some((command, rest)) if command == "export" => export::export(rest),
         Some((flag, _)) if flag == "-h" || flag == "--help" => {
             println!("{USAGE}");
             ExitCode::SUCCESS

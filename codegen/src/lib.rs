@@ -18,6 +18,7 @@
 
 mod emit;
 pub mod tokens;
+pub mod torch;
 
 use netspec_grammar::ir;
 pub use netspec_grammar::{Diagnostic, Span};
