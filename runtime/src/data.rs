@@ -437,10 +437,14 @@ impl Dataset {
 
 /// Shuffled mini-batches of a fixed size, as index slices into a data set.
 ///
-/// Generated training code is specialized to one batch size, so only full batches are yielded:
-/// the `n % batch_size` rows left over after shuffling are skipped for that epoch (PyTorch's
-/// `DataLoader(drop_last=True)`). Call [`Batches::shuffle`] at the start of each epoch; it reuses
-/// the index buffer, so iterating allocates nothing.
+/// Generated training code is specialized to one batch size, so [`Batches::iter`] (and `for
+/// batch in &batches`) yields only full batches: the [`Batches::dropped`] `n % batch_size`
+/// rows left over after shuffling are skipped for that epoch (PyTorch's
+/// `DataLoader(drop_last=True)`; a different row is left out each epoch).
+/// [`Batches::with_remainder`] yields them too, as a last, shorter batch (PyTorch's default
+/// `drop_last=False`), for code that takes any number of rows, such as `predict_batch` or an
+/// evaluation loop. Call [`Batches::shuffle`] at the start of each epoch; it reuses the index
+/// buffer, so iterating allocates nothing.
 #[derive(Clone, Debug)]
 pub struct Batches {
     order: Vec<usize>,
@@ -466,9 +470,15 @@ impl Batches {
         rng.shuffle(&mut self.order);
     }
 
-    /// The full batches of the current order.
+    /// The full batches of the current order; the last [`Batches::dropped`] rows are left out.
     pub fn iter(&self) -> std::slice::ChunksExact<'_, usize> {
         self.order.chunks_exact(self.batch_size)
+    }
+
+    /// Every row of the current order: the full batches, then the remaining
+    /// [`Batches::dropped`] rows as one shorter batch when there are any.
+    pub fn with_remainder(&self) -> std::slice::Chunks<'_, usize> {
+        self.order.chunks(self.batch_size)
     }
 
     /// Number of full batches per epoch.
@@ -801,6 +811,24 @@ mod tests {
         assert!(b.iter().eq(c.iter()));
         assert!(Batches::new(10, 0).is_err());
         assert!(Batches::new(2, 3).is_err());
+    }
+
+    #[test]
+    fn batches_with_remainder_yield_every_row_once() {
+        let mut b = Batches::new(10, 3).unwrap();
+        let all: Vec<Vec<usize>> = b.with_remainder().map(<[usize]>::to_vec).collect();
+        assert_eq!(all, [vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]);
+        b.shuffle(&mut Rng::seed(3));
+        let batches: Vec<&[usize]> = b.with_remainder().collect();
+        assert_eq!(batches.iter().map(|batch| batch.len()).collect::<Vec<_>>(), [3, 3, 3, 1]);
+        // The full batches are those of `iter`, and the last one holds the row it drops.
+        assert!(batches[..3].iter().copied().eq(b.iter()));
+        let mut seen: Vec<usize> = batches.concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        // Without a remainder, the same batches as `iter`.
+        let even = Batches::new(9, 3).unwrap();
+        assert!(even.with_remainder().eq(even.iter()));
     }
 
     #[test]
