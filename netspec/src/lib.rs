@@ -45,6 +45,11 @@
 #![doc = include_str!("../docs/api.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "ndarray")]
+pub mod array;
+#[cfg(feature = "ndarray")]
+pub use array::{ArrayError, ArrayTargets, NdarrayExt};
+
 /// Compiles the network specs written inside into Rust types, one `pub struct` per `network`,
 /// each implementing [`Network`] (see the crate page for the language and the API).
 ///

@@ -435,6 +435,67 @@ impl Dataset {
     }
 }
 
+/// Conversions to and from ndarray (the `ndarray` feature): a data set is an `[n, n_features]`
+/// feature matrix and `n` labels.
+#[cfg(feature = "ndarray")]
+impl Dataset {
+    /// A data set of the rows of `features` (`[n, n_features]`, any memory layout) labelled by
+    /// `labels` (`n` class indices); the classes are `0..=max(labels)`, named by their index.
+    ///
+    /// # Errors
+    ///
+    /// When `labels` does not have one entry per row, or there are no rows or no features.
+    pub fn from_arrays(
+        features: ndarray::ArrayView2<'_, f32>,
+        labels: ndarray::ArrayView1<'_, usize>,
+    ) -> Result<Dataset, DataError> {
+        let (n, n_features) = features.dim();
+        if labels.len() != n {
+            return Err(DataError::Invalid(format!(
+                "the feature matrix has {n} rows but there are {} labels: give one label per row",
+                labels.len()
+            )));
+        }
+        if n == 0 || n_features == 0 {
+            return Err(DataError::Invalid(format!(
+                "the feature matrix is {n} x {n_features}: a data set needs at least one row \
+                 and one feature"
+            )));
+        }
+        // `iter` walks the rows in order whatever the strides, so any layout gives row-major.
+        let features: Vec<f32> = features.iter().copied().collect();
+        let labels = labels.to_vec();
+        let n_classes = labels.iter().max().map_or(0, |&max| max + 1);
+        Ok(Dataset {
+            features,
+            labels,
+            n_features,
+            n_classes,
+            feature_shape: vec![n_features],
+            class_names: (0..n_classes).map(|c| c.to_string()).collect(),
+        })
+    }
+
+    /// The features as an `[n, n_features]` view, without copying.
+    pub fn features_array(&self) -> ndarray::ArrayView2<'_, f32> {
+        ndarray::ArrayView2::from_shape((self.len(), self.n_features), &self.features)
+            .expect("a data set holds n * n_features values")
+    }
+
+    /// The labels as a view, without copying.
+    pub fn labels_array(&self) -> ndarray::ArrayView1<'_, usize> {
+        ndarray::ArrayView1::from(&self.labels)
+    }
+
+    /// The features as an owned `[n, n_features]` array and the labels, without copying.
+    pub fn into_arrays(self) -> (ndarray::Array2<f32>, ndarray::Array1<usize>) {
+        let shape = (self.labels.len(), self.n_features);
+        let features = ndarray::Array2::from_shape_vec(shape, self.features)
+            .expect("a data set holds n * n_features values");
+        (features, ndarray::Array1::from(self.labels))
+    }
+}
+
 /// Shuffled mini-batches of a fixed size, as index slices into a data set.
 ///
 /// Generated training code is specialized to one batch size, so [`Batches::iter`] (and `for
@@ -811,6 +872,30 @@ mod tests {
         assert!(b.iter().eq(c.iter()));
         assert!(Batches::new(10, 0).is_err());
         assert!(Batches::new(2, 3).is_err());
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn datasets_convert_to_and_from_ndarray() {
+        let iris = Dataset::iris();
+        let x = iris.features_array();
+        assert_eq!(x.dim(), (150, 4));
+        assert_eq!(x.row(7).to_vec(), iris.row(7).unwrap());
+        let back = Dataset::from_arrays(x, iris.labels_array()).unwrap();
+        assert_eq!(
+            (&back.features, &back.labels, back.n_classes),
+            (&iris.features, &iris.labels, 3)
+        );
+        // A transposed (column-major) view converts by rows all the same.
+        let t = x.t().to_owned();
+        let from_t = Dataset::from_arrays(t.t(), iris.labels_array()).unwrap();
+        assert_eq!(from_t.features, iris.features);
+        let (features, labels) = iris.clone().into_arrays();
+        assert_eq!((features.view(), labels.view()), (x, iris.labels_array()));
+        let err = Dataset::from_arrays(x, iris.labels_array().slice_move(ndarray::s![..10]));
+        assert!(err.unwrap_err().to_string().contains("150 rows but there are 10 labels"));
+        let empty = ndarray::Array2::<f32>::zeros((0, 4));
+        assert!(Dataset::from_arrays(empty.view(), ndarray::ArrayView1::from(&[][..])).is_err());
     }
 
     #[test]
