@@ -10,7 +10,10 @@
 //!
 //! Each spec `specs/NAME.nn` becomes `$OUT_DIR/NAME.rs`, which the crate pulls in with
 //! `netspec::include_spec!("NAME");`. A spec with errors fails the build with rustc-style
-//! diagnostics (`path:line:col`, the line, a caret, a hint).
+//! diagnostics (`path:line:col`, the line, a caret, a hint). Every spec is compiled even when
+//! one fails, so one build reports the errors of all of them; cargo then shows one headline
+//! (`error: CRATE: netspec-build: 2 of 3 specs have errors: ...`) at the top of its output, and
+//! the full diagnostics, closed by a one-line summary, at the end of the build script's stderr.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -70,17 +73,33 @@ impl Config {
             None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?,
         };
         let mut written = Vec::new();
+        let mut failures = Vec::new();
         for spec in specs {
             let spec = spec.as_ref();
             // Cargo reruns the build script when the spec changes.
             println!("cargo:rerun-if-changed={}", spec.display());
-            let code = self.generate(spec)?;
             let stem = spec.file_stem().and_then(|s| s.to_str()).unwrap_or("network");
             let path = out_dir.join(format!("{stem}.rs"));
-            write_if_changed(&path, &code)?;
-            written.push(path);
+            match self.generate(spec).and_then(|code| write_if_changed(&path, &code)) {
+                Ok(()) => written.push(path),
+                Err(error) => failures.push(error),
+            }
         }
-        Ok(written)
+        if failures.is_empty() {
+            return Ok(written);
+        }
+        let error = if failures.len() == 1 {
+            failures.remove(0)
+        } else {
+            Error::Several { failures, specs: specs.len() }
+        };
+        // Cargo prints this at the top of its output, above its "failed to run custom build
+        // command" and the build script's stdout; the diagnostics follow at the end.
+        println!(
+            "cargo::error={} (the diagnostics are at the end of this output)",
+            error.summary_line(specs.len())
+        );
+        Err(error)
     }
 
     /// The Rust source for one spec file, with its `@generated` header.
@@ -144,6 +163,39 @@ pub enum Error {
     NoOutDir,
     /// The code generator produced code that does not parse: a bug in netspec.
     Internal(String),
+    /// More than one spec failed: each failure, in the order the specs were given.
+    Several {
+        /// One error per failing spec.
+        failures: Vec<Error>,
+        /// How many specs were compiled.
+        specs: usize,
+    },
+}
+
+impl Error {
+    /// The spec (or output file) the error is about, if it is about one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. } | Error::Spec { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// One line that says which of `specs` specs failed.
+    fn summary_line(&self, specs: usize) -> String {
+        let failures = match self {
+            Error::Several { failures, .. } => failures.as_slice(),
+            single => std::slice::from_ref(single),
+        };
+        let paths: Vec<String> =
+            failures.iter().filter_map(Error::path).map(|p| p.display().to_string()).collect();
+        let plural = if specs == 1 { "" } else { "s" };
+        let mut line = format!("netspec-build: {} of {specs} spec{plural} failed", failures.len());
+        if !paths.is_empty() {
+            line.push_str(&format!(": {}", paths.join(", ")));
+        }
+        line
+    }
 }
 
 impl fmt::Display for Error {
@@ -157,6 +209,12 @@ impl fmt::Display for Error {
             ),
             Error::Internal(message) => {
                 write!(f, "netspec: internal error, please report it: {message}")
+            }
+            Error::Several { failures, specs } => {
+                for failure in failures {
+                    writeln!(f, "{failure}")?;
+                }
+                write!(f, "error: {}", self.summary_line(*specs))
             }
         }
     }

@@ -64,6 +64,33 @@ fn a_bad_spec_fails_with_rendered_diagnostics() {
 }
 
 #[test]
+fn every_spec_is_compiled_and_every_failure_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first =
+        spec(&dir, "first.nn", "network A {\n    input 2;\n    dense 0;\n    loss mse;\n}\n");
+    let good = spec(&dir, "xor.nn", XOR);
+    let second = spec(&dir, "second.nn", "network B {\n    input 2;\n    dens 4;\n    relu\n}\n");
+    let error = Config::new().out_dir(dir.path()).compile(&[&first, &good, &second]).unwrap_err();
+    let Error::Several { failures, specs } = &error else { panic!("{error}") };
+    assert_eq!(*specs, 3);
+    let paths: Vec<_> = failures.iter().map(|f| f.path().unwrap()).collect();
+    assert_eq!(paths, [first.as_path(), second.as_path()]);
+    let text = error.to_string();
+    assert!(text.contains(&format!("--> {}:3:11", first.display())), "{text}");
+    assert!(text.contains(&format!("--> {}:5:1", second.display())), "{text}");
+    assert!(
+        text.ends_with(&format!(
+            "error: netspec-build: 2 of 3 specs failed: {}, {}",
+            first.display(),
+            second.display()
+        )),
+        "{text}"
+    );
+    // The good spec between them is still compiled.
+    assert!(dir.path().join("xor.rs").exists());
+}
+
+#[test]
 fn io_errors_name_the_file_and_a_missing_out_dir_is_explained() {
     let error = Config::new().out_dir("/nonexistent").compile(&["no/such.nn"]).unwrap_err();
     assert!(matches!(&error, Error::Io { path, .. } if path.ends_with("no/such.nn")));

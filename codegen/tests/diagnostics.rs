@@ -87,9 +87,12 @@ fn macro_errors_point_at_the_tokens_and_leave_a_skeleton() {
         "network Cnn {\n    input 4;\n    relux;\n    dense 2; loss mse; }".parse().unwrap();
     let out = expand_macro(input, &Config::default());
     let errs = compile_errors(&out);
-    assert_eq!(errs.len(), 1, "{out}");
+    // The error, then its help at the same tokens (rustc prints it below the error's location).
+    assert_eq!(errs.len(), 2, "{out}");
     assert_eq!(errs[0].0, (3, 4), "{errs:?}");
     assert!(errs[0].1.contains("relux"), "{errs:?}");
+    assert_eq!(errs[1].0, (3, 4), "{errs:?}");
+    assert!(errs[1].1.starts_with("\"help: did you mean `relu`?"), "{errs:?}");
     assert!(out.to_string().contains("pub struct Cnn ;"), "{out}");
 
     let input: TokenStream =
@@ -99,10 +102,12 @@ fn macro_errors_point_at_the_tokens_and_leave_a_skeleton() {
             .unwrap();
     let out = expand_macro(input, &Config::default());
     let errs = compile_errors(&out);
-    assert_eq!(errs.len(), 1, "{out}");
+    assert_eq!(errs.len(), 2, "{out}");
     assert_eq!(errs[0].0, (3, 4), "{errs:?}");
     assert!(errs[0].1.contains("`augment` with `head` is not supported by the code generator yet"));
-    assert!(errs[0].1.contains("= help:"));
+    assert!(!errs[0].1.contains("help"), "{errs:?}");
+    assert_eq!(errs[1].0, (3, 4), "{errs:?}");
+    assert!(errs[1].1.starts_with("\"help: "), "{errs:?}");
     // The skeleton (the struct and the API's names with bodies that never run), and nothing
     // else of the failed network: no layer functions, no layout table.
     let text = out.to_string();
@@ -124,7 +129,8 @@ fn a_good_network_is_generated_beside_a_failing_one() {
     let out = expand_macro(input, &Config::default()).to_string();
     assert!(out.contains("pub struct Good {"), "{out}");
     assert!(out.contains("pub struct Bad ;"), "{out}");
-    assert_eq!(out.matches("compile_error").count(), 1);
+    // The one error and its help.
+    assert_eq!(out.matches("compile_error").count(), 2);
 
     // The same when the other network fails the checker rather than the generator.
     let input: TokenStream =
@@ -134,7 +140,8 @@ fn a_good_network_is_generated_beside_a_failing_one() {
     let out = expand_macro(input, &Config::default()).to_string();
     assert!(out.contains("pub struct Good {"), "{out}");
     assert!(out.contains("pub struct Bad ;"), "{out}");
-    assert_eq!(out.matches("compile_error").count(), 1);
+    // The one error and its help.
+    assert_eq!(out.matches("compile_error").count(), 2);
 }
 
 #[test]

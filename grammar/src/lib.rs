@@ -11,6 +11,7 @@
 pub mod ast;
 mod check;
 pub mod diagnostic;
+pub mod format;
 pub mod ir;
 pub mod layers;
 pub mod limits;

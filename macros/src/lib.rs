@@ -7,15 +7,8 @@
 
 use proc_macro::TokenStream;
 
-/// Compiles the network specs written inside into Rust types.
-///
-/// ```ignore
-/// netspec::network! {
-///     network Xor { input 2; dense 8 init xavier_normal; tanh; dense 1; loss mse; }
-/// }
-/// ```
-///
-/// See the `netspec` crate for the generated API.
+/// (This crate is the macro's implementation: use it as `netspec::network!`, whose page has the
+/// example, the language and the generated API.)
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     netspec_codegen::expand_macro(input.into(), &netspec_codegen::Config::default()).into()

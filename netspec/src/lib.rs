@@ -32,8 +32,68 @@
 //! Every generated network implements [`Network`], whose provided methods are the whole API;
 //! `use netspec::prelude::*` brings it into scope. The runtime's public types ([`Rng`],
 //! optimizers, data sets, checkpoints, ...) are re-exported at the root by name.
+//!
+//! A spec can also live in a `.nn` file compiled by a build script: `netspec_build::compile`
+//! in `build.rs` and [`include_spec!`] in the crate (see the `netspec-build` crate). The
+//! `netspec` command checks, summarizes, formats and emits specs.
+//!
+//! The language reference and the generated API below are the README's own sections,
+//! included from `docs/` (a test keeps the README equal to them).
+//!
+#![doc = include_str!("../docs/language.md")]
+//!
+#![doc = include_str!("../docs/api.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "ndarray")]
+pub mod array;
+#[cfg(feature = "ndarray")]
+pub use array::{ArrayError, ArrayTargets, NdarrayExt};
+
+/// Compiles the network specs written inside into Rust types, one `pub struct` per `network`,
+/// each implementing [`Network`] (see the crate page for the language and the API).
+///
+/// ```
+/// use netspec::prelude::*;
+///
+/// netspec::network! {
+///     network Classifier {
+///         input 4;
+///         batch 2;
+///         dense 8 init kaiming_uniform;   // nn.Linear(4, 8), He-initialized
+///         relu;
+///         dropout 0.1;
+///         dense 3;
+///         loss softmax_cross_entropy;
+///         penalty l2 1e-4;
+///     }
+/// }
+///
+/// let mut rng = netspec::Rng::seed(1);
+/// let mut net = Classifier::new(&mut rng);
+/// assert_eq!((Classifier::INPUT, Classifier::OUTPUT, Classifier::BATCH), (4, 3, 2));
+/// assert_eq!(Classifier::PARAM_COUNT, 4 * 8 + 8 + 8 * 3 + 3);
+/// assert_eq!(Classifier::PARAMS[0].name, "dense1.weight");
+///
+/// let mut opt = netspec::Sgd::new(0.1).build()?;
+/// let x = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0];   // BATCH * INPUT values
+/// let y = [0, 2];                                     // BATCH class indices
+/// let first = net.train_step(&x, &y, &mut opt, &mut rng)?;
+/// for _ in 0..100 {
+///     net.train_step(&x, &y, &mut opt, &mut rng)?;
+/// }
+/// net.set_training(false);
+/// assert!(net.loss_and_grad(&x, &y)? < first);
+/// let scores: [f32; 3] = net.predict(&[1.0, 0.0, 0.0, 0.0]);
+/// assert_eq!(netspec::argmax(&scores), Some(0));
+///
+/// // A wrong length is an error, not a panic.
+/// assert!(net.train_step(&x[..4], &y, &mut opt, &mut rng).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Errors in the spec are compile errors at the offending token, each followed by its help,
+/// and the network becomes a stub type so that its uses add no errors of their own.
 pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;

@@ -114,6 +114,47 @@ fn preprocessing_fitted_on_the_training_split_is_applied_at_predict() {
 }
 
 #[test]
+fn training_before_fit_preprocess_is_refused_with_the_call_to_make() {
+    let mut rng = Rng::seed(8);
+    let x = rows(&mut rng, 4, 18, 3.0, 2.0);
+    let y = [0, 1, 2, 0];
+    let mut opt = netspec::Sgd::new(0.1).build().unwrap();
+    let mut net = Standardized::new(&mut rng);
+    let before = net.params().to_vec();
+    let err = net.train_step(&x, &y, &mut opt, &mut rng).unwrap_err();
+    assert!(matches!(err, netspec::BatchError::PreprocessNotFitted { method: "train_step", .. }));
+    assert_eq!(
+        err.to_string(),
+        "Standardized::train_step: the spec preprocesses its inputs (`preprocess standardize \
+         per_channel`) but the statistics were never fitted: call \
+         `fit_preprocess(&training_rows)` (or `load` a checkpoint) before training"
+    );
+    let err = net.loss_and_grad(&x, &y).unwrap_err();
+    assert!(err.to_string().starts_with("Standardized::loss_and_grad: "), "{err}");
+    let mut out = [0.0; 12];
+    let err = net.forward(&x, &mut out, &mut rng).unwrap_err();
+    assert!(err.to_string().starts_with("Standardized::forward: "), "{err}");
+    assert_eq!(net.params(), before, "nothing was trained");
+    assert_eq!(net.last_loss().total, 0.0, "nothing was computed");
+    // Eval-mode forward is prediction, which needs no fitted statistics to run.
+    net.set_training(false);
+    net.forward(&x, &mut out, &mut rng).unwrap();
+    net.set_training(true);
+
+    // Fitting, or loading a checkpoint that holds the statistics, lets training start.
+    net.fit_preprocess(&x).unwrap();
+    net.train_step(&x, &y, &mut opt, &mut rng).unwrap();
+    let path = std::env::temp_dir().join(format!("netspec-fit-{}.safetensors", std::process::id()));
+    net.save(&path).unwrap();
+    let mut loaded = Standardized::new(&mut rng);
+    loaded.load(&path).unwrap();
+    loaded.train_step(&x, &y, &mut opt, &mut rng).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // A spec without `preprocess` trains at once.
+    Plain::new(&mut rng).train_step(&x, &y, &mut opt, &mut rng).unwrap();
+}
+
+#[test]
 fn whitening_is_fitted_and_applied() {
     let mut rng = Rng::seed(9);
     let mut train = Vec::new();

@@ -70,6 +70,17 @@ pub enum BatchError {
         /// The number of classes (the network's `OUTPUT`).
         classes: usize,
     },
+    /// A training call (`train_step`, `loss_and_grad`, `forward` in training mode) on a
+    /// network whose spec has `preprocess` before `fit_preprocess` (or `load`) gave it its
+    /// statistics; nothing is computed then.
+    PreprocessNotFitted {
+        /// The network's name.
+        network: &'static str,
+        /// The method called.
+        method: &'static str,
+        /// The spec's preprocessing.
+        kind: crate::PreprocessKind,
+    },
     /// A training step whose loss, gradients or running statistics are NaN or infinite: the
     /// optimizer step is not taken, and the parameters and running statistics stay as they
     /// were before the step (Keras's `TerminateOnNaN`, without losing the model).
@@ -167,6 +178,12 @@ impl fmt::Display for BatchError {
                 f,
                 "{network}::{method}: sample {sample} has class {label} but the network has \
                  {classes} classes (0..{classes}); check the labels or the last layer's units"
+            ),
+            BatchError::PreprocessNotFitted { network, method, kind } => write!(
+                f,
+                "{network}::{method}: the spec preprocesses its inputs (`preprocess {kind}`) but \
+                 the statistics were never fitted: call `fit_preprocess(&training_rows)` (or \
+                 `load` a checkpoint) before training"
             ),
             BatchError::NonFinite { network, method, step, what } => write!(
                 f,

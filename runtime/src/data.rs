@@ -435,12 +435,77 @@ impl Dataset {
     }
 }
 
+/// Conversions to and from ndarray (the `ndarray` feature): a data set is an `[n, n_features]`
+/// feature matrix and `n` labels.
+#[cfg(feature = "ndarray")]
+impl Dataset {
+    /// A data set of the rows of `features` (`[n, n_features]`, any memory layout) labelled by
+    /// `labels` (`n` class indices); the classes are `0..=max(labels)`, named by their index.
+    ///
+    /// # Errors
+    ///
+    /// When `labels` does not have one entry per row, or there are no rows or no features.
+    pub fn from_arrays(
+        features: ndarray::ArrayView2<'_, f32>,
+        labels: ndarray::ArrayView1<'_, usize>,
+    ) -> Result<Dataset, DataError> {
+        let (n, n_features) = features.dim();
+        if labels.len() != n {
+            return Err(DataError::Invalid(format!(
+                "the feature matrix has {n} rows but there are {} labels: give one label per row",
+                labels.len()
+            )));
+        }
+        if n == 0 || n_features == 0 {
+            return Err(DataError::Invalid(format!(
+                "the feature matrix is {n} x {n_features}: a data set needs at least one row \
+                 and one feature"
+            )));
+        }
+        // `iter` walks the rows in order whatever the strides, so any layout gives row-major.
+        let features: Vec<f32> = features.iter().copied().collect();
+        let labels = labels.to_vec();
+        let n_classes = labels.iter().max().map_or(0, |&max| max + 1);
+        Ok(Dataset {
+            features,
+            labels,
+            n_features,
+            n_classes,
+            feature_shape: vec![n_features],
+            class_names: (0..n_classes).map(|c| c.to_string()).collect(),
+        })
+    }
+
+    /// The features as an `[n, n_features]` view, without copying.
+    pub fn features_array(&self) -> ndarray::ArrayView2<'_, f32> {
+        ndarray::ArrayView2::from_shape((self.len(), self.n_features), &self.features)
+            .expect("a data set holds n * n_features values")
+    }
+
+    /// The labels as a view, without copying.
+    pub fn labels_array(&self) -> ndarray::ArrayView1<'_, usize> {
+        ndarray::ArrayView1::from(&self.labels)
+    }
+
+    /// The features as an owned `[n, n_features]` array and the labels, without copying.
+    pub fn into_arrays(self) -> (ndarray::Array2<f32>, ndarray::Array1<usize>) {
+        let shape = (self.labels.len(), self.n_features);
+        let features = ndarray::Array2::from_shape_vec(shape, self.features)
+            .expect("a data set holds n * n_features values");
+        (features, ndarray::Array1::from(self.labels))
+    }
+}
+
 /// Shuffled mini-batches of a fixed size, as index slices into a data set.
 ///
-/// Generated training code is specialized to one batch size, so only full batches are yielded:
-/// the `n % batch_size` rows left over after shuffling are skipped for that epoch (PyTorch's
-/// `DataLoader(drop_last=True)`). Call [`Batches::shuffle`] at the start of each epoch; it reuses
-/// the index buffer, so iterating allocates nothing.
+/// Generated training code is specialized to one batch size, so [`Batches::iter`] (and `for
+/// batch in &batches`) yields only full batches: the [`Batches::dropped`] `n % batch_size`
+/// rows left over after shuffling are skipped for that epoch (PyTorch's
+/// `DataLoader(drop_last=True)`; a different row is left out each epoch).
+/// [`Batches::with_remainder`] yields them too, as a last, shorter batch (PyTorch's default
+/// `drop_last=False`), for code that takes any number of rows, such as `predict_batch` or an
+/// evaluation loop. Call [`Batches::shuffle`] at the start of each epoch; it reuses the index
+/// buffer, so iterating allocates nothing.
 #[derive(Clone, Debug)]
 pub struct Batches {
     order: Vec<usize>,
@@ -466,9 +531,15 @@ impl Batches {
         rng.shuffle(&mut self.order);
     }
 
-    /// The full batches of the current order.
+    /// The full batches of the current order; the last [`Batches::dropped`] rows are left out.
     pub fn iter(&self) -> std::slice::ChunksExact<'_, usize> {
         self.order.chunks_exact(self.batch_size)
+    }
+
+    /// Every row of the current order: the full batches, then the remaining
+    /// [`Batches::dropped`] rows as one shorter batch when there are any.
+    pub fn with_remainder(&self) -> std::slice::Chunks<'_, usize> {
+        self.order.chunks(self.batch_size)
     }
 
     /// Number of full batches per epoch.
@@ -801,6 +872,48 @@ mod tests {
         assert!(b.iter().eq(c.iter()));
         assert!(Batches::new(10, 0).is_err());
         assert!(Batches::new(2, 3).is_err());
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn datasets_convert_to_and_from_ndarray() {
+        let iris = Dataset::iris();
+        let x = iris.features_array();
+        assert_eq!(x.dim(), (150, 4));
+        assert_eq!(x.row(7).to_vec(), iris.row(7).unwrap());
+        let back = Dataset::from_arrays(x, iris.labels_array()).unwrap();
+        assert_eq!(
+            (&back.features, &back.labels, back.n_classes),
+            (&iris.features, &iris.labels, 3)
+        );
+        // A transposed (column-major) view converts by rows all the same.
+        let t = x.t().to_owned();
+        let from_t = Dataset::from_arrays(t.t(), iris.labels_array()).unwrap();
+        assert_eq!(from_t.features, iris.features);
+        let (features, labels) = iris.clone().into_arrays();
+        assert_eq!((features.view(), labels.view()), (x, iris.labels_array()));
+        let err = Dataset::from_arrays(x, iris.labels_array().slice_move(ndarray::s![..10]));
+        assert!(err.unwrap_err().to_string().contains("150 rows but there are 10 labels"));
+        let empty = ndarray::Array2::<f32>::zeros((0, 4));
+        assert!(Dataset::from_arrays(empty.view(), ndarray::ArrayView1::from(&[][..])).is_err());
+    }
+
+    #[test]
+    fn batches_with_remainder_yield_every_row_once() {
+        let mut b = Batches::new(10, 3).unwrap();
+        let all: Vec<Vec<usize>> = b.with_remainder().map(<[usize]>::to_vec).collect();
+        assert_eq!(all, [vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]);
+        b.shuffle(&mut Rng::seed(3));
+        let batches: Vec<&[usize]> = b.with_remainder().collect();
+        assert_eq!(batches.iter().map(|batch| batch.len()).collect::<Vec<_>>(), [3, 3, 3, 1]);
+        // The full batches are those of `iter`, and the last one holds the row it drops.
+        assert!(batches[..3].iter().copied().eq(b.iter()));
+        let mut seen: Vec<usize> = batches.concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        // Without a remainder, the same batches as `iter`.
+        let even = Batches::new(9, 3).unwrap();
+        assert!(even.with_remainder().eq(even.iter()));
     }
 
     #[test]

@@ -183,6 +183,9 @@ pub struct Core {
     /// The fitted `preprocess` statistics (identity until fitted or loaded); `None` without
     /// `preprocess`.
     pub preprocess: Option<Preprocessor>,
+    /// Whether `preprocess` was fitted or loaded: training refuses to start before (nothing
+    /// would standardize the inputs, silently).
+    pub preprocess_fitted: bool,
     /// The spec's `augment { .. }`; `None` without one.
     pub augmenter: Option<Augmenter>,
     /// The last `train_step`'s targets after augmentation, `BATCH x OUTPUT` (empty without
@@ -230,6 +233,7 @@ impl Core {
             rows: N::BATCH,
             batch: N::BATCH,
             preprocess,
+            preprocess_fitted: false,
             augmenter,
             soft_targets: vec![0.0; if augment { N::BATCH * N::OUTPUT } else { 0 }],
             steps: 0,
@@ -609,6 +613,7 @@ pub trait Network: Sized {
         let width = <Self::Output as Sample>::FLAT_LEN;
         let per_sample = if width == Self::OUTPUT { Some(("OUTPUT", width)) } else { None };
         check_len(name, "forward", "outputs", outputs.len(), rows, per_sample)?;
+        check_fitted(self, "forward")?;
         self.resample_rows(rows, rng);
         self.core_mut().prepare(inputs);
         self.forward_batch(true);
@@ -642,6 +647,7 @@ pub trait Network: Sized {
     ) -> Result<f32, BatchError> {
         let training = self.is_training();
         check_batch::<Self>("loss_and_grad", inputs, targets, training)?;
+        check_fitted(self, "loss_and_grad")?;
         self.core_mut().prepare(inputs);
         Ok(loss_and_grad_prepared(self, targets, training, false))
     }
@@ -666,6 +672,7 @@ pub trait Network: Sized {
         rng: &mut Rng,
     ) -> Result<f32, BatchError> {
         let rows = check_batch::<Self>("train_step", inputs, targets, true)?;
+        check_fitted(self, "train_step")?;
         self.resample_rows(rows, rng);
         // augment the raw inputs (and mix the targets), then preprocess
         let core = self.core_mut();
@@ -712,7 +719,9 @@ pub trait Network: Sized {
         let Some((kind, eps)) = Self::PREPROCESS else {
             return Err(PreprocessError::NotInSpec { network: Self::NAME });
         };
-        self.core_mut().preprocess = Some(Preprocessor::fit(kind, eps, Self::INPUT_SHAPE, rows)?);
+        let core = self.core_mut();
+        core.preprocess = Some(Preprocessor::fit(kind, eps, Self::INPUT_SHAPE, rows)?);
+        core.preprocess_fitted = true;
         Ok(())
     }
 
@@ -763,7 +772,11 @@ pub trait Network: Sized {
             counters,
             preprocess: preprocess.as_mut(),
         };
-        load_state(path.as_ref(), state)
+        load_state(path.as_ref(), state)?;
+        // The checkpoint held the fitted statistics (loading requires every tensor).
+        let core = self.core_mut();
+        core.preprocess_fitted = core.preprocess.is_some();
+        Ok(())
     }
 }
 
@@ -800,6 +813,17 @@ fn check_batch<N: Network>(
     let rows = check_rows(N::NAME, method, inputs.len(), N::INPUT, (min, N::BATCH))?;
     targets.check(N::NAME, method, "targets", rows, ("OUTPUT", N::OUTPUT))?;
     Ok(rows)
+}
+
+/// Training before `fit_preprocess` would train on raw inputs that prediction later sees
+/// standardized (once fitted) or not: refused, naming the call that is missing.
+fn check_fitted<N: Network>(net: &N, method: &'static str) -> Result<(), BatchError> {
+    match N::PREPROCESS {
+        Some((kind, _)) if !net.core().preprocess_fitted => {
+            Err(BatchError::PreprocessNotFitted { network: N::NAME, method, kind })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Forward, losses, backward and penalties on the prepared [`Core::input`].

@@ -35,7 +35,8 @@ mod norm_gelu {
     netspec::include_spec!("norm_gelu");
 }
 
-/// One SGD step on inputs and targets of the right sizes, then a prediction.
+/// One SGD step on inputs and targets of the right sizes (after fitting the preprocessing on
+/// them), then a prediction.
 macro_rules! step_and_predict {
     ($net:ty, $targets:expr) => {{
         let mut rng = Rng::seed(7);
@@ -43,6 +44,10 @@ macro_rules! step_and_predict {
         let mut sgd = Sgd::new(0.01).build().unwrap();
         let inputs: Vec<f32> =
             (0..<$net>::BATCH * <$net>::INPUT).map(|i| (i as f32 * 0.13).sin()).collect();
+        // Training refuses to start before a spec's `preprocess` is fitted.
+        if <$net as Network>::PREPROCESS.is_some() {
+            net.fit_preprocess(&inputs).unwrap();
+        }
         let loss = net.train_step(&inputs, $targets, &mut sgd, &mut rng).unwrap();
         assert!(loss.is_finite(), "{}: loss {loss}", stringify!($net));
         let output = net.predict(inputs[..<$net>::INPUT].try_into().unwrap());

@@ -25,6 +25,8 @@ impl Checker {
             let (layers, output) = lowering.layers(self, &head.layers, trunk_output);
             let loss = match head.loss {
                 Some(statement) => self.loss(statement, output, true),
+                // `dense 1 loss mse;` (a missing `;`) is reported as an unknown option already.
+                None if swallowed_loss(&head.layers) => None,
                 None => {
                     self.error(
                         Diagnostic::error(
@@ -69,6 +71,8 @@ impl Checker {
                 );
                 None
             }
+            // `dense 1 loss mse;` (a missing `;`) is reported as an unknown option already.
+            (None, true) if swallowed_loss(&outline.trunk) => None,
             (None, true) => {
                 self.error(
                     Diagnostic::error(
@@ -140,4 +144,13 @@ impl Checker {
         }
         Some(Loss { kind, weight, span: statement.span })
     }
+}
+
+/// Whether a `loss` statement was read as an option of the statement before it because the `;`
+/// between them is missing: that error says so, and "has no loss" would only repeat it.
+fn swallowed_loss(statements: &[&Statement]) -> bool {
+    statements
+        .iter()
+        .flat_map(|s| &s.options)
+        .any(|option| matches!(option.kind, OptionKind::Unknown) && option.keyword.text == "loss")
 }
