@@ -38,6 +38,9 @@ pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;
 pub use netspec_runtime::pipeline::augment::Mix;
+pub use netspec_runtime::probe::{
+    self, Histogram, LayerInfo, LayerStats, LayerView, Saturation, tensor_norms, update_norms,
+};
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
@@ -86,7 +89,7 @@ pub mod __private {
         maxpool2d_forward,
     };
     pub use netspec_runtime::{
-        Augmentation, BatchError, BufferInfo, BufferKind, Init, ParamInfo, PreprocessKind, Rng,
-        Role, Targets,
+        Augmentation, BatchError, BufferInfo, BufferKind, Init, LayerInfo, ParamInfo,
+        PreprocessKind, Rng, Role, Targets,
     };
 }

@@ -15,6 +15,8 @@
 //! - [`checkpoint`]: safetensors checkpoints that PyTorch's `load_state_dict` accepts, and
 //!   [`checkpoint::state`]: a whole network state (parameters, batch-norm buffers, fitted
 //!   preprocessing) in one of them;
+//! - [`probe`]: layer probes ([`LayerView`], [`LayerStats`], [`Histogram`]) and per-tensor
+//!   gradient and update norms;
 //! - [`rng`]: [`Rng`], a seeded xoshiro256++ generator with the samplers training needs;
 //! - [`init`]: [`Init`], resolved initial distributions, with PyTorch's fan-based formulas;
 //! - [`layout`]: the layout table types and [`init_params`];
@@ -60,6 +62,7 @@ pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod pipeline;
+pub mod probe;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod rng;
@@ -78,6 +81,7 @@ pub use ops::loss::StepLoss;
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use pipeline::augment::{AugmentError, Augmentation, Augmenter};
 pub use pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+pub use probe::{Histogram, LayerInfo, LayerStats, LayerView, Saturation};
 #[cfg(feature = "progress")]
 pub use progress::Progress;
 pub use rng::Rng;

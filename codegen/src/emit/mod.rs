@@ -18,6 +18,7 @@ mod elementwise;
 mod layernorm;
 mod pipeline;
 mod pool;
+mod probes;
 mod residual;
 
 use netspec_grammar::ir::{self, BufferKind, LossKind, Op, Role};
@@ -810,6 +811,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         &pipe;
     let dims = net.input.dims().into_iter().map(usize_lit);
     let assemble_r = assemble(quote!(r));
+    let probe_items = probes::items(net, &plan, &p, needs_input_grad);
 
     Ok(quote! {
         #head_types
@@ -898,6 +900,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             #stochastic_items
             #methods
+            #probe_items
         }
 
         #[allow(clippy::approx_constant)]
