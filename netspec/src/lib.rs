@@ -38,14 +38,16 @@ pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;
 pub use netspec_runtime::pipeline::augment::Mix;
+#[cfg(feature = "plots")]
+pub use netspec_runtime::plot;
 pub use netspec_runtime::probe::{
     self, Histogram, LayerInfo, LayerStats, LayerView, Saturation, tensor_norms, update_norms,
 };
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
-    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence, Init,
-    LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
+    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence,
+    History, Init, LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
     PreprocessError, PreprocessKind, Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets,
     accuracy, argmax, one_hot,
 };
