@@ -10,7 +10,7 @@ mod pipeline;
 mod regularize;
 
 use netspec::prelude::*;
-use netspec::{Batches, Dataset, History, Rng, accuracy, argmax};
+use netspec::{Batches, Dataset, History, Rng, Role, accuracy, argmax};
 
 /// Any error of an experiment.
 pub type Error = Box<dyn std::error::Error>;
@@ -123,8 +123,9 @@ pub fn digits(train_n: usize, seed: u64) -> Result<(Dataset, Dataset), Error> {
 
 /// Trains `net` for `epochs` on shuffled full mini-batches of `train`; records the mean
 /// training loss and the train and test accuracies per epoch into `history` under
-/// `"{label} train loss"`, `"{label} train accuracy"` and `"{label} test accuracy"`. A step
-/// that diverges ends training and is returned as the error.
+/// `"{label} train loss"`, `"{label} train accuracy"` and `"{label} test accuracy"`, and the
+/// last step's gradient norm of each dense or conv weight under `"{label} |dL/dW| {weight}"`. A step that
+/// diverges ends training and is returned as the error.
 pub fn train<N: Classifier>(
     net: &mut N,
     opt: &mut impl Optimizer,
@@ -147,6 +148,10 @@ pub fn train<N: Classifier>(
         history.record(&format!("{label} train loss"), e, loss / batches.len() as f64);
         history.record(&format!("{label} train accuracy"), e, accuracy_of(net, train)?);
         history.record(&format!("{label} test accuracy"), e, accuracy_of(net, test)?);
+        let weights = net.grad_norms().zip(N::PARAMS).filter(|(_, p)| p.role == Role::Weight);
+        for ((name, norm), _) in weights {
+            history.record(&format!("{label} |dL/dW| {name}"), e, norm);
+        }
     }
     Ok(())
 }

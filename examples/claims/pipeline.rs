@@ -3,6 +3,7 @@
 use netspec::prelude::*;
 use netspec::{BatchError, History, PreprocessKind, Preprocessor, Rng, Sgd};
 
+use super::depth::only;
 use super::{Error, Figure, Outcome, Scale, digits, train};
 
 netspec::network! {
@@ -265,13 +266,24 @@ pub fn batchnorm(scale: Scale) -> Result<Outcome, Error> {
         report,
         holds: found.is_some(),
         measured,
-        figures: vec![Figure::Curves {
-            file: "batchnorm_accuracy".into(),
-            title: "Test accuracy by learning rate (0: diverged)".into(),
-            x_label: "log10 learning rate".into(),
-            y_label: "test accuracy".into(),
-            log_y: false,
-            history: sweep,
-        }],
+        figures: vec![
+            Figure::Curves {
+                file: "batchnorm_accuracy".into(),
+                title: "Test accuracy by learning rate (0: diverged)".into(),
+                x_label: "log10 learning rate".into(),
+                y_label: "test accuracy".into(),
+                log_y: false,
+                history: sweep,
+            },
+            Figure::Curves {
+                file: "batchnorm_grad_norms".into(),
+                title: "Weight gradient norms per layer over training, SGD lr 1 (none plotted: 0)"
+                    .into(),
+                x_label: "epoch".into(),
+                y_label: "|dL/dW| (last step of the epoch)".into(),
+                log_y: true,
+                history: only(&only(&history, ", lr 1 "), "|dL/dW|"),
+            },
+        ],
     })
 }

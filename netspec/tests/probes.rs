@@ -150,3 +150,24 @@ fn probes_see_the_last_batch_only() {
     net.loss_and_grad(&[1.0, 2.0, 3.0, 4.0], &[0.0, 0.0]).unwrap();
     assert_ne!(net.activation("dense3").unwrap().values, before);
 }
+
+#[test]
+fn activation_and_weight_histograms_are_drawn() {
+    let mut net = Tiny::new(&mut Rng::seed(5));
+    net.loss_and_grad(&[0.5, 0.25, -1.0, 1.0], &[1.0, 0.0]).unwrap();
+    let dir = std::env::temp_dir().join(format!("netspec-probes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let acts = dir.join("acts.svg");
+    netspec::plot::activation_histograms(&acts, &net, &["tanh", "relu"], Some((-1.0, 1.0)))
+        .unwrap();
+    let svg = std::fs::read_to_string(&acts).unwrap();
+    assert!(svg.contains("tanh1: mean") && svg.contains("relu1: mean"), "{svg}");
+    assert!(!svg.contains("dense1: mean"), "only the kinds asked for");
+    let weights = dir.join("weights.svg");
+    netspec::plot::weight_histograms(&weights, &net).unwrap();
+    let svg = std::fs::read_to_string(&weights).unwrap();
+    for name in ["dense1.weight", "dense2.weight", "dense3.weight"] {
+        assert!(svg.contains(name), "{name} in {svg}");
+    }
+    assert!(!svg.contains("dense1.bias"));
+}

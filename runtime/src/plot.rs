@@ -194,6 +194,7 @@ fn draw_curves<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_desc)
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(draw_err)?;
