@@ -4,7 +4,8 @@
 //! weight histograms of a network. Feature `plots` (on by default).
 //!
 //! PNG text uses a bundled subset of DejaVu Sans (ASCII; license in `assets/`), so drawing
-//! needs no system fonts.
+//! needs no system fonts. plotters 0.3.7 draws each PNG glyph from the top of its box, so
+//! small punctuation (`.`, `,`) sits raised; SVG text is exact.
 
 use std::path::Path;
 use std::sync::Once;
