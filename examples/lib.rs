@@ -2,3 +2,5 @@
 //! compiled by `build.rs`) and `cargo run --release --example iris` (a `network!` block).
 
 #![forbid(unsafe_code)]
+
+pub mod claims;

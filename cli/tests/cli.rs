@@ -59,7 +59,11 @@ fn summary_prints_the_table_with_pytorchs_parameter_count() {
         "{stdout}"
     );
     assert!(
-        stdout.ends_with("\nGenerated code: about 30,930 bytes (estimated; at most 1,000,000)\n"),
+        stdout.contains("  conv1.bias          16          default (PyTorch, fan_in 9)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\nGenerated code: about 34,130 bytes (estimated; at most 1,200,000)\n"),
         "{stdout}"
     );
 }

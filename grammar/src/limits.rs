@@ -6,7 +6,9 @@
 //! build of a binary holding one network, its dependencies already built): 200 `dense` layers
 //! (347 KB of code) build in 2.8 s, 600 (1.04 MB) in 14 s, 1,000 (1.74 MB) in 36 s, and 1,000
 //! `relu` layers (842 KB) in 33 s; a 2,001-layer spec reported in issue 13 did not build in
-//! 600 s. Hence the two errors below, which keep a build within about half a minute there.
+//! 600 s. Hence the two errors below, which keep a build within about half a minute there. (The
+//! partial mini-batches and layer probes since added 10-20% of code per layer at the same
+//! loops, so the byte limit grew from 1,000,000 to 1,200,000: 1,000 `relu` layers still fit.)
 //! Parameters cost memory, not code: a network of more than [`PARAM_WARNING`] parameters is
 //! only warned about. Outputs cost stack: `predict` returns them by value, hence
 //! [`MAX_OUTPUT_VALUES`].
@@ -19,7 +21,7 @@ pub const MAX_LAYERS: usize = 1_000;
 
 /// The most generated code a network may have, in bytes of formatted Rust, as estimated by
 /// [`estimated_code_bytes`].
-pub const MAX_CODE_BYTES: u64 = 1_000_000;
+pub const MAX_CODE_BYTES: u64 = 1_200_000;
 
 /// The most output values one sample may have (through all heads): `predict` returns them by
 /// value, on the caller's stack: 16,384 f32 are 64 KiB, which an unoptimized build may copy a few
@@ -32,7 +34,7 @@ pub const MAX_OUTPUT_VALUES: usize = 16_384;
 pub const PARAM_WARNING: u64 = 1 << 28;
 
 /// A network's fixed part: the struct, its constants and the `Network` implementation.
-const NETWORK_BYTES: u64 = 3_300;
+const NETWORK_BYTES: u64 = 3_500;
 /// The output and targets structs of a network with heads, and each head's loss.
 const HEADS_BYTES: u64 = 1_000;
 const HEAD_BYTES: u64 = 900;
@@ -68,21 +70,21 @@ pub fn estimated_code_bytes(net: &Network) -> u64 {
 pub(crate) fn layer_bytes(op: &Op) -> u64 {
     match op {
         Op::Dense { bias, dropconnect, .. } => {
-            1_750 + if dropconnect.is_some() { 900 } else { 0 } - if *bias { 0 } else { 350 }
+            1_900 + if dropconnect.is_some() { 950 } else { 0 } - if *bias { 0 } else { 290 }
         }
-        Op::Conv { bias, .. } => 2_450 - if *bias { 0 } else { 300 },
-        Op::BatchNorm { .. } => 3_550,
-        Op::LayerNorm { .. } => 2_550,
-        Op::Activation(crate::ir::Activation::LeakyRelu { .. }) => 1_050,
-        Op::Activation(_) => 850,
-        Op::Dropout { .. } => 1_500,
-        Op::GaussianNoise { .. } => 1_200,
-        Op::MaxPool(_) => 1_850,
-        Op::AvgPool(_) => 1_500,
-        Op::GlobalAvgPool => 1_050,
-        Op::FractionalMaxPool { .. } => 4_000,
-        Op::Flatten => 50,
-        Op::Residual { stochastic_depth, .. } if *stochastic_depth > 0.0 => 1_700,
-        Op::Residual { .. } => 1_100,
+        Op::Conv { bias, .. } => 2_650 - if *bias { 0 } else { 290 },
+        Op::BatchNorm { .. } => 3_850,
+        Op::LayerNorm { .. } => 2_950,
+        Op::Activation(crate::ir::Activation::LeakyRelu { .. }) => 1_350,
+        Op::Activation(_) => 1_000,
+        Op::Dropout { .. } => 1_750,
+        Op::GaussianNoise { .. } => 1_400,
+        Op::MaxPool(_) => 2_300,
+        Op::AvgPool(_) => 1_700,
+        Op::GlobalAvgPool => 1_200,
+        Op::FractionalMaxPool { .. } => 4_700,
+        Op::Flatten => 150,
+        Op::Residual { stochastic_depth, .. } if *stochastic_depth > 0.0 => 1_950,
+        Op::Residual { .. } => 1_350,
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Layer, Network, Op};
+use crate::ir::{Augmentation, Init, Layer, LossKind, Network, Op, PreprocessKind};
 use crate::limits::{MAX_CODE_BYTES, MAX_LAYERS, estimated_code_bytes};
 use crate::memory::{PREDICT_STACK_BYTES, PredictMemory, Workspace, predict_memory};
 
@@ -75,6 +75,164 @@ pub fn summary(net: &Network) -> String {
         grouped(estimated_code_bytes(net)),
         grouped(MAX_CODE_BYTES)
     );
+    out.push_str(&init_section(net));
+    out.push_str(&training_section(net));
+    out
+}
+
+/// Every parameter's initial distribution, biases and norm parameters included: the scheme as
+/// written (`default` for PyTorch's own) and what it resolves to, with its standard deviation.
+fn init_section(net: &Network) -> String {
+    let header = ["Parameter", "Shape", "Init", "Distribution", "Std"].map(String::from);
+    let mut rows = vec![header];
+    for p in &net.params {
+        let shape: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+        let written = match (p.init_scheme.as_str(), p.fans) {
+            ("default", Some(f)) => format!("default (PyTorch, fan_in {})", f.fan_in),
+            (scheme, _) => scheme.to_string(),
+        };
+        rows.push([
+            p.name.clone(),
+            shape.join("x"),
+            written,
+            p.init.to_string(),
+            init_std(&p.init).map_or_else(|| "-".into(), |s| format!("{s:.4}")),
+        ]);
+    }
+    let mut widths = [0; 5];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = String::from(
+        "\nInitial parameters (`default`: as nn.Linear/nn.Conv2d, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases)\n",
+    );
+    for row in &rows {
+        let line = format!(
+            "  {:<w0$}   {:<w1$}   {:<w2$}   {:<w3$}   {:>w4$}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4]
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
+/// The standard deviation of an initial distribution; `None` for orthogonal matrices.
+fn init_std(init: &Init) -> Option<f64> {
+    match *init {
+        Init::Zeros | Init::Constant(_) => Some(0.0),
+        // U(lo, hi): (hi - lo) / sqrt(12)
+        Init::Uniform { lo, hi } => Some((hi - lo) / 12f64.sqrt()),
+        Init::Normal { std, .. } => Some(std),
+        Init::Orthogonal { .. } => None,
+    }
+}
+
+/// What training does: the batch, the activation memory, the loss, the penalties, the
+/// preprocessing and the augmentation.
+fn training_section(net: &Network) -> String {
+    let mut out = String::from("\nTraining\n");
+    let _ = writeln!(
+        out,
+        "  batch: {} samples per train_step and loss_and_grad (predict takes any number)",
+        net.batch
+    );
+    // Each computing layer keeps its f32 output and its gradient; flatten shares its input's.
+    let per_sample: u64 = net
+        .all_layers()
+        .iter()
+        .filter(|l| !matches!(l.op, Op::Flatten))
+        .map(|l| 2 * 4 * l.output.len() as u64)
+        .sum();
+    let _ = writeln!(
+        out,
+        "  activation memory: {} bytes per sample, {} bytes per batch of {} (each layer's f32 \
+         output and its gradient)",
+        grouped(per_sample),
+        grouped(per_sample * net.batch as u64),
+        net.batch
+    );
+    let loss_name = |kind: LossKind| match kind {
+        LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
+        LossKind::Mse => "mse",
+        LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+    };
+    match net.loss {
+        Some(loss) => {
+            let _ = writeln!(out, "  loss: {} (mean over the batch)", loss_name(loss.kind));
+        }
+        None => {
+            let heads: Vec<String> = net
+                .heads
+                .iter()
+                .map(|h| format!("{} {} weight {}", h.name, loss_name(h.loss.kind), h.loss.weight))
+                .collect();
+            let _ = writeln!(out, "  loss: the weighted sum over heads: {}", heads.join(", "));
+        }
+    }
+    let mut penalties: Vec<(&str, f64, Vec<&str>)> = Vec::new();
+    for p in &net.params {
+        for (kind, a) in [("l2", p.l2), ("l1", p.l1)] {
+            let Some(a) = a else { continue };
+            match penalties.iter_mut().find(|(k, c, _)| *k == kind && *c == a) {
+                Some((_, _, names)) => names.push(&p.name),
+                None => penalties.push((kind, a, vec![&p.name])),
+            }
+        }
+    }
+    let mut terms: Vec<String> = penalties
+        .iter()
+        .map(|(kind, a, names)| format!("{kind} {a} on {}", names.join(", ")))
+        .collect();
+    terms.extend(
+        net.activity_penalties
+            .iter()
+            .map(|p| format!("l1_activity {} on {}", p.coefficient, p.layer)),
+    );
+    let none = || "none".to_string();
+    let penalties = if terms.is_empty() { none() } else { terms.join("; ") };
+    let _ = writeln!(out, "  penalties: {penalties}");
+    let preprocess = net.preprocess.map_or_else(none, |p| {
+        let kind = match p.kind {
+            PreprocessKind::MeanSubtractPerPixel => "mean_subtract per_pixel",
+            PreprocessKind::MeanSubtractPerChannel => "mean_subtract per_channel",
+            PreprocessKind::StandardizePerChannel => "standardize per_channel",
+            PreprocessKind::StandardizePerFeature => "standardize per_feature",
+            PreprocessKind::WhitenPca => "whiten pca",
+        };
+        format!("{kind} (eps {}), fitted by fit_preprocess on the training split", p.eps)
+    });
+    let _ = writeln!(out, "  preprocess: {preprocess}");
+    let augment: Vec<String> = net
+        .augment
+        .iter()
+        .map(|a| match *a {
+            Augmentation::Translate { pixels } => format!("translate {pixels}"),
+            Augmentation::FlipHorizontal => "flip horizontal".into(),
+            Augmentation::FlipVertical => "flip vertical".into(),
+            Augmentation::Rotate { degrees } => format!("rotate {degrees}"),
+            Augmentation::GaussianNoise { sigma } => format!("noise gaussian {sigma}"),
+            Augmentation::Cutout { size } => format!("cutout {size}"),
+            Augmentation::Mixup { alpha } => format!("mixup {alpha}"),
+            Augmentation::Cutmix { alpha } => format!("cutmix {alpha}"),
+        })
+        .collect();
+    let augment = if augment.is_empty() {
+        none()
+    } else {
+        format!("{} (train_step only)", augment.join(", "))
+    };
+    let _ = writeln!(out, "  augment: {augment}");
     out
 }
 

@@ -98,11 +98,16 @@ pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;
 pub use netspec_runtime::pipeline::augment::Mix;
+#[cfg(feature = "plots")]
+pub use netspec_runtime::plot;
+pub use netspec_runtime::probe::{
+    self, Histogram, LayerInfo, LayerStats, LayerView, Saturation, tensor_norms, update_norms,
+};
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
-    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence, Init,
-    LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
+    CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence,
+    History, Init, LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
     PreprocessError, PreprocessKind, Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets,
     accuracy, argmax, one_hot,
 };
@@ -147,7 +152,7 @@ pub mod __private {
     };
     pub use netspec_runtime::workspace::{PredictWorkspace, take_array, take_rows};
     pub use netspec_runtime::{
-        Augmentation, BatchError, BufferInfo, BufferKind, Init, ParamInfo, PreprocessKind, Rng,
-        Role, Targets,
+        Augmentation, BatchError, BufferInfo, BufferKind, Init, LayerInfo, ParamInfo,
+        PreprocessKind, Rng, Role, Targets,
     };
 }

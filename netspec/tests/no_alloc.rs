@@ -166,3 +166,35 @@ fn training_and_inference_do_not_allocate() {
     std::hint::black_box(vec![1u8; 10]);
     assert!(allocations() > before);
 }
+
+#[test]
+fn layer_probes_do_not_allocate() {
+    let mut rng = netspec::Rng::seed(2);
+    let mut regularized = Regularized::new(&mut rng);
+    let x18: Vec<f32> = (0..8 * 18).map(|i| (i as f32 * 0.37).sin()).collect();
+    let (labels, parity) = ([0usize, 1, 2, 3, 4, 5, 6, 7], [1.0f32; 8]);
+    let targets = RegularizedTargets { digit: &labels, parity: &parity };
+    regularized.loss_and_grad(&x18, targets).unwrap();
+    let mut conv = Convolutional::new(&mut rng);
+    let x36: Vec<f32> = (0..4 * 36).map(|i| (i as f32 * 0.21).cos()).collect();
+    conv.fit_preprocess(&x36).unwrap();
+    conv.loss_and_grad(&x36, &[0, 1, 2, 0]).unwrap();
+    let params = conv.params().to_vec();
+
+    let before = allocations();
+    let mut total = 0.0;
+    for view in regularized.activations().chain(regularized.activation_grads()) {
+        total += view.stats().std + view.values.len() as f64;
+    }
+    for view in conv.activations().chain(conv.activation_grads()) {
+        total += view.stats().mean + view.shape.len() as f64;
+    }
+    total += regularized.activation("relu1").map_or(0.0, |v| v.stats().zeros);
+    total += conv.grad_norms().map(|(_, n)| n).sum::<f64>();
+    total += netspec::update_norms(Convolutional::PARAMS, &params, conv.params())
+        .map(|(_, n)| n)
+        .sum::<f64>();
+    std::hint::black_box(total);
+    assert_eq!(allocations() - before, 0, "allocations while probing");
+    assert!(total > 0.0);
+}

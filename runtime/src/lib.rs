@@ -15,6 +15,11 @@
 //! - [`checkpoint`]: safetensors checkpoints that PyTorch's `load_state_dict` accepts, and
 //!   [`checkpoint::state`]: a whole network state (parameters, batch-norm buffers, fitted
 //!   preprocessing) in one of them;
+//! - [`history`]: [`History`], named curves recorded while training;
+//! - `plot`: PNG and SVG figures of activations, weights and training curves (feature
+//!   `plots`);
+//! - [`probe`]: layer probes ([`LayerView`], [`LayerStats`], [`Histogram`]) and per-tensor
+//!   gradient and update norms;
 //! - [`rng`]: [`Rng`], a seeded xoshiro256++ generator with the samplers training needs;
 //! - [`init`]: [`Init`], resolved initial distributions, with PyTorch's fan-based formulas;
 //! - [`layout`]: the layout table types and [`init_params`];
@@ -56,12 +61,16 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod data;
+pub mod history;
 pub mod init;
 pub mod layout;
 pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod pipeline;
+#[cfg(feature = "plots")]
+pub mod plot;
+pub mod probe;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod rng;
@@ -72,6 +81,7 @@ pub use batch::{BatchError, Divergence};
 pub use checkpoint::LoadOptions;
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
 pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};
+pub use history::History;
 pub use init::Init;
 pub use layout::{
     BufferInfo, BufferKind, LayoutError, ParamInfo, Role, init_params, reset_buffers,
@@ -81,6 +91,7 @@ pub use ops::loss::StepLoss;
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
 pub use pipeline::augment::{AugmentError, Augmentation, Augmenter};
 pub use pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+pub use probe::{Histogram, LayerInfo, LayerStats, LayerView, Saturation};
 #[cfg(feature = "progress")]
 pub use progress::Progress;
 pub use rng::Rng;

@@ -36,6 +36,7 @@ use crate::ops::loss::{StepLoss, l1_penalty, l2_penalty};
 use crate::optim::Optimizer;
 use crate::pipeline::augment::{Augmentation, Augmenter};
 use crate::pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+use crate::probe::{LayerInfo, LayerView, tensor_norms};
 use crate::rng::Rng;
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
@@ -415,6 +416,9 @@ pub trait Network: Sized {
     /// The fewest samples of a training-mode mini-batch: 2 when a batch norm normalizes one
     /// value per channel and sample (nn.BatchNorm1d), whose batch variance over one sample is 0.
     const MIN_TRAINING_BATCH: usize = 1;
+    /// Every layer in the order the forward pass computes them (a residual block's branch
+    /// before its sum, heads after the trunk): name, kind and output shape.
+    const LAYERS: &'static [LayerInfo] = &[];
     /// Trainable values: the length of [`Network::params`] and [`Network::grads`].
     const PARAM_COUNT: usize = param_count(Self::PARAMS);
     /// f32 buffer values (batch-norm running statistics): the length of [`Network::buffers`].
@@ -449,6 +453,22 @@ pub trait Network: Sized {
     /// 128 KiB) or in a per-thread heap workspace, every sample's output the same whatever the
     /// number (generated).
     fn predict_rows(&self, inputs: &[Self::Input], outputs: &mut [Self::Output]);
+
+    /// The output rows of layer `LAYERS[layer]` in the workspace, `n x width` values for the
+    /// last mini-batch's `n` samples (`flatten` shares its input's); empty for an index past the
+    /// table (generated).
+    fn layer_output(&self, layer: usize) -> &[f32] {
+        let _ = layer;
+        &[]
+    }
+
+    /// dLoss/d(the output of `LAYERS[layer]`) in the workspace, like
+    /// [`Network::layer_output`]; empty where nothing keeps it (a `flatten` of the input) or
+    /// for an index past the table (generated).
+    fn layer_grad(&self, layer: usize) -> &[f32] {
+        let _ = layer;
+        &[]
+    }
 
     /// Draws new dropout masks, DropConnect masks (one per weight for the mini-batch) and
     /// noise from `rng`, layer after layer and value after value, for the next training-mode
@@ -524,6 +544,37 @@ pub trait Network: Sized {
     /// Each batch-norm layer's `num_batches_tracked` (training-mode forward passes).
     fn counters(&self) -> &[i64] {
         &self.core().counters
+    }
+
+    /// Every layer's output in the last mini-batch forward pass ([`Network::loss_and_grad`],
+    /// [`Network::train_step`], or [`Network::forward`] in training mode; not `predict`, whose
+    /// activations live on the stack), in [`Network::LAYERS`] order: borrowed views of the
+    /// workspace, `n x width` values each for its `n` samples. [`LayerView::stats`] summarizes
+    /// one.
+    fn activations(&self) -> impl Iterator<Item = LayerView<'_>> {
+        Self::LAYERS.iter().enumerate().map(|(i, info)| LayerView::new(info, self.layer_output(i)))
+    }
+
+    /// Every layer's gradient dLoss/d(output) after the last backward pass
+    /// ([`Network::loss_and_grad`], [`Network::train_step`]), in [`Network::LAYERS`] order,
+    /// borrowed like [`Network::activations`]. A layer whose gradient nothing keeps (a
+    /// `flatten` right after the input) has no values.
+    fn activation_grads(&self) -> impl Iterator<Item = LayerView<'_>> {
+        Self::LAYERS.iter().enumerate().map(|(i, info)| LayerView::new(info, self.layer_grad(i)))
+    }
+
+    /// The output of the layer named `name` in the last forward pass, as
+    /// [`Network::activations`] lends it; `None` for a name that is not a layer.
+    fn activation(&self, name: &str) -> Option<LayerView<'_>> {
+        let i = Self::LAYERS.iter().position(|l| l.name == name)?;
+        Some(LayerView::new(&Self::LAYERS[i], self.layer_output(i)))
+    }
+
+    /// Each parameter tensor's name and the L2 norm of its gradient in [`Network::grads`], in
+    /// [`Network::PARAMS`] order. For the norm of an optimizer step's update, keep a copy of
+    /// [`Network::params`] before it and call [`crate::probe::update_norms`].
+    fn grad_norms(&self) -> impl Iterator<Item = (&'static str, f64)> {
+        tensor_norms(Self::PARAMS, self.grads())
     }
 
     /// Sets training (`true`, PyTorch's `model.train()`) or eval mode (`model.eval()`).

@@ -19,6 +19,7 @@ mod layernorm;
 mod pipeline;
 mod pool;
 mod predict;
+mod probes;
 mod residual;
 
 use netspec_grammar::ir::{self, BufferKind, LossKind, Op, Role};
@@ -850,6 +851,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     )
     .map_err(|d| vec![d])?;
     let (predict_fixed, predict_rows_lit) = (predict.method, usize_lit(predict.rows));
+    let probe_items = probes::items(net, &plan, &p, needs_input_grad);
 
     Ok(quote! {
         #head_types
@@ -940,6 +942,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             #stochastic_items
             #methods
+            #probe_items
         }
 
         #[allow(clippy::approx_constant)]

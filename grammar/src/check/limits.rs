@@ -127,7 +127,7 @@ impl Checker {
                 )
                 .with_label(label)
                 .with_help(format!(
-                    "each layer generates about 50 (`flatten`) to 4,000 bytes (`fractional_maxpool`), \
+                    "each layer generates about 150 (`flatten`) to 4,700 bytes (`fractional_maxpool`), \
                      {} for a `dense` layer, whatever its width; use fewer layers, or split the \
                      model into several networks trained separately",
                     grouped(layer_bytes(&Op::Dense { units: 1, bias: true, dropconnect: None }))

@@ -1,0 +1,84 @@
+//! `netspec summary`'s sections after the layer table: every parameter's initial
+//! distribution (biases included) and what training does.
+
+use netspec_grammar::check_source;
+use netspec_grammar::summary::summary;
+
+fn table(spec: &str) -> String {
+    summary(&check_source(spec).unwrap_or_else(|e| panic!("{e:?}"))[0])
+}
+
+/// The cells of the line starting with `start` (after the indent).
+fn cells(table: &str, start: &str) -> Vec<String> {
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with(start))
+        .unwrap_or_else(|| panic!("no `{start}` line in\n{table}"));
+    line.split("   ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
+}
+
+#[test]
+fn every_parameter_shows_its_initial_distribution_biases_included() {
+    let t = table(
+        "network T { input 100; batch 8; dense 50 init normal(0, 0.01) bias zeros; tanh; \
+         dense 10; loss mse; }",
+    );
+    assert_eq!(
+        cells(&t, "dense1.weight"),
+        ["dense1.weight", "50x100", "normal", "normal(0, 0.010000)", "0.0100"]
+    );
+    assert_eq!(cells(&t, "dense1.bias"), ["dense1.bias", "50", "zeros", "zeros", "0.0000"]);
+    // nn.Linear's default bias: U(-1/sqrt(50), 1/sqrt(50)), std 1/sqrt(3 * 50)
+    let bias = cells(&t, "dense2.bias");
+    assert_eq!(bias[2], "default (PyTorch, fan_in 50)");
+    assert_eq!(bias[3], "uniform(-0.141421, 0.141421)");
+    assert_eq!(bias[4], format!("{:.4}", 1.0 / 150f64.sqrt()));
+}
+
+#[test]
+fn the_training_section_tells_batch_memory_loss_penalties_and_pipeline() {
+    let t = table(
+        "network T { input image(1, 4, 4); batch 8; preprocess whiten pca; \
+         augment { flip horizontal; mixup 0.2; } conv 2 kernel 3 pad 1; relu; flatten; \
+         dense 3; loss softmax_cross_entropy; penalty l2 0.001; \
+         penalty l1_activity 0.01 on relu1; }",
+    );
+    assert!(t.contains("\n  batch: 8 samples per train_step"), "{t}");
+    // conv1 and relu1 32 values, dense1 3 (flatten shares): (32 + 32 + 3) * 2 * 4 bytes
+    let per_sample = (32 + 32 + 3) * 8;
+    assert!(
+        t.contains(&format!(
+            "activation memory: {per_sample} bytes per sample, 4,288 bytes per batch of 8"
+        )),
+        "{t}"
+    );
+    assert_eq!(per_sample * 8, 4288);
+    assert!(t.contains("\n  loss: softmax_cross_entropy (mean over the batch)\n"), "{t}");
+    assert!(
+        t.contains(
+            "\n  penalties: l2 0.001 on conv1.weight, dense1.weight; l1_activity 0.01 on relu1\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("\n  preprocess: whiten pca (eps 0.00001), fitted by fit_preprocess"),
+        "{t}"
+    );
+    assert!(t.contains("\n  augment: flip horizontal, mixup 0.2 (train_step only)\n"), "{t}");
+}
+
+#[test]
+fn heads_list_their_losses_and_plain_networks_say_none() {
+    let t = table(
+        "network H { input 4; dense 8; relu; head a { dense 3; loss softmax_cross_entropy; } \
+         head b { dense 1; loss binary_cross_entropy weight 0.5; } }",
+    );
+    assert!(
+        t.contains(
+            "\n  loss: the weighted sum over heads: a softmax_cross_entropy weight 1, \
+             b binary_cross_entropy weight 0.5\n"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("\n  penalties: none\n  preprocess: none\n  augment: none\n"), "{t}");
+}
