@@ -182,3 +182,28 @@ fn mini_batches_outside_1_to_batch_samples_are_refused() {
         "MlpFull::train_step: `targets` has 2 values but must have 3: one per sample of `inputs`"
     );
 }
+
+netspec::network! {
+    network Iris { input 4; batch 16; dense 8; batchnorm; relu; dense 3; loss softmax_cross_entropy; }
+}
+
+#[test]
+fn an_epoch_with_the_remainder_trains_on_every_row() {
+    let mut rng = Rng::seed(4);
+    let (train, _) = netspec::Dataset::iris().split(0.2, &mut rng).unwrap();
+    let mut batches = netspec::Batches::new(train.len(), Iris::BATCH).unwrap();
+    batches.shuffle(&mut rng);
+    let mut net = Iris::new(&mut rng);
+    let mut opt = netspec::Sgd::new(0.1).build().unwrap();
+    let (mut seen, mut last) = (0, 0);
+    for batch in batches.with_remainder() {
+        let (mut x, mut y) = (vec![0.0; batch.len() * 4], vec![0; batch.len()]);
+        train.gather(batch, &mut x, &mut y).unwrap();
+        let loss = net.train_step(&x, &y, &mut opt, &mut rng).unwrap();
+        assert!(loss.is_finite());
+        (seen, last) = (seen + batch.len(), batch.len());
+    }
+    assert_eq!(seen, train.len(), "every row, the remainder's too");
+    assert_eq!(last, train.len() % Iris::BATCH, "the last batch is the partial one");
+    assert!(last > 0, "this split leaves a remainder ({} rows)", train.len());
+}
