@@ -1,19 +1,8 @@
 //! The `netspec` binary: exit codes, diagnostics on stderr, the summary table.
 
-use std::process::Command;
+mod common;
 
-fn netspec(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_netspec"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("the netspec binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::netspec;
 
 fn temp_spec(name: &str, text: &str) -> String {
     let path = std::env::temp_dir().join(format!("netspec-cli-{}-{name}", std::process::id()));

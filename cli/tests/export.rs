@@ -1,20 +1,9 @@
 //! `netspec export torch`: where it writes, and its errors. What the module computes is
 //! checked against netspec with PyTorch in `tests/tests/torch_parity.rs`.
 
-use std::process::Command;
+mod common;
 
-fn netspec(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_netspec"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("the netspec binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::netspec;
 
 #[test]
 fn export_prints_the_module_without_an_output_file() {

@@ -229,14 +229,7 @@ fn parse_rows(
             }
         },
     };
-    Ok(Dataset {
-        features,
-        labels,
-        n_features,
-        n_classes,
-        feature_shape: vec![n_features],
-        class_names: (0..n_classes).map(|c| c.to_string()).collect(),
-    })
+    Ok(Dataset::of_vectors(features, labels, n_features, n_classes))
 }
 
 /// Decodes UTF-8, reporting invalid bytes at their line and column.
@@ -272,6 +265,24 @@ fn gunzip(_bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 impl Dataset {
+    /// Rows of `n_features` values each (no image shape), classes named by their number.
+    fn of_vectors(
+        features: Vec<f32>,
+        labels: Vec<usize>,
+        n_features: usize,
+        n_classes: usize,
+    ) -> Dataset {
+        let class_names = (0..n_classes).map(|c| c.to_string()).collect();
+        Dataset {
+            features,
+            labels,
+            n_features,
+            n_classes,
+            feature_shape: vec![n_features],
+            class_names,
+        }
+    }
+
     /// The bundled handwritten digits: 1797 images of 8x8 pixels (`feature_shape` `[1, 8, 8]`),
     /// pixel values 0..=16 as stored, classes "0" to "9". Needs the `gzip` feature (on by
     /// default): the bundled file is compressed.
@@ -466,14 +477,7 @@ impl Dataset {
         let features: Vec<f32> = features.iter().copied().collect();
         let labels = labels.to_vec();
         let n_classes = labels.iter().max().map_or(0, |&max| max + 1);
-        Ok(Dataset {
-            features,
-            labels,
-            n_features,
-            n_classes,
-            feature_shape: vec![n_features],
-            class_names: (0..n_classes).map(|c| c.to_string()).collect(),
-        })
+        Ok(Dataset::of_vectors(features, labels, n_features, n_classes))
     }
 
     /// The features as an `[n, n_features]` view, without copying.
