@@ -102,7 +102,7 @@ pub(super) fn predict_fixed(
 
     let declarations = match memory.workspace {
         Workspace::Stack => stack_declarations(&regions, shared),
-        Workspace::Heap => heap_declarations(&p, &regions, shared),
+        Workspace::Heap => heap_declarations(&p, &regions, &memory),
     };
     let steps = codes.iter().map(|c| &c.predict);
     let body = quote! {
@@ -148,18 +148,15 @@ fn stack_declarations(regions: &[&Region], shared: usize) -> TokenStream {
     out
 }
 
-/// The regions taken one after the other from the workspace's zeroed values.
-fn heap_declarations(p: &TokenStream, regions: &[&Region], shared: usize) -> TokenStream {
-    let total = |elem| {
-        let per_row: usize = regions.iter().filter(|r| r.elem == elem).map(|r| r.width).sum();
-        let per_row = usize_lit(per_row);
-        quote!(ROWS * #per_row)
-    };
-    let (f32s, u32s) = (total(Elem::F32), total(Elem::U32));
-    let shared_len = usize_lit(shared);
-    let uses_u32 = regions.iter().any(|r| r.elem == Elem::U32);
-    let bindings = if uses_u32 { quote!((mut f32s, mut u32s)) } else { quote!((mut f32s, _)) };
-    let mut out = quote!(let #bindings = workspace.zeroed(#f32s + #shared_len, #u32s););
+/// The regions taken one after the other from the workspace's zeroed values, sized by
+/// `memory` (checked equal to the regions' sums).
+fn heap_declarations(p: &TokenStream, regions: &[&Region], memory: &PredictMemory) -> TokenStream {
+    let (f32s, u32s) = (usize_lit(memory.f32s_per_row), usize_lit(memory.u32s_per_row));
+    let shared_len = usize_lit(memory.shared_f32s);
+    let bindings =
+        if memory.u32s_per_row > 0 { quote!((mut f32s, mut u32s)) } else { quote!((mut f32s, _)) };
+    let mut out =
+        quote!(let #bindings = workspace.zeroed(ROWS * #f32s + #shared_len, ROWS * #u32s););
     for Region { name, width, elem } in regions {
         let w = usize_lit(*width);
         out.extend(match elem {
@@ -167,7 +164,7 @@ fn heap_declarations(p: &TokenStream, regions: &[&Region], shared: usize) -> Tok
             Elem::U32 => quote!(let #name = #p::take_rows::<u32, #w, ROWS>(&mut u32s);),
         });
     }
-    if shared > 0 {
+    if memory.shared_f32s > 0 {
         let name = shared_scratch();
         out.extend(quote!(let #name = #p::take_array::<f32, #shared_len>(&mut f32s);));
     }
