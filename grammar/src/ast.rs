@@ -178,6 +178,14 @@ pub enum OptionKind {
     StochasticDepth(Number),
     /// `rescale train` or `rescale test`
     Rescale(Word),
+    /// `label_smoothing E` (a loss option)
+    LabelSmoothing(Number),
+    /// `class_weights (W0, W1, ...)` (a loss option), with the span of the parenthesized list
+    ClassWeights(Vec<Number>, Span),
+    /// `delta D` (a loss option)
+    Delta(Number),
+    /// `pos_weight W` (a loss option)
+    PosWeight(Number),
     /// A word that is not an option keyword.
     Unknown,
 }
@@ -189,8 +197,31 @@ pub struct InitAst {
     pub kind: InitKind,
     /// The scheme's name.
     pub name: Word,
+    /// torch.nn.init's keyword arguments in parentheses: `mode fan_out`, `gain 2`.
+    pub arguments: Vec<InitArgument>,
     /// The whole scheme with its arguments.
     pub span: Span,
+}
+
+/// One keyword argument of an init scheme: `mode fan_out`, `nonlinearity relu`, `a 0.2`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitArgument {
+    /// The argument's name.
+    pub name: Word,
+    /// Its value.
+    pub value: InitValue,
+    /// The name and the value.
+    pub span: Span,
+}
+
+/// The value of an init scheme's keyword argument.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum InitValue {
+    /// A number, as in `gain 2`.
+    Number(Number),
+    /// A word, as in `mode fan_out`.
+    Word(Word),
 }
 
 /// Init schemes as written (resolved to distributions by the checker).
@@ -207,6 +238,8 @@ pub enum InitKind {
     Uniform(Number, Number),
     /// `normal(MEAN, STD)`
     Normal(Number, Number),
+    /// `trunc_normal(MEAN, STD, A, B)`: a normal truncated to `[A, B]`
+    TruncNormal([Number; 4]),
     /// `lecun_normal`
     LecunNormal,
     /// `lecun_uniform`

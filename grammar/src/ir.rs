@@ -289,12 +289,22 @@ pub struct Head {
 }
 
 /// A loss with its weight in the total loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Loss {
     /// Which loss.
     pub kind: LossKind,
     /// Its weight in the total (1 unless given).
     pub weight: f64,
+    /// `label_smoothing E` of softmax cross-entropy, in [0, 1) (0 unless given).
+    pub label_smoothing: f64,
+    /// `class_weights (W0, ...)` of softmax cross-entropy, one per class: the weighted mean
+    /// `sum_i w[y_i] l_i / sum_i w[y_i]` of nn.CrossEntropyLoss(weight=...).
+    pub class_weights: Option<Vec<f64>>,
+    /// `delta D` of the Huber loss, > 0 (1 unless given, as nn.HuberLoss).
+    pub delta: f64,
+    /// `pos_weight W` of binary cross-entropy: the weight of the positive term
+    /// (nn.BCEWithLogitsLoss(pos_weight=W)).
+    pub pos_weight: Option<f64>,
     /// Where it is written.
     pub span: Span,
 }
@@ -308,6 +318,23 @@ pub enum LossKind {
     Mse,
     /// Sigmoid, then binary cross-entropy (nn.BCEWithLogitsLoss on logits).
     BinaryCrossEntropy,
+    /// The Huber loss, quadratic within `delta` of the target and linear beyond (nn.HuberLoss).
+    Huber,
+    /// Mean absolute error (nn.L1Loss).
+    L1,
+}
+
+impl LossKind {
+    /// The word that names the loss in a spec.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            LossKind::Mse => "mse",
+            LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+            LossKind::Huber => "huber",
+            LossKind::L1 => "l1",
+        }
+    }
 }
 
 /// What a parameter is to the layer that owns it.
@@ -358,6 +385,18 @@ pub enum Init {
         /// Scale.
         gain: f64,
     },
+    /// Normal with this mean and standard deviation, conditioned on [a, b]
+    /// (torch.nn.init.trunc_normal_).
+    TruncNormal {
+        /// Mean of the normal before truncation.
+        mean: f64,
+        /// Its standard deviation.
+        std: f64,
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
 }
 
 impl fmt::Display for Init {
@@ -368,6 +407,9 @@ impl fmt::Display for Init {
             Init::Uniform { lo, hi } => write!(f, "uniform({lo:.6}, {hi:.6})"),
             Init::Normal { mean, std } => write!(f, "normal({mean}, {std:.6})"),
             Init::Orthogonal { gain } => write!(f, "orthogonal(gain {gain})"),
+            Init::TruncNormal { mean, std, a, b } => {
+                write!(f, "trunc_normal({mean}, {std:.6}, {a}, {b})")
+            }
         }
     }
 }

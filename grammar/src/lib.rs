@@ -24,7 +24,7 @@ pub use check::{MAX_DIM, MAX_VALUES, is_type_name};
 
 /// Every word of the language: the layer kinds of the registry ([`layers`]), the grammar's other
 /// keywords, then the words the checker accepts as values (loss kinds, penalty kinds,
-/// preprocessing methods and modes, flip axes, rescale rules). For tools and tests that
+/// preprocessing methods and modes, flip axes, rescale rules, init arguments and their values). For tools and tests that
 /// generate or complete specs, and for the fuzz dictionary (`fuzz/netspec.dict`).
 pub const VOCABULARY: &[&str] = &vocabulary();
 
@@ -72,6 +72,11 @@ const KEYWORDS: &[&str] = &[
     "kaiming_normal",
     "kaiming_uniform",
     "orthogonal",
+    "trunc_normal",
+    "label_smoothing",
+    "class_weights",
+    "delta",
+    "pos_weight",
 ];
 
 /// The words the checker accepts as values.
@@ -79,6 +84,7 @@ const VALUES: &[&str] = &[
     "softmax_cross_entropy",
     "mse",
     "binary_cross_entropy",
+    "huber",
     "l2",
     "l1",
     "l1_activity",
@@ -93,6 +99,14 @@ const VALUES: &[&str] = &[
     "vertical",
     "train",
     "test",
+    "mode",
+    "fan_in",
+    "fan_out",
+    "nonlinearity",
+    "linear",
+    "selu",
+    "a",
+    "gain",
 ];
 
 const VOCABULARY_LEN: usize = layers::KEYWORD_COUNT + KEYWORDS.len() + VALUES.len();

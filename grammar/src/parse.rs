@@ -198,6 +198,14 @@ fn option(node: Node) -> OptionAst {
         (Rule::weight_clause, Some(v)) => OptionKind::Weight(number(v)),
         (Rule::stochastic_depth_clause, Some(v)) => OptionKind::StochasticDepth(number(v)),
         (Rule::rescale_clause, Some(v)) => OptionKind::Rescale(word(v)),
+        (Rule::label_smoothing_clause, Some(v)) => OptionKind::LabelSmoothing(number(v)),
+        (Rule::class_weights_clause, Some(v)) => {
+            let list = span(&v);
+            let weights = v.into_inner().filter(|c| c.as_rule() == Rule::number).map(number);
+            OptionKind::ClassWeights(weights.collect(), list)
+        }
+        (Rule::delta_clause, Some(v)) => OptionKind::Delta(number(v)),
+        (Rule::pos_weight_clause, Some(v)) => OptionKind::PosWeight(number(v)),
         _ => OptionKind::Unknown,
     };
     OptionAst { kind, keyword, span: whole }
@@ -207,7 +215,10 @@ fn init_scheme(node: Node) -> InitAst {
     let whole = span(&node);
     let inner = node.into_inner().next().expect("grammar: an init scheme has one alternative");
     let rule = inner.as_rule();
-    if matches!(rule, Rule::init_constant | Rule::init_uniform | Rule::init_normal) {
+    if matches!(
+        rule,
+        Rule::init_constant | Rule::init_uniform | Rule::init_normal | Rule::init_trunc_normal
+    ) {
         let mut children = inner.into_inner();
         let name = word(children.next().expect("grammar: the scheme's keyword"));
         let mut values = children.filter(|c| c.as_rule() == Rule::number).map(number);
@@ -215,11 +226,18 @@ fn init_scheme(node: Node) -> InitAst {
         let kind = match rule {
             Rule::init_constant => InitKind::Constant(value()),
             Rule::init_uniform => InitKind::Uniform(value(), value()),
-            _ => InitKind::Normal(value(), value()),
+            Rule::init_normal => InitKind::Normal(value(), value()),
+            _ => InitKind::TruncNormal([value(), value(), value(), value()]),
         };
-        return InitAst { kind, name, span: whole };
+        return InitAst { kind, name, arguments: Vec::new(), span: whole };
     }
-    let kind = match rule {
+    if rule == Rule::unknown_init {
+        let name = word(inner.into_inner().next().expect("grammar: a word"));
+        return InitAst { kind: InitKind::Unknown, name, arguments: Vec::new(), span: whole };
+    }
+    let mut children = inner.into_inner();
+    let keyword = children.next().expect("grammar: the scheme's keyword");
+    let kind = match keyword.as_rule() {
         Rule::kw_zeros => InitKind::Zeros,
         Rule::kw_ones => InitKind::Ones,
         Rule::kw_lecun_normal => InitKind::LecunNormal,
@@ -231,11 +249,24 @@ fn init_scheme(node: Node) -> InitAst {
         Rule::kw_orthogonal => InitKind::Orthogonal,
         _ => InitKind::Unknown,
     };
-    let name = match rule {
-        Rule::unknown_init => word(inner.into_inner().next().expect("grammar: a word")),
-        _ => word(inner),
-    };
-    InitAst { kind, name, span: whole }
+    let arguments = children
+        .next()
+        .into_iter()
+        .flat_map(|list| list.into_inner())
+        .filter(|c| c.as_rule() == Rule::init_argument)
+        .map(|argument| {
+            let whole = span(&argument);
+            let mut parts = argument.into_inner();
+            let name = word(parts.next().expect("grammar: the argument's name"));
+            let value = parts.next().expect("grammar: the argument's value");
+            let value = match value.as_rule() {
+                Rule::number => InitValue::Number(number(value)),
+                _ => InitValue::Word(word(value)),
+            };
+            InitArgument { name, value, span: whole }
+        })
+        .collect();
+    InitAst { kind, name: word(keyword), arguments, span: whole }
 }
 
 /// Turns pest's error into a diagnostic that names what was expected in the spec's own terms.

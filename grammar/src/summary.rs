@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Augmentation, Init, Layer, LossKind, Network, Op, PreprocessKind};
+use crate::ir::{Augmentation, Init, Layer, Loss, LossKind, Network, Op, PreprocessKind};
 use crate::limits::{MAX_CODE_BYTES, MAX_LAYERS, estimated_code_bytes};
 use crate::memory::{PREDICT_STACK_BYTES, PredictMemory, Workspace, predict_memory};
 
@@ -127,14 +127,34 @@ fn init_section(net: &Network) -> String {
     out
 }
 
-/// The standard deviation of an initial distribution; `None` for orthogonal matrices.
+/// A loss with the options that differ from their defaults, as a spec writes them.
+fn loss_text(loss: &Loss) -> String {
+    let mut text = loss.kind.keyword().to_string();
+    if loss.label_smoothing != 0.0 {
+        let _ = write!(text, " label_smoothing {}", loss.label_smoothing);
+    }
+    if let Some(weights) = &loss.class_weights {
+        let weights: Vec<String> = weights.iter().map(f64::to_string).collect();
+        let _ = write!(text, " class_weights ({})", weights.join(", "));
+    }
+    if loss.kind == LossKind::Huber {
+        let _ = write!(text, " delta {}", loss.delta);
+    }
+    if let Some(w) = loss.pos_weight {
+        let _ = write!(text, " pos_weight {w}");
+    }
+    text
+}
+
+/// The standard deviation of an initial distribution; `None` for orthogonal matrices and
+/// truncated normals (whose spread needs the normal CDF; the distribution column shows it).
 fn init_std(init: &Init) -> Option<f64> {
     match *init {
         Init::Zeros | Init::Constant(_) => Some(0.0),
         // U(lo, hi): (hi - lo) / sqrt(12)
         Init::Uniform { lo, hi } => Some((hi - lo) / 12f64.sqrt()),
         Init::Normal { std, .. } => Some(std),
-        Init::Orthogonal { .. } => None,
+        Init::Orthogonal { .. } | Init::TruncNormal { .. } => None,
     }
 }
 
@@ -162,20 +182,20 @@ fn training_section(net: &Network) -> String {
         grouped(per_sample * net.batch as u64),
         net.batch
     );
-    let loss_name = |kind: LossKind| match kind {
-        LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
-        LossKind::Mse => "mse",
-        LossKind::BinaryCrossEntropy => "binary_cross_entropy",
-    };
-    match net.loss {
+    match &net.loss {
         Some(loss) => {
-            let _ = writeln!(out, "  loss: {} (mean over the batch)", loss_name(loss.kind));
+            let mean = if loss.class_weights.is_some() {
+                "weighted mean over the batch: sum(w[label] * loss) / sum(w[label])"
+            } else {
+                "mean over the batch"
+            };
+            let _ = writeln!(out, "  loss: {} ({mean})", loss_text(loss));
         }
         None => {
             let heads: Vec<String> = net
                 .heads
                 .iter()
-                .map(|h| format!("{} {} weight {}", h.name, loss_name(h.loss.kind), h.loss.weight))
+                .map(|h| format!("{} {} weight {}", h.name, loss_text(&h.loss), h.loss.weight))
                 .collect();
             let _ = writeln!(out, "  loss: the weighted sum over heads: {}", heads.join(", "));
         }

@@ -4,6 +4,7 @@
 //! compiler knows; it resolves them into an [`Init`] constant with the helper constructors below,
 //! so the runtime only ever samples plain distributions.
 
+use crate::ops::activation::normal_cdf;
 use crate::rng::Rng;
 use std::fmt;
 
@@ -33,6 +34,18 @@ pub enum Init {
     Orthogonal {
         /// Scale applied to the orthogonal matrix.
         gain: f32,
+    },
+    /// Normal with the given mean and standard deviation conditioned on `[a, b]`
+    /// (`torch.nn.init.trunc_normal_`).
+    TruncNormal {
+        /// Mean before truncation.
+        mean: f32,
+        /// Standard deviation before truncation.
+        std: f32,
+        /// Lower bound.
+        a: f32,
+        /// Upper bound.
+        b: f32,
     },
 }
 
@@ -132,8 +145,9 @@ impl Init {
     /// Fills `out`, viewed as a row-major `[rows, cols]` matrix (rows = out features,
     /// cols = fan_in = in * kh * kw, PyTorch's weight layout).
     ///
-    /// Random draws go in element order; `Uniform` consumes one `u64` per element, `Normal` two,
-    /// `Orthogonal` two per element of the matrix, `Zeros` and `Constant` none.
+    /// Random draws go in element order; `Uniform` and `TruncNormal` consume one `u64` per
+    /// element, `Normal` two, `Orthogonal` two per element of the matrix, `Zeros` and
+    /// `Constant` none.
     pub fn fill(
         &self,
         out: &mut [f32],
@@ -150,9 +164,45 @@ impl Init {
             Init::Uniform { lo, hi } => out.iter_mut().for_each(|x| *x = rng.uniform(lo, hi)),
             Init::Normal { mean, std } => out.iter_mut().for_each(|x| *x = rng.normal(mean, std)),
             Init::Orthogonal { gain } => orthogonal(out, rows, cols, gain, rng),
+            Init::TruncNormal { mean, std, a, b } => {
+                out.iter_mut().for_each(|x| *x = trunc_normal(mean, std, a, b, rng));
+            }
         }
         Ok(())
     }
+}
+
+/// One draw of `torch.nn.init.trunc_normal_`: `mean + std z` with `z` standard normal
+/// conditioned on `[alpha, beta] = [(a - mean) / std, (b - mean) / std]`, by inverting the normal
+/// CDF at a uniform draw in `[Phi(alpha), Phi(beta)]` (torch's method, which uses erfinv), then
+/// clamped to `[a, b]` as torch does.
+fn trunc_normal(mean: f32, std: f32, a: f32, b: f32, rng: &mut Rng) -> f32 {
+    let (mean, std) = (f64::from(mean), f64::from(std));
+    let (alpha, beta) = ((f64::from(a) - mean) / std, (f64::from(b) - mean) / std);
+    let (lo_p, hi_p) = (normal_cdf(alpha), normal_cdf(beta));
+    let p = lo_p + (hi_p - lo_p) * rng.uniform_f64();
+    // Solve Phi(z) = p by Newton's method kept inside a shrinking bracket (bisecting when a
+    // step would leave it): Phi is increasing, so the bracket always holds the root.
+    let (mut lo, mut hi) = (alpha, beta);
+    let mut z = 0.0f64.clamp(alpha, beta);
+    for _ in 0..100 {
+        let f = normal_cdf(z) - p;
+        if f > 0.0 {
+            hi = z;
+        } else {
+            lo = z;
+        }
+        // Phi'(z) = exp(-z^2 / 2) / sqrt(2 pi).
+        let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let newton = z - f / density;
+        let next = if newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
+        let done = (next - z).abs() <= 1e-12 * (1.0 + z.abs());
+        z = next;
+        if done {
+            break;
+        }
+    }
+    ((mean + std * z) as f32).clamp(a, b)
 }
 
 /// `torch.nn.init.orthogonal_`: draw a `[rows, cols]` standard normal matrix, transpose it if
@@ -257,6 +307,51 @@ mod tests {
         // Standard errors: 0.1/sqrt(n) ~ 3e-4 for the mean, 0.01*sqrt(2/n) ~ 4.5e-5 for the var.
         assert!((mean - 0.5).abs() < 0.0015, "mean {mean}");
         assert!((var - 0.01).abs() < 0.00025, "var {var}");
+    }
+
+    #[test]
+    fn trunc_normal_fill_moments() {
+        // torch.nn.init.trunc_normal_(mean, std, a, b): with alpha, beta the standardized bounds,
+        // Z = Phi(beta) - Phi(alpha), the mean is mean + std (phi(alpha) - phi(beta)) / Z and the
+        // variance std^2 (1 + (alpha phi(alpha) - beta phi(beta)) / Z - ((phi(alpha) -
+        // phi(beta)) / Z)^2). An asymmetric interval, so both formulas matter.
+        let (mu, sigma, a, b) = (0.5f64, 2.0f64, -1.0f64, 6.0f64);
+        let init =
+            Init::TruncNormal { mean: mu as f32, std: sigma as f32, a: a as f32, b: b as f32 };
+        let mut out = vec![0.0; 200_000];
+        init.fill(&mut out, 400, 500, &mut Rng::seed(6)).unwrap();
+        assert!(out.iter().all(|&x| (a as f32..=b as f32).contains(&x)));
+        let phi = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let (alpha, beta) = ((a - mu) / sigma, (b - mu) / sigma);
+        let z = normal_cdf(beta) - normal_cdf(alpha);
+        let shift = (phi(alpha) - phi(beta)) / z;
+        let want_mean = mu + sigma * shift;
+        let want_var =
+            sigma * sigma * (1.0 + (alpha * phi(alpha) - beta * phi(beta)) / z - shift * shift);
+        let (mean, var) = mean_var(&out);
+        // Standard errors: sqrt(var / n) ~ 3e-3 for the mean, var sqrt(2 / n) ~ 6e-3 for the var.
+        assert!((mean - want_mean).abs() < 0.012, "mean {mean}, want {want_mean}");
+        assert!((var / want_var - 1.0).abs() < 0.012, "var {var}, want {want_var}");
+        // The quartiles of the truncated distribution: P(X < q) = 1/4 and 3/4, within 0.005.
+        for p in [0.25, 0.75] {
+            let below = out.iter().filter(|&&x| {
+                (normal_cdf((f64::from(x) - mu) / sigma) - normal_cdf(alpha)) / z < p
+            });
+            let fraction = below.count() as f64 / out.len() as f64;
+            assert!((fraction - p).abs() < 0.005, "P(F(X) < {p}) = {fraction}");
+        }
+        // A narrow interval far from nothing: every value inside, one u64 per value.
+        let mut rng = Rng::seed(7);
+        let mut narrow = vec![0.0; 1000];
+        Init::TruncNormal { mean: 0.0, std: 0.02, a: -0.04, b: 0.04 }
+            .fill(&mut narrow, 10, 100, &mut rng)
+            .unwrap();
+        assert!(narrow.iter().all(|x| x.abs() <= 0.04));
+        let mut counted = Rng::seed(7);
+        (0..1000).for_each(|_| {
+            counted.next_u64();
+        });
+        assert_eq!(rng.next_u64(), counted.next_u64());
     }
 
     #[test]

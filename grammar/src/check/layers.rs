@@ -1,8 +1,8 @@
 //! Pass 2: each layer's options validated and resolved, names assigned (kind + index), shapes
 //! inferred, parameters and buffers laid out in one flat buffer.
 
+use super::inits::resolve_init;
 use super::*;
-use crate::ast::InitKind;
 use crate::layers::{self, LayerKind, LayerPlan, LayerStatement, Lower, ParamPlan};
 
 /// Names, shapes and the flat parameter layout, built as layers are lowered in source order.
@@ -283,114 +283,4 @@ pub(crate) fn inits_are_valid(
         valid &= resolve_init(checker, init, any_fans, is_bias).is_some();
     }
     valid
-}
-
-/// Resolves an init scheme to a distribution with torch.nn.init's formulas.
-pub(super) fn resolve_init(
-    checker: &mut Checker,
-    init: &ast::InitAst,
-    fans: Fans,
-    is_bias: bool,
-) -> Option<(String, Init)> {
-    let Fans { fan_in, fan_out } = fans;
-    let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
-    let written = init.name.text.clone();
-    let resolved = match &init.kind {
-        InitKind::Zeros => Init::Zeros,
-        InitKind::Ones => Init::Constant(1.0),
-        InitKind::Constant(c) => Init::Constant(checker.representable(c, "the constant")?),
-        InitKind::Uniform(lo, hi) => {
-            let (lo_v, hi_v) = (
-                checker.representable(lo, "the lower bound"),
-                checker.representable(hi, "the upper bound"),
-            );
-            let (lo_v, hi_v) = (lo_v?, hi_v?);
-            if lo_v >= hi_v {
-                checker.error(
-                    Diagnostic::error(
-                        init.span,
-                        format!(
-                            "`uniform({lo_v}, {hi_v})` needs its lower bound below its upper bound"
-                        ),
-                    )
-                    .with_label("empty interval")
-                    .with_help(if lo_v == hi_v {
-                        format!("for a single value write `constant {lo_v}`")
-                    } else {
-                        format!("write `uniform({hi_v}, {lo_v})`?")
-                    }),
-                );
-                return None;
-            }
-            Init::Uniform { lo: lo_v, hi: hi_v }
-        }
-        InitKind::Normal(mean, std) => {
-            let mean = checker.representable(mean, "the mean");
-            let std = checker.non_negative(
-                std,
-                "the standard deviation",
-                "write e.g. `normal(0, 0.01)`; the mean may be negative, the spread may not",
-            );
-            Init::Normal { mean: mean?, std: std? }
-        }
-        // LeCun (1998): Var(w) = 1/fan_in, the lecture's derivation; Keras draws it truncated.
-        InitKind::LecunNormal => Init::Normal { mean: 0.0, std: (1.0 / fan_in).sqrt() },
-        InitKind::LecunUniform => uniform((3.0 / fan_in).sqrt()),
-        // torch.nn.init.xavier_*_ (Glorot and Bengio 2010): Var(w) = 2/(fan_in + fan_out).
-        InitKind::XavierNormal => {
-            Init::Normal { mean: 0.0, std: (2.0 / (fan_in + fan_out)).sqrt() }
-        }
-        InitKind::XavierUniform => uniform((6.0 / (fan_in + fan_out)).sqrt()),
-        // torch.nn.init.kaiming_*_ defaults (He et al. 2015, mode fan_in, gain sqrt(2)): Var(w) = 2/fan_in.
-        InitKind::KaimingNormal => Init::Normal { mean: 0.0, std: (2.0 / fan_in).sqrt() },
-        InitKind::KaimingUniform => uniform((6.0 / fan_in).sqrt()),
-        InitKind::Orthogonal if is_bias => {
-            checker.error(
-                Diagnostic::error(
-                    init.name.span,
-                    "`orthogonal` needs a matrix, but a bias is a vector",
-                )
-                .with_label("1-D tensor")
-                .with_help("initialize the bias with `zeros` or `constant C`"),
-            );
-            return None;
-        }
-        InitKind::Orthogonal => Init::Orthogonal { gain: 1.0 },
-        InitKind::Unknown => {
-            checker.error(unknown_init(init));
-            return None;
-        }
-    };
-    Some((written, resolved))
-}
-
-/// A word after `init`/`bias` that is not a scheme, or a scheme written without its arguments
-/// (the grammar only accepts `uniform` with its parentheses).
-fn unknown_init(init: &ast::InitAst) -> Diagnostic {
-    let name = init.name.text.as_str();
-    let form = match name {
-        "constant" => Some("constant C"),
-        "uniform" => Some("uniform(LO, HI)"),
-        "normal" => Some("normal(MEAN, STD)"),
-        _ => None,
-    };
-    match form {
-        Some(form) => {
-            Diagnostic::error(init.span, format!("`{name}` needs its arguments: `{form}`"))
-                .with_label("arguments missing or malformed")
-                .with_help(format!(
-                    "write e.g. `{}`",
-                    form.replace("LO, HI", "-0.1, 0.1")
-                        .replace("MEAN, STD", "0, 0.01")
-                        .replace(" C", " 0.1")
-                ))
-        }
-        None => Diagnostic::error(init.name.span, format!("unknown init scheme `{name}`"))
-            .with_label("not an init scheme")
-            .with_help(suggest::hint(name, INIT_SCHEMES, "expected")),
-    }
-}
-
-fn uniform(bound: f64) -> Init {
-    Init::Uniform { lo: -bound, hi: bound }
 }

@@ -15,6 +15,7 @@
 
 mod declarations;
 mod generation;
+mod inits;
 pub(crate) mod layers;
 mod limits;
 mod outline;
@@ -54,8 +55,9 @@ const INIT_SCHEMES: &[&str] = &[
     "kaiming_normal",
     "kaiming_uniform",
     "orthogonal",
+    "trunc_normal",
 ];
-const LOSSES: &[&str] = &["softmax_cross_entropy", "mse", "binary_cross_entropy"];
+const LOSSES: &[&str] = &["softmax_cross_entropy", "mse", "binary_cross_entropy", "huber", "l1"];
 const PENALTIES: &[&str] = &["l2", "l1", "l1_activity"];
 const PREPROCESS_METHODS: &[&str] = &["mean_subtract", "standardize", "whiten"];
 
@@ -405,6 +407,9 @@ fn option_takers(option: &str) -> String {
     match option {
         "eps" => takers.push("`preprocess`".to_string()),
         "weight" => takers.push("a head's `loss`".to_string()),
+        "label_smoothing" | "class_weights" => takers.push("`loss softmax_cross_entropy`".into()),
+        "delta" => takers.push("`loss huber`".to_string()),
+        "pos_weight" => takers.push("`loss binary_cross_entropy`".to_string()),
         _ => {}
     }
     match takers.as_slice() {

@@ -97,19 +97,12 @@ impl Checker {
         let StatementKind::Loss(word) = &statement.kind else {
             return None;
         };
-        let options = self.options(statement, if in_head { &["weight"] } else { &[] });
-        let weight = match options.get("weight") {
-            Some(ast::OptionAst { kind: OptionKind::Weight(n), .. }) => self.non_negative(
-                n,
-                "a loss weight",
-                "a head's loss is multiplied by its weight; 0 ignores the head",
-            )?,
-            _ => 1.0,
-        };
         let kind = match word.text.as_str() {
             "softmax_cross_entropy" => LossKind::SoftmaxCrossEntropy,
             "mse" => LossKind::Mse,
             "binary_cross_entropy" => LossKind::BinaryCrossEntropy,
+            "huber" => LossKind::Huber,
+            "l1" => LossKind::L1,
             other => {
                 self.error(
                     Diagnostic::error(word.span, format!("unknown loss `{other}`"))
@@ -119,9 +112,57 @@ impl Checker {
                 return None;
             }
         };
+        let mut allowed = loss_options(kind).to_vec();
+        if in_head {
+            allowed.push("weight");
+        }
+        let options = self.options(statement, &allowed);
+        let weight = match options.get("weight") {
+            Some(ast::OptionAst { kind: OptionKind::Weight(n), .. }) => self.non_negative(
+                n,
+                "a loss weight",
+                "a head's loss is multiplied by its weight; 0 ignores the head",
+            )?,
+            _ => 1.0,
+        };
+        let label_smoothing = match options.get("label_smoothing") {
+            // nn.CrossEntropyLoss(label_smoothing=E): the target becomes (1 - E) onehot + E/K.
+            Some(ast::OptionAst { kind: OptionKind::LabelSmoothing(n), .. }) => self.bounded(
+                n,
+                "the label smoothing",
+                "in [0, 1)",
+                "the target is (1 - E) one-hot + E / classes: 0 is none, 0.1 is usual",
+                |e| (0.0..1.0).contains(&e),
+            )?,
+            _ => 0.0,
+        };
+        let delta = match options.get("delta") {
+            Some(ast::OptionAst { kind: OptionKind::Delta(n), .. }) => self.positive(
+                n,
+                "the Huber delta",
+                "the loss is quadratic within delta of the target and linear beyond: write e.g. \
+                 `delta 1.0`",
+            )?,
+            _ => 1.0,
+        };
+        let pos_weight = match options.get("pos_weight") {
+            Some(ast::OptionAst { kind: OptionKind::PosWeight(n), .. }) => Some(self.positive(
+                n,
+                "the positive-class weight",
+                "it multiplies the loss of positive targets: above 1 for rare positives, e.g. \
+                 `pos_weight 3` for 1 positive in 4",
+            )?),
+            _ => None,
+        };
+        let class_weights = match options.get("class_weights") {
+            Some(ast::OptionAst { kind: OptionKind::ClassWeights(weights, list), .. }) => {
+                Some(self.class_weights(weights, *list, output)?)
+            }
+            _ => None,
+        };
         let output = output?;
         let problem = match (kind, output) {
-            (LossKind::Mse, _) => None,
+            (LossKind::Mse | LossKind::Huber | LossKind::L1, _) => None,
             (_, Shape::Image { .. }) => Some((
                 format!("`{}` needs a vector of scores, but the output is {output}", word.text),
                 "add `flatten;` and a `dense` layer before the loss".to_string(),
@@ -142,7 +183,66 @@ impl Checker {
             );
             return None;
         }
-        Some(Loss { kind, weight, span: statement.span })
+        Some(Loss {
+            kind,
+            weight,
+            label_smoothing,
+            class_weights,
+            delta,
+            pos_weight,
+            span: statement.span,
+        })
+    }
+
+    /// `class_weights (W0, W1, ...)`: one non-negative weight per class, not all zero (the
+    /// weighted mean divides by the sum of the batch's label weights).
+    fn class_weights(
+        &mut self,
+        weights: &[ast::Number],
+        list: Span,
+        output: Option<Shape>,
+    ) -> Option<Vec<f64>> {
+        let help = "a class's weight multiplies its samples' loss: 1 is the default, 0 ignores \
+                    the class";
+        let values: Vec<Option<f64>> =
+            weights.iter().map(|w| self.non_negative(w, "a class weight", help)).collect();
+        let values: Vec<f64> = values.into_iter().collect::<Option<_>>()?;
+        if let Some(Shape::Vector(classes)) = output
+            && classes != values.len()
+        {
+            self.error(
+                Diagnostic::error(
+                    list,
+                    format!(
+                        "`class_weights` lists {} weight{}, but the output has {classes} classes",
+                        values.len(),
+                        if values.len() == 1 { "" } else { "s" }
+                    ),
+                )
+                .with_label(format!("expected {classes} weights"))
+                .with_help("give one weight per class, in class order: `(W0, W1, ...)`"),
+            );
+            return None;
+        }
+        if values.iter().all(|&w| w == 0.0) {
+            self.error(
+                Diagnostic::error(list, "every class weight is 0")
+                    .with_label("the loss would be 0 / 0")
+                    .with_help("give at least one class a positive weight (1 is the default)"),
+            );
+            return None;
+        }
+        Some(values)
+    }
+}
+
+/// The options each loss takes besides a head's `weight`.
+fn loss_options(kind: LossKind) -> &'static [&'static str] {
+    match kind {
+        LossKind::SoftmaxCrossEntropy => &["label_smoothing", "class_weights"],
+        LossKind::Huber => &["delta"],
+        LossKind::BinaryCrossEntropy => &["pos_weight"],
+        LossKind::Mse | LossKind::L1 => &[],
     }
 }
 

@@ -144,7 +144,7 @@ fn erfc_nonnegative(z: f64) -> f64 {
 /// `Phi(x) = erfc(-x / sqrt 2) / 2`, the standard normal distribution function, without
 /// cancellation on either side: `erfc(|x| / sqrt 2) / 2` for negative `x`, one minus it
 /// otherwise. 0 at -inf, 1 at +inf, NaN for NaN.
-fn normal_cdf(x: f64) -> f64 {
+pub(crate) fn normal_cdf(x: f64) -> f64 {
     let tail = 0.5 * erfc_nonnegative(x.abs() * std::f64::consts::FRAC_1_SQRT_2);
     if x < 0.0 { tail } else { 1.0 - tail }
 }

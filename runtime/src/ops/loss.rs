@@ -112,6 +112,167 @@ pub fn binary_cross_entropy_with_logits<const K: usize>(
     f64::from(weight) * total / count as f64
 }
 
+/// nn.CrossEntropyLoss(weight=class_weights, label_smoothing=smoothing) on class indices, times
+/// `weight`. Row i with label y, `K` classes and `lse = logsumexp(z)` loses
+/// `(1 - e) w[y] (lse - z[y]) + (e / K) sum_k w[k] (lse - z[k])`, and the batch's loss is the
+/// sum over rows divided by `sum_i w[y_i]`, PyTorch's weighted mean (with all weights 1 this is
+/// the plain mean). A batch whose labels all weigh 0 gives 0 and a zero gradient (PyTorch's
+/// 0 / 0 is NaN). Labels were checked to be below `K`.
+pub fn softmax_cross_entropy_weighted<const K: usize>(
+    logits: &[[f32; K]],
+    labels: &[usize],
+    class_weights: &[f32; K],
+    smoothing: f32,
+    weight: f32,
+    dlogits: &mut [[f32; K]],
+) -> f64 {
+    let total_weight: f64 = labels.iter().map(|&y| f64::from(class_weights[y])).sum();
+    if total_weight == 0.0 {
+        dlogits.iter_mut().for_each(|dz| *dz = [0.0; K]);
+        return 0.0;
+    }
+    let scale = weight / total_weight as f32;
+    let spread = smoothing / K as f32;
+    let mut total = 0.0f64;
+    for ((z, &label), dz) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
+        // The row's target mass q: (1 - e) w[y] onehot(y) + (e / K) w.
+        let mut q: [f32; K] = std::array::from_fn(|k| spread * class_weights[k]);
+        q[label] += (1.0 - smoothing) * class_weights[label];
+        total += weighted_cross_entropy_row(z, &q, scale, dz);
+    }
+    f64::from(weight) * total / total_weight
+}
+
+/// nn.CrossEntropyLoss(weight=class_weights, label_smoothing=smoothing) on probability targets
+/// (mixup and cutmix), times `weight`: the targets become `t (1 - e) + e / K`, and the loss is
+/// `-sum_i sum_k w[k] t_ik log softmax(z_i)_k / rows`. PyTorch divides by the number of rows
+/// here, not by a sum of weights as for class indices.
+pub fn softmax_cross_entropy_soft_weighted<const K: usize>(
+    logits: &[[f32; K]],
+    targets: &[[f32; K]],
+    class_weights: &[f32; K],
+    smoothing: f32,
+    weight: f32,
+    dlogits: &mut [[f32; K]],
+) -> f64 {
+    let rows = logits.len().max(1);
+    let scale = weight / rows as f32;
+    let spread = smoothing / K as f32;
+    let mut total = 0.0f64;
+    for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
+        let q: [f32; K] =
+            std::array::from_fn(|k| class_weights[k] * (t[k] * (1.0 - smoothing) + spread));
+        total += weighted_cross_entropy_row(z, &q, scale, dz);
+    }
+    f64::from(weight) * total / rows as f64
+}
+
+/// One row of a cross-entropy against target masses `q` (weights times targets): returns
+/// `sum_k q_k (lse(z) - z_k)` and writes its gradient times `scale`,
+/// `scale (softmax(z) sum_k q_k - q)`. Terms with `q_k = 0` contribute nothing.
+fn weighted_cross_entropy_row<const K: usize>(
+    z: &[f32; K],
+    q: &[f32; K],
+    scale: f32,
+    dz: &mut [f32; K],
+) -> f64 {
+    // logsumexp with the max subtracted, so exp cannot overflow.
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for (dz, &z) in dz.iter_mut().zip(z) {
+        *dz = (z - max).exp();
+        sum += *dz;
+    }
+    let lse = max + sum.ln();
+    let (mut loss, mut q_sum) = (0.0f64, 0.0f32);
+    for (&q, &z) in q.iter().zip(z) {
+        if q != 0.0 {
+            loss += f64::from(q * (lse - z));
+            q_sum += q;
+        }
+    }
+    let inv = scale * q_sum / sum;
+    for (dz, &q) in dz.iter_mut().zip(q) {
+        *dz = *dz * inv - scale * q;
+    }
+    loss
+}
+
+/// nn.HuberLoss(delta): mean over every value of `d^2 / 2` where `|d| <= delta` and
+/// `delta (|d| - delta / 2)` beyond, `d = y - t`, times `weight`; writes
+/// `weight * clamp(d, -delta, delta) / count`.
+pub fn huber<const K: usize>(
+    outputs: &[[f32; K]],
+    targets: &[[f32; K]],
+    delta: f32,
+    weight: f32,
+    doutputs: &mut [[f32; K]],
+) -> f64 {
+    let count = (outputs.len() * K).max(1);
+    let scale = weight / count as f32;
+    let mut total = 0.0f64;
+    for ((y, t), dy) in outputs.iter().zip(targets).zip(doutputs.iter_mut()) {
+        for ((&y, &t), dy) in y.iter().zip(t).zip(dy.iter_mut()) {
+            let d = y - t;
+            total += f64::from(if d.abs() <= delta {
+                0.5 * d * d
+            } else {
+                delta * (d.abs() - 0.5 * delta)
+            });
+            *dy = scale * d.clamp(-delta, delta);
+        }
+    }
+    f64::from(weight) * total / count as f64
+}
+
+/// nn.L1Loss: mean of |y - t| over every value, times `weight`; writes
+/// `weight * sign(y - t) / count` (sign(0) = 0, as PyTorch).
+pub fn l1_loss<const K: usize>(
+    outputs: &[[f32; K]],
+    targets: &[[f32; K]],
+    weight: f32,
+    doutputs: &mut [[f32; K]],
+) -> f64 {
+    let count = (outputs.len() * K).max(1);
+    let scale = weight / count as f32;
+    let mut total = 0.0f64;
+    for ((y, t), dy) in outputs.iter().zip(targets).zip(doutputs.iter_mut()) {
+        for ((&y, &t), dy) in y.iter().zip(t).zip(dy.iter_mut()) {
+            let d = y - t;
+            total += f64::from(d.abs());
+            *dy = if d == 0.0 { 0.0 } else { scale * d.signum() };
+        }
+    }
+    f64::from(weight) * total / count as f64
+}
+
+/// nn.BCEWithLogitsLoss(pos_weight=p): mean over every value of
+/// `(1 - t) z + (1 + (p - 1) t) (ln(1 + e^-|z|) + max(-z, 0))` (PyTorch's stable form of
+/// `-p t ln sigmoid(z) - (1 - t) ln(1 - sigmoid(z))`), times `weight`; writes
+/// `weight * ((1 + (p - 1) t) sigmoid(z) - p t) / count`.
+pub fn binary_cross_entropy_with_logits_pos_weight<const K: usize>(
+    logits: &[[f32; K]],
+    targets: &[[f32; K]],
+    pos_weight: f32,
+    weight: f32,
+    dlogits: &mut [[f32; K]],
+) -> f64 {
+    let count = (logits.len() * K).max(1);
+    let scale = weight / count as f32;
+    let mut total = 0.0f64;
+    for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
+        for ((&z, &t), dz) in z.iter().zip(t).zip(dz.iter_mut()) {
+            let e = (-z.abs()).exp();
+            let log_weight = 1.0 + (pos_weight - 1.0) * t;
+            total += f64::from((1.0 - t) * z + log_weight * (e.ln_1p() + (-z).max(0.0)));
+            // sigmoid(z) from e = exp(-|z|), stable on both sides.
+            let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            *dz = scale * (log_weight * sigmoid - pos_weight * t);
+        }
+    }
+    f64::from(weight) * total / count as f64
+}
+
 /// `penalty l2 a`: returns (a/2) sum(w^2), adds a w to the gradient.
 pub fn l2_penalty(w: &[f32], grad: &mut [f32], a: f32) -> f64 {
     let mut sum = 0.0f64;
@@ -249,6 +410,79 @@ mod tests {
         // d/dz = (sigmoid(z) - t) / count.
         assert!(close(f64::from(grad[0][0]), (0.5 - 1.0) / 2.0));
         assert!(close(f64::from(grad[0][1]), 0.5));
+    }
+
+    #[test]
+    fn weighted_cross_entropy_matches_its_definition() {
+        // Rows as above, class weights (1, 2, 3), labels 2 and 0: sum w[y] = 4, loss
+        // (3 (lse0 - 3) + 1 ln 3) / 4 and gradient w[y] (softmax(z) - onehot) / 4.
+        let logits = [[1.0f32, 2.0, 3.0], [0.0, 0.0, 0.0]];
+        let mut grad = [[f32::NAN; 3]; 2];
+        let w = [1.0, 2.0, 3.0];
+        let loss = softmax_cross_entropy_weighted(&logits, &[2, 0], &w, 0.0, 1.0, &mut grad);
+        assert!(close(loss, (3.0 * 0.407_605_964 + 3f64.ln()) / 4.0), "{loss}");
+        let softmax0 = [0.090_030_57, 0.244_728_48, 0.665_240_96];
+        for (g, (s, t)) in grad[0].iter().zip(softmax0.iter().zip([0.0, 0.0, 1.0])) {
+            assert!(close(f64::from(*g), 3.0 * (s - t) / 4.0), "{grad:?}");
+        }
+        assert!(close(f64::from(grad[1][0]), (1.0 / 3.0 - 1.0) / 4.0));
+        // Smoothing e over K = 3 classes: row 1 (uniform logits) still loses ln 3; row 0 loses
+        // (1 - e)(lse - 3) + (e / 3) sum_k (lse - z_k).
+        let e = 0.3;
+        let loss = softmax_cross_entropy_weighted(&logits, &[2, 0], &[1.0; 3], e, 1.0, &mut grad);
+        let lse = 3.407_605_964f64;
+        let row0 = (1.0 - 0.3) * (lse - 3.0) + 0.1 * (3.0 * lse - 6.0);
+        assert!(close(loss, (row0 + 3f64.ln()) / 2.0), "{loss}");
+        // With weights 1 and no smoothing it is the plain loss.
+        let mut plain = [[0.0f32; 3]; 2];
+        let want = softmax_cross_entropy(&logits, &[2, 0], 0.5, &mut plain);
+        let got = softmax_cross_entropy_weighted(&logits, &[2, 0], &[1.0; 3], 0.0, 0.5, &mut grad);
+        assert!(
+            close(got, want)
+                && grad
+                    .iter()
+                    .flatten()
+                    .zip(plain.iter().flatten())
+                    .all(|(a, b)| (a - b).abs() < 1e-7)
+        );
+        // Labels whose weights are all 0: no loss and no gradient (PyTorch's 0/0 is NaN).
+        let loss =
+            softmax_cross_entropy_weighted(&logits, &[0, 0], &[0.0, 1.0, 1.0], 0.1, 1.0, &mut grad);
+        assert_eq!((loss, grad), (0.0, [[0.0; 3]; 2]));
+    }
+
+    #[test]
+    fn huber_l1_and_pos_weight_match_their_definitions() {
+        let mut grad = [[f32::NAN; 3]];
+        // d = (0.5, -3, 0), delta 1: (0.125 + 1 * (3 - 0.5) + 0) / 3; gradient clamp(d) / 3.
+        let y = [[1.5f32, -1.0, 2.0]];
+        let t = [[1.0f32, 2.0, 2.0]];
+        let loss = huber(&y, &t, 1.0, 1.0, &mut grad);
+        assert!(close(loss, (0.125 + 2.5) / 3.0), "{loss}");
+        assert_eq!(grad, [[0.5 / 3.0, -1.0 / 3.0, 0.0]]);
+        // L1: (0.5 + 3 + 0) / 3, gradient sign(d) / 3 with sign(0) = 0.
+        let loss = l1_loss(&y, &t, 1.0, &mut grad);
+        assert!(close(loss, 3.5 / 3.0), "{loss}");
+        assert_eq!(grad, [[1.0 / 3.0, -1.0 / 3.0, 0.0]]);
+        // pos_weight 2 at z = 0: t = 1 loses 2 ln 2, t = 0 loses ln 2; gradients 2 (0.5 - 1)
+        // and 0.5; pos_weight 1 is the plain loss.
+        let mut g2 = [[0.0f32; 2]];
+        let loss = binary_cross_entropy_with_logits_pos_weight(
+            &[[0.0, 0.0]],
+            &[[1.0, 0.0]],
+            2.0,
+            1.0,
+            &mut g2,
+        );
+        assert!(close(loss, 3.0 * 2f64.ln() / 2.0), "{loss}");
+        assert_eq!(g2, [[-0.5, 0.25]]);
+        let z = [[0.3f32, -100.0]];
+        let t = [[0.2f32, 1.0]];
+        let (mut a, mut b) = ([[0.0f32; 2]], [[0.0f32; 2]]);
+        let with = binary_cross_entropy_with_logits_pos_weight(&z, &t, 1.0, 0.5, &mut a);
+        let plain = binary_cross_entropy_with_logits(&z, &t, 0.5, &mut b);
+        assert!(close(with, plain) && close(with, 0.5 * (0.3 * 0.8 + 0.554_355_244 + 100.0) / 2.0));
+        assert!(a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() < 1e-7));
     }
 
     #[test]
