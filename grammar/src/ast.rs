@@ -180,7 +180,7 @@ pub enum OptionKind {
     Rescale(Word),
     /// `label_smoothing E` (a loss option)
     LabelSmoothing(Number),
-    /// `class_weights (W0, W1, ...)` (a loss option), with the span of the parenthesized list
+    /// `class_weights(W0, W1, ...)` (a loss option), with the span of the parenthesized list
     ClassWeights(Vec<Number>, Span),
     /// `delta D` (a loss option)
     Delta(Number),

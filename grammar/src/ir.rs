@@ -297,7 +297,7 @@ pub struct Loss {
     pub weight: f64,
     /// `label_smoothing E` of softmax cross-entropy, in [0, 1) (0 unless given).
     pub label_smoothing: f64,
-    /// `class_weights (W0, ...)` of softmax cross-entropy, one per class: the weighted mean
+    /// `class_weights(W0, ...)` of softmax cross-entropy, one per class: the weighted mean
     /// `sum_i w[y_i] l_i / sum_i w[y_i]` of nn.CrossEntropyLoss(weight=...).
     pub class_weights: Option<Vec<f64>>,
     /// `delta D` of the Huber loss, > 0 (1 unless given, as nn.HuberLoss).

@@ -135,7 +135,7 @@ fn loss_text(loss: &Loss) -> String {
     }
     if let Some(weights) = &loss.class_weights {
         let weights: Vec<String> = weights.iter().map(f64::to_string).collect();
-        let _ = write!(text, " class_weights ({})", weights.join(", "));
+        let _ = write!(text, " class_weights({})", weights.join(", "));
     }
     if loss.kind == LossKind::Huber {
         let _ = write!(text, " delta {}", loss.delta);

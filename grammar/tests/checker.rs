@@ -245,6 +245,69 @@ fn init_schemes_resolve_with_torch_formulas() {
 }
 
 #[test]
+fn init_arguments_resolve_as_torch_nn_init_computes_them() {
+    // Every layer is `dense 4` on 6 inputs: fan_in 6, fan_out 4. The expected values were
+    // printed by torch (calculate_gain / sqrt(fan), times sqrt(3) for the uniform bound).
+    let schemes = [
+        "kaiming_normal(mode fan_out, nonlinearity leaky_relu, a 0.2)",
+        "kaiming_uniform(nonlinearity tanh)",
+        "kaiming_normal(nonlinearity selu)",
+        "kaiming_uniform(a 0.3)",
+        "xavier_uniform(gain 2)",
+        "xavier_normal(gain relu)",
+        "xavier_normal(gain leaky_relu)",
+        "kaiming_normal(mode fan_in, nonlinearity linear)",
+        "orthogonal(gain 1.5)",
+        "trunc_normal(0.1, 0.02, -0.04, 0.3)",
+    ];
+    let layers: String = schemes.iter().map(|s| format!("dense 6; dense 4 init {s}; ")).collect();
+    let n = net(&format!("input 6; {layers} loss mse;"));
+    let init = |i: usize| n.param(&format!("dense{}.weight", 2 * i + 2)).unwrap().init;
+    let normal = |i: usize, want: f64| match init(i) {
+        Init::Normal { mean, std } => assert!(mean == 0.0 && (std - want).abs() < 1e-12, "{i}"),
+        other => panic!("{i}: {other:?}"),
+    };
+    let uniform = |i: usize, want: f64| match init(i) {
+        Init::Uniform { lo, hi } => assert!(lo == -hi && (hi - want).abs() < 1e-12, "{i}"),
+        other => panic!("{i}: {other:?}"),
+    };
+    normal(0, 0.6933752452815364);
+    uniform(1, 1.1785113019775793);
+    normal(2, 0.3061862178478973);
+    uniform(3, 0.9578262852211514);
+    uniform(4, 1.5491933384829668);
+    normal(5, 0.6324555320336759);
+    normal(6, 0.6324239116285848);
+    normal(7, 0.4082482904638631);
+    assert_eq!(init(8), Init::Orthogonal { gain: 1.5 });
+    assert_eq!(init(9), Init::TruncNormal { mean: 0.1, std: 0.02, a: -0.04, b: 0.3 });
+    // The summary shows the scheme as written, arguments included.
+    assert_eq!(n.param("dense2.weight").unwrap().init_scheme, schemes[0]);
+    assert_eq!(n.param("dense20.weight").unwrap().init_scheme, "trunc_normal");
+}
+
+#[test]
+fn loss_options_resolve_with_pytorch_defaults() {
+    let n = net("input 4; dense 3; loss softmax_cross_entropy label_smoothing 0.1 \
+         class_weights(0.5, 1, 2e0);");
+    let loss = n.loss.unwrap();
+    assert_eq!(loss.kind, LossKind::SoftmaxCrossEntropy);
+    assert_eq!((loss.label_smoothing, loss.class_weights), (0.1, Some(vec![0.5, 1.0, 2.0])));
+    let loss = net("input 4; dense 3; loss huber;").loss.unwrap();
+    assert_eq!((loss.kind, loss.delta, loss.pos_weight), (LossKind::Huber, 1.0, None));
+    let loss = net("input 4; dense 3; loss huber delta 0.25;").loss.unwrap();
+    assert_eq!(loss.delta, 0.25);
+    assert_eq!(net("input 4; dense 3; loss l1;").loss.unwrap().kind, LossKind::L1);
+    let loss = net("input 4; dense 1; loss binary_cross_entropy pos_weight 3;").loss.unwrap();
+    assert_eq!((loss.pos_weight, loss.label_smoothing, loss.class_weights), (Some(3.0), 0.0, None));
+    // In a head, beside the head's weight.
+    let n = net("input 4; dense 3; head a { dense 2; loss softmax_cross_entropy label_smoothing \
+         0.2 weight 0.5; } head b { dense 1; loss huber delta 2 weight 0.1; }");
+    assert_eq!((n.heads[0].loss.label_smoothing, n.heads[0].loss.weight), (0.2, 0.5));
+    assert_eq!((n.heads[1].loss.delta, n.heads[1].loss.weight), (2.0, 0.1));
+}
+
+#[test]
 fn penalties_apply_to_weights_by_default_and_to_named_targets() {
     let n = net("input 4; dense 3 dropconnect 0.5; batchnorm; relu; dense 2; loss mse; \
          penalty l2 5e-4; penalty l1 1e-5 on dense2.weight, dense1.bias; \

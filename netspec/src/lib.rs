@@ -141,8 +141,9 @@ pub mod __private {
     pub use netspec_runtime::ops::kernels;
     pub use netspec_runtime::ops::layernorm::{LayerNorm, LayerNormShape};
     pub use netspec_runtime::ops::loss::{
-        binary_cross_entropy_with_logits, l1_activity, mse, softmax_cross_entropy,
-        softmax_cross_entropy_soft,
+        binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_pos_weight, huber,
+        l1_activity, l1_loss, mse, softmax_cross_entropy, softmax_cross_entropy_soft,
+        softmax_cross_entropy_soft_weighted, softmax_cross_entropy_weighted,
     };
     pub use netspec_runtime::ops::pool::{
         FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,

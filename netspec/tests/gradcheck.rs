@@ -15,7 +15,7 @@ use common::{Mode, Targets, uniform};
 use netspec::Rng;
 use proptest::prelude::*;
 
-// Every activation, every loss, with and without bias, narrow (written-out dot products) and
+// Every activation, every loss (and its options), with and without bias, narrow (written-out dot products) and
 // wide (the 8-lane helper) layers, an image input behind `flatten`, an activation on the input.
 spec!(relu_ce, network Net { input 3; batch 5; dense 7; relu; dense 4; loss softmax_cross_entropy; });
 spec!(leaky_tanh_mse, network Net {
@@ -43,6 +43,22 @@ spec!(gelu_silu_layernorm, network Net {
 spec!(deep_sigmoid_mse, network Net {
     input 9; batch 6; dense 17; sigmoid; dense 8; leaky_relu 0.2; dense 11; tanh; dense 2;
     identity; loss mse; penalty l2 5e-3;
+});
+// The losses' options and the init schemes' arguments.
+spec!(smoothed_weighted_ce, network Net {
+    input 5; batch 6;
+    dense 7 init kaiming_normal(mode fan_out, nonlinearity leaky_relu, a 0.1); leaky_relu 0.1;
+    dense 4 init xavier_uniform(gain 2);
+    loss softmax_cross_entropy label_smoothing 0.15 class_weights(0.5, 1, 2, 0.25);
+});
+spec!(huber_loss, network Net {
+    input 4; batch 5; dense 6 init orthogonal(gain 1.3) bias trunc_normal(0, 0.1, -0.2, 0.2);
+    tanh; dense 3; loss huber delta 0.3;
+});
+spec!(l1_loss, network Net { input 4; batch 3; dense 5; sigmoid; dense 2; loss l1; });
+spec!(pos_weighted_bce, network Net {
+    input 6; batch 4; dense 5 init kaiming_uniform(nonlinearity selu); tanh; dense 3;
+    loss binary_cross_entropy pos_weight 3;
 });
 
 /// The shared oracle check, in training mode without masks (these networks have none).
@@ -147,5 +163,25 @@ proptest! {
     #[test]
     fn deep_mixed_network(seed in any::<u64>(), scale in 0.5f32..3.0) {
         gradcheck!(deep_sigmoid_mse, values, seed, scale);
+    }
+
+    #[test]
+    fn label_smoothing_and_class_weights(seed in any::<u64>(), scale in 0.5f32..3.0) {
+        gradcheck!(smoothed_weighted_ce, labels, seed, scale);
+    }
+
+    #[test]
+    fn huber_loss_both_sides_of_delta(seed in any::<u64>(), scale in 0.5f32..3.0) {
+        gradcheck!(huber_loss, values, seed, scale);
+    }
+
+    #[test]
+    fn l1_loss_mean_absolute_error(seed in any::<u64>(), scale in 0.5f32..3.0) {
+        gradcheck!(l1_loss, values, seed, scale);
+    }
+
+    #[test]
+    fn binary_cross_entropy_with_pos_weight(seed in any::<u64>(), scale in 0.5f32..3.0) {
+        gradcheck!(pos_weighted_bce, values, seed, scale);
     }
 }

@@ -34,6 +34,9 @@ mod conv_net {
 mod norm_gelu {
     netspec::include_spec!("norm_gelu");
 }
+mod loss_and_init_options {
+    netspec::include_spec!("loss_and_init_options");
+}
 
 /// One SGD step on inputs and targets of the right sizes (after fitting the preprocessing on
 /// them), then a prediction.
@@ -83,6 +86,16 @@ fn every_generated_network_trains_and_predicts() {
     let y = step_and_predict!(conv_net::ConvNet, &[0usize, 1, 2, 1]);
     assert!(y.iter().all(|v| v.is_finite()));
     let y = step_and_predict!(norm_gelu::NormGelu, &[0usize, 1, 2, 3, 0, 1, 2, 3]);
+    assert!(y.iter().all(|v| v.is_finite()));
+
+    use loss_and_init_options as options;
+    let y = step_and_predict!(options::Smoothed, &[0usize, 1, 2, 1]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(options::Robust, &[0.5f32; 5 * 2]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(options::Absolute, &[-0.5f32; 4 * 2]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(options::WeightedBinary, &[1.0f32; 4 * 2]);
     assert!(y.iter().all(|v| v.is_finite()));
 }
 

@@ -35,6 +35,9 @@ mod every_init {
 mod flattened_image {
     netspec::include_spec!("flattened_image");
 }
+mod loss_and_init_options {
+    netspec::include_spec!("loss_and_init_options");
+}
 mod leaky_penalties {
     netspec::include_spec!("leaky_penalties");
 }
@@ -322,6 +325,10 @@ fn exported_modules_match_netspec() {
     classifier!(every_init::Inits, "every_init", 2);
     classifier!(flattened_image::FlatDigits, "flattened_image", 10);
     classifier!(leaky_penalties::Leaky, "leaky_penalties", 3);
+    classifier!(loss_and_init_options::Smoothed, "loss_and_init_options", 3);
+    regressor!(loss_and_init_options::Robust, "loss_and_init_options");
+    regressor!(loss_and_init_options::Absolute, "loss_and_init_options");
+    regressor!(loss_and_init_options::WeightedBinary, "loss_and_init_options");
     classifier!(norm_gelu::NormGelu, "norm_gelu", 4);
     regressor!(two_networks::Regressor, "two_networks");
     classifier!(two_networks::Classifier, "two_networks", 3);

@@ -59,7 +59,7 @@ struct Output<'a> {
     head: Option<&'a ir::Head>,
     buf: Buf<'a>,
     width: usize,
-    loss: ir::Loss,
+    loss: &'a ir::Loss,
 }
 
 struct Plan<'a> {
@@ -104,7 +104,7 @@ fn plan(net: &ir::Network) -> Plan<'_> {
     let mut plan =
         Plan { steps: Vec::new(), buffers: Vec::new(), outputs: Vec::new(), layer_out: Vec::new() };
     let trunk = plan_layers(&net.layers, Buf::Input, &mut plan);
-    if let Some(loss) = net.loss {
+    if let Some(loss) = &net.loss {
         plan.outputs.push(Output { head: None, buf: trunk, width: net.trunk_output().len(), loss });
     }
     for head in &net.heads {
@@ -113,7 +113,7 @@ fn plan(net: &ir::Network) -> Plan<'_> {
             head: Some(head),
             buf,
             width: head.output.len(),
-            loss: head.loss,
+            loss: &head.loss,
         });
     }
     plan
@@ -423,7 +423,36 @@ fn loss_code(
         None => targets.clone(),
     };
     let check = quote!(#p::Targets::check(#receiver, network, method, #argument, batch, (#width_name, #w))?;);
-    let (target_ty, call, soft_call, doc, target_doc) = match out.loss.kind {
+    let loss = out.loss;
+    let values_doc =
+        || format!("`{argument}` holds `BATCH * {}` values, sample after sample", out.width);
+    let (target_ty, call, soft_call, doc, target_doc) = match loss.kind {
+        LossKind::SoftmaxCrossEntropy
+            if loss.label_smoothing != 0.0 || loss.class_weights.is_some() =>
+        {
+            let ones = vec![1.0; out.width];
+            let class_weights = loss
+                .class_weights
+                .as_ref()
+                .unwrap_or(&ones)
+                .iter()
+                .map(|&w| f32_tokens(w, "a class weight", loss.span))
+                .collect::<Result<Vec<_>, _>>()?;
+            let smoothing = f32_tokens(loss.label_smoothing, "the label smoothing", loss.span)?;
+            let class_weights = quote!(&[#(#class_weights),*]);
+            (
+                quote!(usize),
+                quote!(#p::softmax_cross_entropy_weighted(#rows, #targets, #class_weights, #smoothing, #weight, #grad)),
+                quote!(#p::softmax_cross_entropy_soft_weighted(#rows, #soft, #class_weights, #smoothing, #weight, #grad)),
+                "softmax cross-entropy on the logits with class weights and label smoothing \
+                 (PyTorch `CrossEntropyLoss(weight, label_smoothing)`: sum(w[label] * loss) / \
+                 sum(w[label]) over the batch)",
+                format!(
+                    "`{argument}` holds one class index per sample (`BATCH` values, each below {})",
+                    out.width
+                ),
+            )
+        }
         LossKind::SoftmaxCrossEntropy => (
             quote!(usize),
             quote!(#p::softmax_cross_entropy(#rows, #targets, #weight, #grad)),
@@ -441,6 +470,21 @@ fn loss_code(
             "mean squared error over all values (PyTorch `MSELoss`)",
             format!("`{argument}` holds `BATCH * {}` values, sample after sample", out.width),
         ),
+        LossKind::BinaryCrossEntropy if loss.pos_weight.is_some() => {
+            let pos_weight =
+                f32_tokens(loss.pos_weight.unwrap_or(1.0), "the positive-class weight", loss.span)?;
+            (
+                quote!(f32),
+                quote!(#p::binary_cross_entropy_with_logits_pos_weight(#rows, #targets.as_chunks::<#w>().0, #pos_weight, #weight, #grad)),
+                quote!(#p::binary_cross_entropy_with_logits_pos_weight(#rows, #soft, #pos_weight, #weight, #grad)),
+                "binary cross-entropy on the logits with a positive-class weight, mean over all \
+                 values (PyTorch `BCEWithLogitsLoss(pos_weight)`)",
+                format!(
+                    "`{argument}` holds `BATCH * {}` probabilities in [0, 1], sample after sample",
+                    out.width
+                ),
+            )
+        }
         LossKind::BinaryCrossEntropy => (
             quote!(f32),
             quote!(#p::binary_cross_entropy_with_logits(#rows, #targets.as_chunks::<#w>().0, #weight, #grad)),
@@ -450,6 +494,24 @@ fn loss_code(
                 "`{argument}` holds `BATCH * {}` probabilities in [0, 1], sample after sample",
                 out.width
             ),
+        ),
+        LossKind::Huber => {
+            let delta = f32_tokens(loss.delta, "the Huber delta", loss.span)?;
+            (
+                quote!(f32),
+                quote!(#p::huber(#rows, #targets.as_chunks::<#w>().0, #delta, #weight, #grad)),
+                quote!(#p::huber(#rows, #soft, #delta, #weight, #grad)),
+                "Huber loss over all values, quadratic within delta and linear beyond (PyTorch \
+                 `HuberLoss(delta)`)",
+                values_doc(),
+            )
+        }
+        LossKind::L1 => (
+            quote!(f32),
+            quote!(#p::l1_loss(#rows, #targets.as_chunks::<#w>().0, #weight, #grad)),
+            quote!(#p::l1_loss(#rows, #soft, #weight, #grad)),
+            "mean absolute error over all values (PyTorch `L1Loss`)",
+            values_doc(),
         ),
     };
     Ok(LossCode { target_ty, check, call, soft_call, doc, target_doc })
@@ -1015,6 +1077,15 @@ fn param_info(param: &ir::Param, span: Span, p: &TokenStream) -> Result<TokenStr
         ir::Init::Orthogonal { gain } => {
             let gain = f32_tokens(gain, &what("gain"), span)?;
             quote!(#p::Init::Orthogonal { gain: #gain })
+        }
+        ir::Init::TruncNormal { mean, std, a, b } => {
+            let (mean, std) =
+                (f32_tokens(mean, &what("mean"), span)?, f32_tokens(std, &what("std"), span)?);
+            let (a, b) = (
+                f32_tokens(a, &what("lower bound"), span)?,
+                f32_tokens(b, &what("upper bound"), span)?,
+            );
+            quote!(#p::Init::TruncNormal { mean: #mean, std: #std, a: #a, b: #b })
         }
     };
     let fan_in = usize_lit(param.fans.map_or(0, |f| f.fan_in));

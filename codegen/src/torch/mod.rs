@@ -10,7 +10,7 @@ mod train;
 use std::fmt::Write as _;
 
 use netspec_grammar::ir::{
-    Activation, Augmentation, Init, Layer, LossKind, Network, Op, Rescale, Shape,
+    Activation, Augmentation, Init, Layer, Loss, LossKind, Network, Op, Rescale, Shape,
 };
 
 pub use train::{export_train_script, snake};
@@ -187,6 +187,13 @@ fn write_reset(out: &mut String, net: &Network) {
                 format!("nn.init.normal_({t}, {}, {})", py(mean), py(std))
             }
             Init::Orthogonal { gain } => format!("nn.init.orthogonal_({t}, gain={})", py(gain)),
+            Init::TruncNormal { mean, std, a, b } => format!(
+                "nn.init.trunc_normal_({t}, mean={}, std={}, a={}, b={})",
+                py(mean),
+                py(std),
+                py(a),
+                py(b)
+            ),
         };
         let _ = writeln!(out, "        {call}  # {}", p.init_scheme);
     }
@@ -333,19 +340,40 @@ fn write_penalty(out: &mut String, net: &Network) {
     out.push_str("        return total\n");
 }
 
-fn loss_call(kind: LossKind, output: &str, target: &str) -> String {
-    match kind {
+fn loss_call(loss: &Loss, output: &str, target: &str) -> String {
+    let values = format!("{target}.reshape({output}.shape).to(torch.float32)");
+    let tensor = |values: &[f64]| {
+        let values: Vec<String> = values.iter().map(|&v| py(v)).collect();
+        format!(
+            "torch.tensor([{}], dtype={output}.dtype, device={output}.device)",
+            values.join(", ")
+        )
+    };
+    match loss.kind {
         // nn.CrossEntropyLoss: class indices, or soft labels (N, K) as mixup and cutmix make
-        LossKind::SoftmaxCrossEntropy => format!(
-            "F.cross_entropy({output}, {target} if {target}.is_floating_point() else \
-             {target}.to(torch.long).reshape(-1))"
-        ),
-        LossKind::Mse => {
-            format!("F.mse_loss({output}, {target}.reshape({output}.shape).to(torch.float32))")
+        LossKind::SoftmaxCrossEntropy => {
+            let mut options = String::new();
+            if let Some(weights) = &loss.class_weights {
+                let _ = write!(options, ", weight={}", tensor(weights));
+            }
+            if loss.label_smoothing != 0.0 {
+                let _ = write!(options, ", label_smoothing={}", py(loss.label_smoothing));
+            }
+            format!(
+                "F.cross_entropy({output}, {target} if {target}.is_floating_point() else \
+                 {target}.to(torch.long).reshape(-1){options})"
+            )
         }
-        LossKind::BinaryCrossEntropy => format!(
-            "F.binary_cross_entropy_with_logits({output}, {target}.reshape({output}.shape).to(torch.float32))"
-        ),
+        LossKind::Mse => format!("F.mse_loss({output}, {values})"),
+        LossKind::Huber => format!("F.huber_loss({output}, {values}, delta={})", py(loss.delta)),
+        LossKind::L1 => format!("F.l1_loss({output}, {values})"),
+        LossKind::BinaryCrossEntropy => match loss.pos_weight {
+            Some(w) => format!(
+                "F.binary_cross_entropy_with_logits({output}, {values}, pos_weight={})",
+                tensor(&[w])
+            ),
+            None => format!("F.binary_cross_entropy_with_logits({output}, {values})"),
+        },
     }
 }
 
@@ -362,7 +390,7 @@ fn write_loss(out: &mut String, net: &Network) {
                 out,
                 "        return {} * {}",
                 py(loss.weight),
-                loss_call(loss.kind, "outputs", "targets")
+                loss_call(loss, "outputs", "targets")
             );
         }
         None => {
@@ -372,7 +400,7 @@ fn write_loss(out: &mut String, net: &Network) {
                 .map(|h| {
                     let (o, t) =
                         (format!("outputs[\"{}\"]", h.name), format!("targets[\"{}\"]", h.name));
-                    format!("{} * {}", py(h.loss.weight), loss_call(h.loss.kind, &o, &t))
+                    format!("{} * {}", py(h.loss.weight), loss_call(&h.loss, &o, &t))
                 })
                 .collect();
             let terms = terms.join("\n            + ");

@@ -16,7 +16,7 @@ pub fn export_train_script(net: &Network, module: &str) -> String {
     let kind = |loss: LossKind| match loss {
         LossKind::SoftmaxCrossEntropy => "classes",
         LossKind::BinaryCrossEntropy => "binary",
-        LossKind::Mse => "values",
+        LossKind::Mse | LossKind::Huber | LossKind::L1 => "values",
     };
     let outputs: Vec<(String, usize, &str)> = match &net.loss {
         Some(loss) => vec![(String::new(), net.trunk_output().len(), kind(loss.kind))],

@@ -194,7 +194,7 @@ impl Checker {
         })
     }
 
-    /// `class_weights (W0, W1, ...)`: one non-negative weight per class, not all zero (the
+    /// `class_weights(W0, W1, ...)`: one non-negative weight per class, not all zero (the
     /// weighted mean divides by the sum of the batch's label weights).
     fn class_weights(
         &mut self,

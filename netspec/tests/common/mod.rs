@@ -79,16 +79,16 @@ pub fn loss_in(
 ) -> f64 {
     let (outputs, activations) = forward_all(net, params, inputs, mode);
     let mut total = 0.0;
-    let losses: Vec<ir::Loss> = match net.loss {
+    let losses: Vec<&ir::Loss> = match &net.loss {
         Some(loss) => vec![loss],
-        None => net.heads.iter().map(|h| h.loss).collect(),
+        None => net.heads.iter().map(|h| &h.loss).collect(),
     };
     let per_output: Vec<&Targets<'_>> = match targets {
         Targets::Heads(each) => each.iter().collect(),
         single => vec![single],
     };
     for ((rows, loss), targets) in outputs.iter().zip(&losses).zip(per_output) {
-        total += loss.weight * data_loss(loss.kind, rows, targets);
+        total += loss.weight * data_loss(loss, rows, targets);
     }
     let batch = inputs.len() / net.input.len();
     for penalty in &net.activity_penalties {
@@ -100,35 +100,63 @@ pub fn loss_in(
     total + penalty(net, params)
 }
 
-fn data_loss(kind: LossKind, rows: &Rows, targets: &Targets<'_>) -> f64 {
+/// The mean loss of `rows`, from PyTorch's definitions of each loss and its options.
+fn data_loss(loss: &ir::Loss, rows: &Rows, targets: &Targets<'_>) -> f64 {
     let output = rows[0].len();
+    // nn.CrossEntropyLoss(weight, label_smoothing), reduction mean: the sum over rows of
+    // (1 - e) w[y] (-ln p_y) + (e / K) sum_k w[k] (-ln p_k), divided by sum_n w[y_n].
+    if let (LossKind::SoftmaxCrossEntropy, Targets::Labels(labels)) = (loss.kind, targets) {
+        let e = loss.label_smoothing;
+        let w = |k: usize| loss.class_weights.as_ref().map_or(1.0, |w| w[k]);
+        let (mut sum, mut weights) = (0.0, 0.0);
+        for (a, &y) in rows.iter().zip(labels.iter()) {
+            let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + a.iter().map(|z| (z - max).exp()).sum::<f64>().ln();
+            let smooth: f64 = a.iter().enumerate().map(|(k, z)| w(k) * (lse - z)).sum();
+            sum += (1.0 - e) * w(y) * (lse - a[y]) + e / output as f64 * smooth;
+            weights += w(y);
+        }
+        return sum / weights;
+    }
     let mut data = 0.0;
     for (n, a) in rows.iter().enumerate() {
-        data += match (kind, targets) {
-            (LossKind::SoftmaxCrossEntropy, Targets::Labels(labels)) => {
-                let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let lse = max + a.iter().map(|z| (z - max).exp()).sum::<f64>().ln();
-                lse - a[labels[n]]
-            }
-            (LossKind::Mse, Targets::Values(t)) => {
-                a.iter().zip(&t[n * output..]).map(|(y, &t)| (y - t as f64).powi(2)).sum::<f64>()
-                    / output as f64
-            }
-            (LossKind::BinaryCrossEntropy, Targets::Values(t)) => {
-                a.iter()
-                    .zip(&t[n * output..])
-                    .map(|(&z, &t)| {
-                        // -[t ln s(z) + (1 - t) ln(1 - s(z))]
-                        let s = 1.0 / (1.0 + (-z).exp());
-                        -(t as f64 * s.ln() + (1.0 - t as f64) * (1.0 - s).ln())
-                    })
-                    .sum::<f64>()
-                    / output as f64
-            }
-            _ => panic!("targets do not fit the loss"),
+        let t = t_row(targets, n, output);
+        let pairs = || a.iter().zip(t).map(|(&y, &t)| (y, f64::from(t))).collect::<Vec<_>>();
+        let per_value: f64 = match loss.kind {
+            LossKind::Mse => pairs().iter().map(|(y, t)| (y - t).powi(2)).sum(),
+            LossKind::L1 => pairs().iter().map(|(y, t)| (y - t).abs()).sum(),
+            LossKind::Huber => pairs()
+                .iter()
+                .map(|(y, t)| {
+                    let (d, delta) = ((y - t).abs(), loss.delta);
+                    if d < delta { 0.5 * d * d } else { delta * (d - 0.5 * delta) }
+                })
+                .sum(),
+            LossKind::BinaryCrossEntropy => pairs()
+                .iter()
+                .map(|&(z, t)| {
+                    // -[p t ln s(z) + (1 - t) ln(1 - s(z))], p the positive-class weight
+                    let p = loss.pos_weight.unwrap_or(1.0);
+                    let s = 1.0 / (1.0 + (-z).exp());
+                    -(p * t * s.ln() + (1.0 - t) * (1.0 - s).ln())
+                })
+                .sum(),
+            LossKind::SoftmaxCrossEntropy => panic!("targets do not fit the loss"),
         };
+        data += per_value / output as f64;
     }
     data / rows.len() as f64
+}
+
+/// Row `n` of value targets.
+fn t_row<'a>(targets: &Targets<'a>, n: usize, output: usize) -> &'a [f32] {
+    match targets {
+        Targets::Values(t) => {
+            let t: &'a [f32] = t;
+            &t[n * output..(n + 1) * output]
+        }
+        _ => panic!("targets do not fit the loss"),
+    }
 }
 
 /// The network's output for one sample, in eval mode with fresh buffers.

@@ -57,7 +57,8 @@ where
     let inputs = super::uniform(rng, N::BATCH * N::INPUT, 2.0);
     let labels: Vec<usize> = (0..N::BATCH).map(|_| rng.below(N::OUTPUT)).collect();
     let values: Vec<f32> = (0..N::BATCH * N::OUTPUT).map(|_| rng.uniform(0.0, 1.0)).collect();
-    let uses_labels = ir.loss.unwrap().kind == netspec_grammar::ir::LossKind::SoftmaxCrossEntropy;
+    let uses_labels =
+        ir.loss.as_ref().unwrap().kind == netspec_grammar::ir::LossKind::SoftmaxCrossEntropy;
     let targets = if uses_labels { Targets::Labels(&labels) } else { Targets::Values(&values) };
 
     net.resample(rng);

@@ -136,7 +136,7 @@ pub fn softmax_cross_entropy_weighted<const K: usize>(
     let mut total = 0.0f64;
     for ((z, &label), dz) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
         // The row's target mass q: (1 - e) w[y] onehot(y) + (e / K) w.
-        let mut q: [f32; K] = std::array::from_fn(|k| spread * class_weights[k]);
+        let mut q: [f32; K] = core::array::from_fn(|k| spread * class_weights[k]);
         q[label] += (1.0 - smoothing) * class_weights[label];
         total += weighted_cross_entropy_row(z, &q, scale, dz);
     }
@@ -161,7 +161,7 @@ pub fn softmax_cross_entropy_soft_weighted<const K: usize>(
     let mut total = 0.0f64;
     for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
         let q: [f32; K] =
-            std::array::from_fn(|k| class_weights[k] * (t[k] * (1.0 - smoothing) + spread));
+            core::array::from_fn(|k| class_weights[k] * (t[k] * (1.0 - smoothing) + spread));
         total += weighted_cross_entropy_row(z, &q, scale, dz);
     }
     f64::from(weight) * total / rows as f64
