@@ -34,6 +34,7 @@ const KEYWORDS: &[&str] = &[
     "network",
     "input",
     "image",
+    "sequence",
     "batch",
     "preprocess",
     "augment",
@@ -53,6 +54,12 @@ const KEYWORDS: &[&str] = &[
     "kernel",
     "stride",
     "pad",
+    "dilation",
+    "groups",
+    "count_pad",
+    "affine",
+    "track_running_stats",
+    "shortcut",
     "eps",
     "momentum",
     "weight",
@@ -93,6 +100,8 @@ const VALUES: &[&str] = &[
     "vertical",
     "train",
     "test",
+    "true",
+    "false",
 ];
 
 const VOCABULARY_LEN: usize = layers::KEYWORD_COUNT + KEYWORDS.len() + VALUES.len();

@@ -58,7 +58,10 @@ fn pools_default_their_stride_to_the_window() {
     let n =
         net("input image(2, 9, 9); maxpool 2; avgpool 3 stride 1 pad 1; global_avgpool; loss mse;");
     assert_eq!(n.layers[0].output, image(2, 4, 4));
-    assert_eq!(n.layers[0].op, Op::MaxPool(Pool { kernel: 2, stride: 2, pad: 0 }));
+    assert_eq!(
+        n.layers[0].op,
+        Op::MaxPool(Pool { kernel: [2, 2], stride: [2, 2], pad: [0, 0], count_pad: true })
+    );
     assert_eq!(n.layers[1].output, image(2, 4, 4));
     assert_eq!(n.layers[2].output, Shape::Vector(2));
 }
@@ -99,8 +102,14 @@ fn batchnorm_has_gamma_beta_and_running_statistics_per_feature_or_channel() {
     let n = net(
         "input image(3, 4, 4); batchnorm; flatten; dense 5; batchnorm eps 1e-3 momentum 0.01; loss mse;",
     );
-    assert_eq!(n.layers[0].op, Op::BatchNorm { eps: 1e-5, momentum: 0.1 });
-    assert_eq!(n.layers[3].op, Op::BatchNorm { eps: 1e-3, momentum: 0.01 });
+    assert_eq!(
+        n.layers[0].op,
+        Op::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true, track_running_stats: true }
+    );
+    assert_eq!(
+        n.layers[3].op,
+        Op::BatchNorm { eps: 1e-3, momentum: 0.01, affine: true, track_running_stats: true }
+    );
     let gamma = n.param("batchnorm1.weight").unwrap();
     assert_eq!(
         (gamma.shape.clone(), gamma.role, gamma.init),

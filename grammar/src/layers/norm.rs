@@ -1,4 +1,5 @@
-//! Normalization layers: `batchnorm [eps E] [momentum M]` and `layernorm [eps E]`.
+//! Normalization layers: `batchnorm [eps E] [momentum M] [affine false]
+//! [track_running_stats false]` and `layernorm [eps E]`.
 
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower};
 use crate::check::Checker;
@@ -9,9 +10,21 @@ pub(super) const KINDS: &[LayerKind] = &[
     LayerKind {
         keyword: "batchnorm",
         argument: Argument::None,
-        options: &["eps", "momentum"],
+        options: &["eps", "momentum", "affine", "track_running_stats"],
         lower: Lower::Plan(batchnorm),
-        label: |op| matches!(op, Op::BatchNorm { .. }).then(|| "batchnorm".into()),
+        label: |op| match op {
+            Op::BatchNorm { affine, track_running_stats, .. } => {
+                let mut s = String::from("batchnorm");
+                if !affine {
+                    s += " affine false";
+                }
+                if !track_running_stats {
+                    s += " track_running_stats false";
+                }
+                Some(s)
+            }
+            _ => None,
+        },
     },
     LayerKind {
         keyword: "layernorm",
@@ -22,8 +35,9 @@ pub(super) const KINDS: &[LayerKind] = &[
     },
 ];
 
-/// nn.BatchNorm1d on vectors, nn.BatchNorm2d (per channel) on images: gamma and beta per
-/// feature, and running statistics (buffers).
+/// nn.BatchNorm1d on vectors and sequences (per channel), nn.BatchNorm2d (per channel) on
+/// images: gamma and beta per feature unless `affine false`, and running statistics (buffers)
+/// unless `track_running_stats false`.
 fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
     let eps = layer.number("eps").map_or(Some(1e-5), |n| {
         checker.positive(
@@ -41,19 +55,33 @@ fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
             |m| m > 0.0 && m <= 1.0,
         )
     });
+    let affine = layer.flag(
+        checker,
+        "affine",
+        true,
+        "`affine false` drops the learnable gamma and beta (nn.BatchNorm2d(affine=False))",
+    );
+    let track_running_stats = layer.flag(
+        checker,
+        "track_running_stats",
+        true,
+        "`track_running_stats false` keeps no running statistics and normalizes with the \
+         batch's statistics in eval too, as PyTorch",
+    );
     let input = layer.input?;
     let features = match input {
         Shape::Vector(n) => n,
-        Shape::Image { channels, .. } => channels,
+        Shape::Image { channels, .. } | Shape::Sequence { channels, .. } => channels,
     };
+    let (affine, track_running_stats) = (affine?, track_running_stats?);
     Some(LayerPlan {
-        op: Op::BatchNorm { eps: eps?, momentum: momentum? },
+        op: Op::BatchNorm { eps: eps?, momentum: momentum?, affine, track_running_stats },
         output: input,
         // Eval mode folds the statistics into one scale and shift per value.
         flops: 2 * input.len() as u64,
-        params: gamma_and_beta(features),
+        params: if affine { gamma_and_beta(features) } else { vec![] },
         fans: None,
-        norm_features: Some(features),
+        norm_features: track_running_stats.then_some(features),
     })
 }
 
@@ -69,7 +97,7 @@ fn layernorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
     });
     let features = match layer.input? {
         Shape::Vector(n) => n,
-        image @ Shape::Image { .. } => {
+        image @ (Shape::Image { .. } | Shape::Sequence { .. }) => {
             checker.error(
                 Diagnostic::error(
                     layer.statement.keyword.span,
