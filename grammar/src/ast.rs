@@ -185,12 +185,6 @@ pub enum OptionKind {
     Groups(Number),
     /// `count_pad true|false`
     CountPad(Word),
-    /// `affine true|false`
-    Affine(Word),
-    /// `track_running_stats true|false`
-    TrackRunningStats(Word),
-    /// `shortcut` (of `residual`)
-    Shortcut,
     /// `eps E`
     Eps(Number),
     /// `momentum M`

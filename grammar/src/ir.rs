@@ -220,11 +220,6 @@ pub enum Op {
         eps: f64,
         /// Running-statistics update weight (0.1 unless given), as in PyTorch.
         momentum: f64,
-        /// Whether it has the learnable gamma and beta (`affine true` unless given).
-        affine: bool,
-        /// Whether it keeps running statistics for eval (true unless given); without them it
-        /// normalizes with the batch statistics in eval too, as PyTorch.
-        track_running_stats: bool,
     },
     /// `layernorm`: nn.LayerNorm over the features of a vector, y = (x - mean) /
     /// sqrt(var + eps) * gamma + beta with the biased variance of each sample's features;

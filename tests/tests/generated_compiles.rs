@@ -34,6 +34,9 @@ mod conv_net {
 mod norm_gelu {
     netspec::include_spec!("norm_gelu");
 }
+mod kws_ds_cnn {
+    netspec::include_spec!("kws_ds_cnn");
+}
 
 /// One SGD step on inputs and targets of the right sizes (after fitting the preprocessing on
 /// them), then a prediction.
@@ -83,6 +86,8 @@ fn every_generated_network_trains_and_predicts() {
     let y = step_and_predict!(conv_net::ConvNet, &[0usize, 1, 2, 1]);
     assert!(y.iter().all(|v| v.is_finite()));
     let y = step_and_predict!(norm_gelu::NormGelu, &[0usize, 1, 2, 3, 0, 1, 2, 3]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(kws_ds_cnn::KwsDsCnn, &[0usize, 1, 2, 3, 4, 5, 6, 11]);
     assert!(y.iter().all(|v| v.is_finite()));
 }
 

@@ -73,16 +73,16 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let doc_const =
         format!("`{name}`: {module} on {}, weight = params[{}..]", layer.input, weight.offset);
     let group = if groups == 1 { "" } else { ", c in f's group" };
+    // `oh*2 + kh*3 - 1`, the tap's dilation left out when it is 1.
+    let index = |o: &str, k: &str, a: usize| {
+        let tap = if dilation[a] == 1 { k.to_string() } else { format!("{k}*{}", dilation[a]) };
+        format!("{o}*{} + {tap} - {}", stride[a], pad[a])
+    };
     let formula = if sequence {
-        format!(
-            "y[f, o] = sum w[f, c, k] x[c, o*{} + k*{} - {}]{b_term}",
-            stride[1], dilation[1], pad[1]
-        )
+        format!("y[f, o] = sum w[f, c, k] x[c, {}]{b_term}", index("o", "k", 1))
     } else {
-        format!(
-            "y[f, oh, ow] = sum w[f, c, kh, kw] x[c, oh*{} + kh*{} - {}, ow*{} + kw*{} - {}]{b_term}",
-            stride[0], dilation[0], pad[0], stride[1], dilation[1], pad[1]
-        )
+        let (h, w) = (index("oh", "kh", 0), index("ow", "kw", 1));
+        format!("y[f, oh, ow] = sum w[f, c, kh, kw] x[c, {h}, {w}]{b_term}")
     };
     Ok(LayerCode {
         doc: format!(

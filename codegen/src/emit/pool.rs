@@ -5,7 +5,7 @@
 //! On a sequence the same kernels run on a single row (nn.MaxPool1d, nn.AvgPool1d).
 
 use netspec_grammar::Diagnostic;
-use netspec_grammar::ir::{Op, Pool};
+use netspec_grammar::ir::{Op, Pool, Shape};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -49,9 +49,11 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             };
             let [k, s, pd] = [pool.kernel, pool.stride, pool.pad].map(pair_lit);
             let count_pad = pool.count_pad;
-            let dim = if height == 1 && pool.kernel[0] == 1 { "1d" } else { "2d" };
-            let what =
-                format!("({:?}, stride={:?}, padding={:?})", pool.kernel, pool.stride, pool.pad);
+            let sequence = matches!(layer.input, Shape::Sequence { .. });
+            let dim = if sequence { "1d" } else { "2d" };
+            let [kernel, stride, pad] =
+                [pool.kernel, pool.stride, pool.pad].map(|a| crate::torch::axes(a, sequence));
+            let what = format!("({kernel}, stride={stride}, padding={pad})");
             let max = !matches!(layer.op, Op::AvgPool(_));
             let doc_const = format!("`{name}` on {}", layer.input);
             code.items = quote! {

@@ -134,21 +134,14 @@ fn write_init(out: &mut String, net: &Network) {
             Op::Conv { filters, .. } => {
                 conv_module(layer.input, layer.input.dims()[0], *filters, &layer.op)
             }
-            Op::BatchNorm { eps, momentum, affine, track_running_stats } => {
+            Op::BatchNorm { eps, momentum } => {
                 let (kind, features) = match layer.input {
                     Shape::Vector(n) => ("1d", n),
                     Shape::Sequence { channels, .. } => ("1d", channels),
                     Shape::Image { channels, .. } => ("2d", channels),
                 };
-                let mut options = String::new();
-                if !affine {
-                    options += ", affine=False";
-                }
-                if !track_running_stats {
-                    options += ", track_running_stats=False";
-                }
                 format!(
-                    "nn.BatchNorm{kind}({features}, eps={}, momentum={}{options})",
+                    "nn.BatchNorm{kind}({features}, eps={}, momentum={})",
                     py(*eps),
                     py(*momentum)
                 )
@@ -166,7 +159,7 @@ fn write_init(out: &mut String, net: &Network) {
 /// The PyTorch module a conv layer is: `nn.Conv2d(1, 4, (10, 4), stride=2, padding=(5, 1))`,
 /// `nn.Conv1d(3, 8, 5, dilation=2)` (options at their defaults left out).
 /// A per-axis size as PyTorch takes it: `3` for a 1-d layer or a square, else `(10, 4)`.
-fn axes(pair: [usize; 2], sequence: bool) -> String {
+pub(crate) fn axes(pair: [usize; 2], sequence: bool) -> String {
     match pair {
         _ if sequence => pair[1].to_string(),
         [h, w] if h == w => h.to_string(),

@@ -61,14 +61,21 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
             .with_label("does not divide")
             .with_help(format!(
                 "each group convolves channels / groups inputs into filters / groups outputs; \
-                 use a common divisor of {channels} and {filters} (`groups {channels}` with \
-                 a multiple of {channels} filters is a depthwise conv)"
+                 use one of {} (`groups {channels}` with a multiple of {channels} filters is a \
+                 depthwise conv)",
+                suggest::list(
+                    &common_divisors(channels, filters)
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                )
             )),
         );
         return None;
     }
     let extent = [0, 1].map(|a| dilation[a] * (kernel[a] - 1) + 1);
-    let (out_h, out_w) = window_output(checker, statement, input, extent, stride, pad)?;
+    let dilated = dilation != [1, 1];
+    let (out_h, out_w) = window_output(checker, statement, input, extent, stride, pad, dilated)?;
     if !inits_valid {
         return None;
     }
@@ -90,6 +97,11 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
         fans: Some(fans),
         norm_features: None,
     })
+}
+
+/// The numbers that divide both `a` and `b`, as `groups` options: `` `groups 1` ``.
+fn common_divisors(a: usize, b: usize) -> Vec<String> {
+    (1..=a.min(b)).filter(|g| a % g == 0 && b % g == 0).map(|g| format!("groups {g}")).collect()
 }
 
 /// Whether an unknown option of the statement is most likely a misspelling of `option`.

@@ -23,10 +23,13 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
     let in_features = match layer.input? {
         Shape::Vector(n) => n,
         image @ (Shape::Image { .. } | Shape::Sequence { .. }) => {
-            let what = if matches!(image, Shape::Sequence { .. }) { "" } else { "the image " };
+            let (what, label) = match image {
+                Shape::Sequence { .. } => ("the ", "sequence input"),
+                _ => ("the image ", "image input"),
+            };
             checker.error(
                 Diagnostic::error(statement.keyword.span, format!("`dense` needs a vector input, but its input is {what}{image}"))
-                    .with_label("image input")
+                    .with_label(label)
                     .with_help("dense after conv needs `flatten`: add `flatten;` before this layer (or `global_avgpool;`)"),
             );
             return None;

@@ -151,9 +151,7 @@ impl LayerStatement<'_> {
         help: &str,
     ) -> Option<bool> {
         let word: &Word = match self.options.get(name).map(|o| &o.kind) {
-            Some(
-                OptionKind::CountPad(w) | OptionKind::Affine(w) | OptionKind::TrackRunningStats(w),
-            ) => w,
+            Some(OptionKind::CountPad(w)) => w,
             _ => return Some(default),
         };
         match word.text.as_str() {
@@ -304,7 +302,8 @@ pub(crate) fn image_input(
 }
 
 /// Output size of a sliding window per axis: floor((size + 2 pad - extent) / stride) + 1
-/// with extent = dilation (kernel - 1) + 1 (nn.Conv2d); `extent` is `[height, width]`.
+/// with extent = dilation (kernel - 1) + 1 (nn.Conv2d); `extent` is `[height, width]`, and
+/// `dilated` says whether it is a dilated kernel's.
 pub(crate) fn window_output(
     checker: &mut Checker,
     statement: &Statement,
@@ -312,14 +311,17 @@ pub(crate) fn window_output(
     extent: [usize; 2],
     stride: [usize; 2],
     pad: [usize; 2],
+    dilated: bool,
 ) -> Option<(usize, usize)> {
     let (_, height, width) = input.grid()?;
     let padded = [height + 2 * pad[0], width + 2 * pad[1]];
     if extent[0] > padded[0] || extent[1] > padded[1] {
         let (window, size, fit) = match input {
-            Shape::Sequence { .. } => {
-                (format!("{}", extent[1]), format!("{}", padded[1]), padded[1].to_string())
-            }
+            Shape::Sequence { .. } => (
+                format!("{}-step", extent[1]),
+                format!("length {}", padded[1]),
+                padded[1].to_string(),
+            ),
             _ => (
                 format!("{}x{}", extent[0], extent[1]),
                 format!("{}x{}", padded[0], padded[1]),
@@ -327,9 +329,22 @@ pub(crate) fn window_output(
             ),
         };
         checker.error(
-            Diagnostic::error(statement.span, format!("the {window} window of `{}` is larger than its padded input {size}", statement.keyword.text))
-                .with_label("window larger than the input")
-                .with_help(format!("use a window of at most {fit} (dilation spreads a kernel of k taps over dilation * (k - 1) + 1 positions) or add padding")),
+            Diagnostic::error(
+                statement.span,
+                format!(
+                    "the {window} window of `{}` is larger than its padded input {size}",
+                    statement.keyword.text
+                ),
+            )
+            .with_label("window larger than the input")
+            .with_help(format!(
+                "use a window of at most {fit} or add padding{}",
+                if dilated {
+                    " (a dilated kernel of k taps spans dilation * (k - 1) + 1 positions)"
+                } else {
+                    ""
+                }
+            )),
         );
         return None;
     }

@@ -1,5 +1,4 @@
-//! Normalization layers: `batchnorm [eps E] [momentum M] [affine false]
-//! [track_running_stats false]` and `layernorm [eps E]`.
+//! Normalization layers: `batchnorm [eps E] [momentum M]` and `layernorm [eps E]`.
 
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower};
 use crate::check::Checker;
@@ -10,21 +9,9 @@ pub(super) const KINDS: &[LayerKind] = &[
     LayerKind {
         keyword: "batchnorm",
         argument: Argument::None,
-        options: &["eps", "momentum", "affine", "track_running_stats"],
+        options: &["eps", "momentum"],
         lower: Lower::Plan(batchnorm),
-        label: |op| match op {
-            Op::BatchNorm { affine, track_running_stats, .. } => {
-                let mut s = String::from("batchnorm");
-                if !affine {
-                    s += " affine false";
-                }
-                if !track_running_stats {
-                    s += " track_running_stats false";
-                }
-                Some(s)
-            }
-            _ => None,
-        },
+        label: |op| matches!(op, Op::BatchNorm { .. }).then(|| "batchnorm".into()),
     },
     LayerKind {
         keyword: "layernorm",
@@ -36,8 +23,7 @@ pub(super) const KINDS: &[LayerKind] = &[
 ];
 
 /// nn.BatchNorm1d on vectors and sequences (per channel), nn.BatchNorm2d (per channel) on
-/// images: gamma and beta per feature unless `affine false`, and running statistics (buffers)
-/// unless `track_running_stats false`.
+/// images: gamma and beta per feature, and running statistics (buffers).
 fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
     let eps = layer.number("eps").map_or(Some(1e-5), |n| {
         checker.positive(
@@ -55,33 +41,19 @@ fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
             |m| m > 0.0 && m <= 1.0,
         )
     });
-    let affine = layer.flag(
-        checker,
-        "affine",
-        true,
-        "`affine false` drops the learnable gamma and beta (nn.BatchNorm2d(affine=False))",
-    );
-    let track_running_stats = layer.flag(
-        checker,
-        "track_running_stats",
-        true,
-        "`track_running_stats false` keeps no running statistics and normalizes with the \
-         batch's statistics in eval too, as PyTorch",
-    );
     let input = layer.input?;
     let features = match input {
         Shape::Vector(n) => n,
         Shape::Image { channels, .. } | Shape::Sequence { channels, .. } => channels,
     };
-    let (affine, track_running_stats) = (affine?, track_running_stats?);
     Some(LayerPlan {
-        op: Op::BatchNorm { eps: eps?, momentum: momentum?, affine, track_running_stats },
+        op: Op::BatchNorm { eps: eps?, momentum: momentum? },
         output: input,
         // Eval mode folds the statistics into one scale and shift per value.
         flops: 2 * input.len() as u64,
-        params: if affine { gamma_and_beta(features) } else { vec![] },
+        params: gamma_and_beta(features),
         fans: None,
-        norm_features: track_running_stats.then_some(features),
+        norm_features: Some(features),
     })
 }
 

@@ -102,7 +102,7 @@ fn window(
             return None;
         }
     }
-    let (out_h, out_w) = window_output(checker, statement, input, kernel, stride, pad)?;
+    let (out_h, out_w) = window_output(checker, statement, input, kernel, stride, pad, false)?;
     let output = input.with_grid(channels, out_h, out_w);
     Some(LayerPlan {
         op: op(Pool { kernel, stride, pad, count_pad }),
