@@ -77,6 +77,8 @@ pub enum InputAst {
     Vector(Number),
     /// `input image(C, H, W);`
     Image([Number; 3]),
+    /// `input sequence(C, L);`
+    Sequence([Number; 2]),
 }
 
 /// Statement kinds with their positional arguments.
@@ -152,6 +154,15 @@ pub struct OptionAst {
     pub span: Span,
 }
 
+/// A size given for every axis (`3`) or per axis, height then width (`(10, 4)`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sizes {
+    /// One number for every axis.
+    All(Number),
+    /// `(height, width)`.
+    PerAxis([Number; 2], Span),
+}
+
 /// Option kinds with their values.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -162,12 +173,18 @@ pub enum OptionKind {
     Bias(Option<InitAst>),
     /// `dropconnect P`
     DropConnect(Number),
-    /// `kernel K`
-    Kernel(Number),
-    /// `stride S`
-    Stride(Number),
-    /// `pad P`
-    Pad(Number),
+    /// `kernel K` or `kernel (KH, KW)`
+    Kernel(Sizes),
+    /// `stride S` or `stride (SH, SW)`
+    Stride(Sizes),
+    /// `pad P` or `pad (PH, PW)`
+    Pad(Sizes),
+    /// `dilation D` or `dilation (DH, DW)`
+    Dilation(Sizes),
+    /// `groups G`
+    Groups(Number),
+    /// `count_pad true|false`
+    CountPad(Word),
     /// `eps E`
     Eps(Number),
     /// `momentum M`

@@ -19,6 +19,13 @@ pub enum Shape {
         /// Columns.
         width: usize,
     },
+    /// A sequence, channels first (PyTorch's NCL without the N): 1-D layers slide along it.
+    Sequence {
+        /// Channels.
+        channels: usize,
+        /// Positions.
+        length: usize,
+    },
 }
 
 impl Shape {
@@ -27,6 +34,26 @@ impl Shape {
         match *self {
             Shape::Vector(n) => n,
             Shape::Image { channels, height, width } => channels * height * width,
+            Shape::Sequence { channels, length } => channels * length,
+        }
+    }
+
+    /// `(channels, height, width)` of an image, `(channels, 1, length)` of a sequence (the
+    /// runtime runs 1-D layers as 2-D ones on a single row); `None` for a vector.
+    pub fn grid(&self) -> Option<(usize, usize, usize)> {
+        match *self {
+            Shape::Vector(_) => None,
+            Shape::Image { channels, height, width } => Some((channels, height, width)),
+            Shape::Sequence { channels, length } => Some((channels, 1, length)),
+        }
+    }
+
+    /// The shape of the same kind (image or sequence) with this grid; a sequence keeps
+    /// height 1.
+    pub fn with_grid(&self, channels: usize, height: usize, width: usize) -> Shape {
+        match self {
+            Shape::Sequence { .. } => Shape::Sequence { channels, length: width },
+            _ => Shape::Image { channels, height, width },
         }
     }
 
@@ -40,6 +67,7 @@ impl Shape {
         match *self {
             Shape::Vector(n) => vec![n],
             Shape::Image { channels, height, width } => vec![channels, height, width],
+            Shape::Sequence { channels, length } => vec![channels, length],
         }
     }
 }
@@ -49,6 +77,7 @@ impl fmt::Display for Shape {
         match self {
             Shape::Vector(n) => write!(f, "{n}"),
             Shape::Image { channels, height, width } => write!(f, "{channels}x{height}x{width}"),
+            Shape::Sequence { channels, length } => write!(f, "{channels}x{length} sequence"),
         }
     }
 }
@@ -165,20 +194,27 @@ pub enum Op {
         /// DropConnect probability of dropping a weight while training.
         dropconnect: Option<f64>,
     },
-    /// `conv`: 2-D cross-correlation, weight `[filters, in, kernel, kernel]` (nn.Conv2d).
+    /// `conv`: cross-correlation, weight `[filters, in / groups, kh, kw]` on an image
+    /// (nn.Conv2d), `[filters, in / groups, k]` on a sequence (nn.Conv1d). Every pair is
+    /// `[height, width]`; on a sequence the height entries are 1, 1, 0 and 1.
     Conv {
         /// Output channels.
         filters: usize,
-        /// Square kernel side.
-        kernel: usize,
+        /// Kernel size.
+        kernel: [usize; 2],
         /// Stride (1 unless given).
-        stride: usize,
+        stride: [usize; 2],
         /// Zero padding on each side (0 unless given).
-        pad: usize,
+        pad: [usize; 2],
+        /// Spacing between kernel taps (1 unless given).
+        dilation: [usize; 2],
+        /// Channel groups (1 unless given; the input channels for a depthwise conv).
+        groups: usize,
         /// Whether the layer has a bias.
         bias: bool,
     },
-    /// `batchnorm`: nn.BatchNorm1d on vectors, nn.BatchNorm2d (per channel) on images.
+    /// `batchnorm`: nn.BatchNorm1d on vectors and sequences, nn.BatchNorm2d (per channel) on
+    /// images.
     BatchNorm {
         /// Added to the variance (1e-5 unless given).
         eps: f64,
@@ -208,16 +244,21 @@ pub enum Op {
     },
     /// `maxpool`.
     MaxPool(Pool),
-    /// `avgpool` (padding counts as zeros in the average, PyTorch's `count_include_pad=True`).
+    /// `avgpool`.
     AvgPool(Pool),
-    /// `global_avgpool`: the mean of each channel, image C x H x W -> vector C.
+    /// `global_avgpool`: the mean of each channel, image C x H x W (or sequence C x L) ->
+    /// vector C.
     GlobalAvgPool,
+    /// `global_maxpool`: the maximum of each channel, image C x H x W (or sequence C x L) ->
+    /// vector C (nn.AdaptiveMaxPool2d(1) then flatten).
+    GlobalMaxPool,
     /// `fractional_maxpool` (Graham 2014) with 2x2 pooling regions, output = floor(input / alpha).
     FractionalMaxPool {
         /// The reduction ratio, 1 < alpha < 2.
         alpha: f64,
     },
-    /// `flatten`: image C x H x W -> vector C*H*W in C, H, W order.
+    /// `flatten`: image C x H x W -> vector C*H*W in C, H, W order (sequence C x L ->
+    /// vector C*L).
     Flatten,
     /// `residual`: y = x + F(x), where F (the branch) keeps the shape.
     Residual {
@@ -239,15 +280,19 @@ pub enum Rescale {
     Test,
 }
 
-/// Pooling window.
+/// Pooling window, per axis `[height, width]` (on a sequence the height entries are 1, 1
+/// and 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
-    /// Square window side.
-    pub kernel: usize,
+    /// Window size.
+    pub kernel: [usize; 2],
     /// Stride (the kernel unless given, as in PyTorch).
-    pub stride: usize,
+    pub stride: [usize; 2],
     /// Padding on each side (0 unless given).
-    pub pad: usize,
+    pub pad: [usize; 2],
+    /// Whether the average counts the padding as zeros (`count_include_pad`, true unless
+    /// `count_pad false`); max pooling keeps true.
+    pub count_pad: bool,
 }
 
 /// Elementwise activations.

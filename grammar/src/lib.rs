@@ -34,6 +34,7 @@ const KEYWORDS: &[&str] = &[
     "network",
     "input",
     "image",
+    "sequence",
     "batch",
     "preprocess",
     "augment",
@@ -53,6 +54,9 @@ const KEYWORDS: &[&str] = &[
     "kernel",
     "stride",
     "pad",
+    "dilation",
+    "groups",
+    "count_pad",
     "eps",
     "momentum",
     "weight",
@@ -107,6 +111,8 @@ const VALUES: &[&str] = &[
     "selu",
     "a",
     "gain",
+    "true",
+    "false",
 ];
 
 const VOCABULARY_LEN: usize = layers::KEYWORD_COUNT + KEYWORDS.len() + VALUES.len();

@@ -82,6 +82,7 @@ pub(crate) fn layer_bytes(op: &Op) -> u64 {
         Op::MaxPool(_) => 2_300,
         Op::AvgPool(_) => 1_700,
         Op::GlobalAvgPool => 1_200,
+        Op::GlobalMaxPool => 2_300,
         Op::FractionalMaxPool { .. } => 4_700,
         Op::Flatten => 150,
         Op::Residual { stochastic_depth, .. } if *stochastic_depth > 0.0 => 1_950,

@@ -39,14 +39,15 @@ pub struct Scratch {
 pub fn layer_scratch(layer: &Layer) -> Scratch {
     let out = layer.output.len();
     match layer.op {
-        Op::Conv { kernel, .. } => {
-            let Shape::Image { channels, .. } = layer.input else { return Scratch::default() };
+        // One group's im2col columns.
+        Op::Conv { kernel, groups, .. } => {
+            let Some((channels, _, _)) = layer.input.grid() else { return Scratch::default() };
             Scratch {
-                shared_f32s: channels * kernel * kernel * spatial(layer.output),
+                shared_f32s: channels / groups * kernel[0] * kernel[1] * spatial(layer.output),
                 ..Default::default()
             }
         }
-        Op::MaxPool(_) => Scratch { u32s_per_row: out, ..Default::default() },
+        Op::MaxPool(_) | Op::GlobalMaxPool => Scratch { u32s_per_row: out, ..Default::default() },
         // u = [u_width, u_height] per sample
         Op::FractionalMaxPool { .. } => {
             Scratch { f32s_per_row: 2, u32s_per_row: out, shared_f32s: 0 }
@@ -57,12 +58,9 @@ pub fn layer_scratch(layer: &Layer) -> Scratch {
     }
 }
 
-/// Height x width of an image shape (1 for a vector).
+/// Height x width of an image shape, the length of a sequence (1 for a vector).
 fn spatial(shape: Shape) -> usize {
-    match shape {
-        Shape::Image { height, width, .. } => height * width,
-        Shape::Vector(_) => 1,
-    }
+    shape.grid().map_or(1, |(_, height, width)| height * width)
 }
 
 /// Where `predict`'s chunk lives.

@@ -103,6 +103,7 @@ fn statement(node: Node) -> Result<Statement, Diagnostic> {
     let mut targets = Vec::new();
     let mut body = Vec::new();
     let mut image = None;
+    let mut sequence = None;
     for child in children {
         match child.as_rule() {
             Rule::number => numbers.push(number(child)),
@@ -113,6 +114,10 @@ fn statement(node: Node) -> Result<Statement, Diagnostic> {
                 let dims: Vec<Number> = meaningful(child).map(number).collect();
                 image = Some([dims[0].clone(), dims[1].clone(), dims[2].clone()]);
             }
+            Rule::sequence_shape => {
+                let dims: Vec<Number> = meaningful(child).map(number).collect();
+                sequence = Some([dims[0].clone(), dims[1].clone()]);
+            }
             Rule::on_clause => targets = meaningful(child).map(target).collect(),
             _ => {}
         }
@@ -120,9 +125,10 @@ fn statement(node: Node) -> Result<Statement, Diagnostic> {
     let mut numbers = numbers.into_iter();
     let mut next_number = || numbers.next().expect("grammar: the statement has its number");
     let kind = match rule {
-        Rule::input => match image {
-            Some(dims) => StatementKind::Input(InputAst::Image(dims)),
-            None => StatementKind::Input(InputAst::Vector(next_number())),
+        Rule::input => match (image, sequence) {
+            (Some(dims), _) => StatementKind::Input(InputAst::Image(dims)),
+            (None, Some(dims)) => StatementKind::Input(InputAst::Sequence(dims)),
+            (None, None) => StatementKind::Input(InputAst::Vector(next_number())),
         },
         Rule::batch => StatementKind::Batch(next_number()),
         Rule::preprocess => {
@@ -190,9 +196,12 @@ fn option(node: Node) -> OptionAst {
         (Rule::bias_clause, Some(v)) if v.as_rule() == Rule::bias_none => OptionKind::Bias(None),
         (Rule::bias_clause, Some(scheme)) => OptionKind::Bias(Some(init_scheme(scheme))),
         (Rule::dropconnect_clause, Some(v)) => OptionKind::DropConnect(number(v)),
-        (Rule::kernel_clause, Some(v)) => OptionKind::Kernel(number(v)),
-        (Rule::stride_clause, Some(v)) => OptionKind::Stride(number(v)),
-        (Rule::pad_clause, Some(v)) => OptionKind::Pad(number(v)),
+        (Rule::kernel_clause, Some(v)) => OptionKind::Kernel(sizes(v)),
+        (Rule::stride_clause, Some(v)) => OptionKind::Stride(sizes(v)),
+        (Rule::pad_clause, Some(v)) => OptionKind::Pad(sizes(v)),
+        (Rule::dilation_clause, Some(v)) => OptionKind::Dilation(sizes(v)),
+        (Rule::groups_clause, Some(v)) => OptionKind::Groups(number(v)),
+        (Rule::count_pad_clause, Some(v)) => OptionKind::CountPad(word(v)),
         (Rule::eps_clause, Some(v)) => OptionKind::Eps(number(v)),
         (Rule::momentum_clause, Some(v)) => OptionKind::Momentum(number(v)),
         (Rule::weight_clause, Some(v)) => OptionKind::Weight(number(v)),
@@ -209,6 +218,17 @@ fn option(node: Node) -> OptionAst {
         _ => OptionKind::Unknown,
     };
     OptionAst { kind, keyword, span: whole }
+}
+
+/// `3` or `(10, 4)`.
+fn sizes(node: Node) -> Sizes {
+    let whole = span(&node);
+    let mut numbers = node.into_inner().filter(|c| c.as_rule() == Rule::number).map(number);
+    let first = numbers.next().expect("grammar: sizes hold a number");
+    match numbers.next() {
+        Some(second) => Sizes::PerAxis([first, second], whole),
+        None => Sizes::All(first),
+    }
 }
 
 fn init_scheme(node: Node) -> InitAst {
@@ -360,6 +380,8 @@ fn describe_expected(positives: &[Rule]) -> String {
             Rule::option => "an option",
             Rule::init_scheme | Rule::bias_none => "an init scheme",
             Rule::image_shape | Rule::kw_image => "`image(C, H, W)`",
+            Rule::sequence_shape | Rule::kw_sequence => "`sequence(C, L)`",
+            Rule::sizes => "a number or `(height, width)`",
             // `file` is what pest names when nothing at all matched at the top level.
             Rule::kw_network | Rule::network | Rule::file => "`network NAME { ... }`",
             Rule::kw_on | Rule::on_clause => "`on`",

@@ -58,7 +58,10 @@ fn pools_default_their_stride_to_the_window() {
     let n =
         net("input image(2, 9, 9); maxpool 2; avgpool 3 stride 1 pad 1; global_avgpool; loss mse;");
     assert_eq!(n.layers[0].output, image(2, 4, 4));
-    assert_eq!(n.layers[0].op, Op::MaxPool(Pool { kernel: 2, stride: 2, pad: 0 }));
+    assert_eq!(
+        n.layers[0].op,
+        Op::MaxPool(Pool { kernel: [2, 2], stride: [2, 2], pad: [0, 0], count_pad: true })
+    );
     assert_eq!(n.layers[1].output, image(2, 4, 4));
     assert_eq!(n.layers[2].output, Shape::Vector(2));
 }

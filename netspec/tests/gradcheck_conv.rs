@@ -1,5 +1,6 @@
-//! Finite-difference checks of the image layers: `conv`, every pool, per-channel batch norm
-//! after a conv, and `residual` with and without stochastic depth (on images and vectors).
+//! Finite-difference checks of the image and sequence layers: `conv` (with per-axis sizes,
+//! dilation and groups), every pool, per-channel batch norm after a conv, and `residual` with
+//! and without stochastic depth (on images and vectors).
 //!
 //! Randomness (stochastic-depth row masks, fractional pooling's `u` draws) is frozen as in
 //! `gradcheck_regularizers.rs`: `resample(rng)` draws it, `__noise(layer)` hands it to the f64
@@ -41,6 +42,27 @@ spec!(batchnorm_conv, network Net {
     input image(2, 4, 4); batch 4;
     conv 3 kernel 3 pad 1; batchnorm; relu; conv 2 kernel 3; batchnorm eps 1e-3 momentum 0.2;
     flatten; dense 3; loss softmax_cross_entropy;
+});
+spec!(conv_options, network Net {
+    input image(4, 9, 7); batch 3;
+    conv 4 kernel (4, 3) stride (2, 1) pad (1, 2) dilation (1, 2); tanh;
+    conv 4 kernel 3 pad 1 groups 4; relu; conv 6 kernel 1 groups 2 bias none; tanh;
+    avgpool 3 stride 2 pad 1 count_pad false; global_maxpool; dense 3;
+    loss softmax_cross_entropy;
+});
+spec!(sequence, network Net {
+    input sequence(3, 17); batch 4;
+    conv 4 kernel 5 stride 2 pad 2 dilation 2; batchnorm; tanh; maxpool 3 stride 2 pad 1;
+    conv 4 kernel 3 pad 1 groups 4; avgpool 2 count_pad false; conv 2 kernel 1; relu; flatten;
+    dense 3; loss softmax_cross_entropy;
+});
+spec!(sequence_global, network Net {
+    input sequence(2, 9); batch 3;
+    conv 3 kernel 3; tanh; global_maxpool; dense 2; loss mse;
+});
+spec!(sequence_global_avg, network Net {
+    input sequence(2, 9); batch 3;
+    conv 3 kernel 3; tanh; global_avgpool; dense 2; loss mse;
 });
 spec!(residual, network Net {
     input image(2, 4, 4); batch 3;
@@ -115,6 +137,22 @@ proptest! {
     #[test]
     fn batchnorm_per_channel_after_conv(seed in any::<u64>(), scale in 0.5f32..1.5) {
         check::<batchnorm_conv::Net>(batchnorm_conv::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn conv_per_axis_dilated_grouped_depthwise(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<conv_options::Net>(conv_options::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn sequence_layers(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<sequence::Net>(sequence::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn sequence_global_pools(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<sequence_global::Net>(sequence_global::SPEC, seed, scale);
+        check::<sequence_global_avg::Net>(sequence_global_avg::SPEC, seed, scale);
     }
 
     #[test]

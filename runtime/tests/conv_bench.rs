@@ -11,15 +11,15 @@ use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
 
 /// im2col for one row: `cols[(c, kh, kw), (oh, ow)]`, zeros for padding.
 fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
-    let (oh_n, ow_n, k) = (s.out_height(), s.out_width(), s.kernel);
+    let (oh_n, ow_n, k) = (s.out_height(), s.out_width(), s.kernel[0]);
     let mut i = 0;
     for c in 0..s.in_channels {
         for kh in 0..k {
             for kw in 0..k {
                 for oh in 0..oh_n {
                     for ow in 0..ow_n {
-                        let ih = (oh * s.stride + kh) as isize - s.pad as isize;
-                        let iw = (ow * s.stride + kw) as isize - s.pad as isize;
+                        let ih = (oh * s.stride[0] + kh) as isize - s.pad[0] as isize;
+                        let iw = (ow * s.stride[1] + kw) as isize - s.pad[1] as isize;
                         let inside = (0..s.height as isize).contains(&ih)
                             && (0..s.width as isize).contains(&iw);
                         cols[i] = if inside {
@@ -46,7 +46,7 @@ fn im2col_forward(
 ) {
     let (in_len, out_len) = (s.input_len(), s.output_len());
     let plane = s.out_height() * s.out_width();
-    let q_n = s.in_channels * s.kernel * s.kernel;
+    let q_n = s.in_channels * s.kernel[0] * s.kernel[1];
     for r in 0..rows {
         im2col(s, &x[r * in_len..(r + 1) * in_len], cols);
         let y = &mut y[r * out_len..(r + 1) * out_len];
@@ -82,33 +82,9 @@ fn time(label: &str, iters: usize, mut f: impl FnMut()) -> f64 {
 fn conv_timing() {
     let rows = 32;
     for s in [
-        ConvShape {
-            in_channels: 1,
-            height: 8,
-            width: 8,
-            filters: 16,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
-        },
-        ConvShape {
-            in_channels: 16,
-            height: 8,
-            width: 8,
-            filters: 16,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
-        },
-        ConvShape {
-            in_channels: 16,
-            height: 8,
-            width: 8,
-            filters: 32,
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-        },
+        ConvShape::square([1, 8, 8], 16, 3, 1, 1),
+        ConvShape::square([16, 8, 8], 16, 3, 1, 1),
+        ConvShape::square([16, 8, 8], 32, 3, 2, 1),
     ] {
         let x: Vec<f32> = (0..rows * s.input_len()).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<f32> = (0..s.weight_len()).map(|i| (i as f32 * 0.11).cos()).collect();

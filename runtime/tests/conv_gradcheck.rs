@@ -66,28 +66,45 @@ fn check(name: &str, x: &[f32], analytic: &[f32], mut loss: impl FnMut(&[f32]) -
 #[test]
 fn conv2d_gradients() {
     let mut rng = Rng::seed(1);
+    let square = |[c, h, w, f, k, s, p]: [usize; 7]| ConvShape::square([c, h, w], f, k, s, p);
     let shapes = [
-        // (in_channels, height, width, filters, kernel, stride, pad, rows)
-        (3, 7, 6, 4, 3, 2, 1, 2),
-        (1, 8, 8, 4, 3, 1, 1, 2),
-        (2, 8, 7, 3, 2, 3, 0, 2),
-        (2, 5, 5, 2, 5, 1, 2, 1),
-        (2, 4, 6, 3, 3, 1, 0, 3),
+        (square([3, 7, 6, 4, 3, 2, 1]), 2),
+        (square([1, 8, 8, 4, 3, 1, 1]), 2),
+        (square([2, 8, 7, 3, 2, 3, 0]), 2),
+        (square([2, 5, 5, 2, 5, 1, 2]), 1),
+        (square([2, 4, 6, 3, 3, 1, 0]), 3),
+        // Per-axis kernel, stride and padding (the DS-CNN's first layer), dilation, groups.
+        (
+            ConvShape {
+                kernel: [4, 3],
+                stride: [2, 1],
+                pad: [1, 0],
+                dilation: [1, 2],
+                ..square([2, 9, 8, 4, 1, 1, 0])
+            },
+            2,
+        ),
+        // Depthwise: one filter per channel.
+        (ConvShape { groups: 3, ..square([3, 6, 5, 3, 3, 1, 1]) }, 2),
+        // Two groups of two channels, two filters each, dilated.
+        (ConvShape { groups: 2, dilation: [2, 2], ..square([4, 7, 7, 4, 2, 2, 1]) }, 2),
+        // A 1-D convolution: height 1.
+        (
+            ConvShape {
+                kernel: [1, 3],
+                pad: [0, 2],
+                dilation: [1, 2],
+                ..square([2, 1, 9, 3, 1, 1, 0])
+            },
+            3,
+        ),
     ];
-    for (c, h, w, f, k, s, p, rows) in shapes {
-        let shape = ConvShape {
-            in_channels: c,
-            height: h,
-            width: w,
-            filters: f,
-            kernel: k,
-            stride: s,
-            pad: p,
-        };
+    for (shape, rows) in shapes {
+        let f = shape.filters;
         let name = format!("{shape:?}");
         let x = normal(&mut rng, rows * shape.input_len());
         // Kaiming-like scale keeps the outputs of order 1, as in a trained network.
-        let scale = (2.0 / (c * k * k) as f32).sqrt();
+        let scale = (2.0 / (shape.weight_len() / f) as f32).sqrt();
         let weight: Vec<f32> =
             normal(&mut rng, shape.weight_len()).iter().map(|w| w * scale).collect();
         let bias = normal(&mut rng, f);
@@ -124,7 +141,7 @@ fn conv2d_gradients() {
 fn maxpool2d_gradients() {
     let mut rng = Rng::seed(2);
     for (kernel, stride, pad) in [(3, 2, 1), (2, 2, 0), (2, 1, 1), (3, 1, 1), (2, 3, 0)] {
-        let shape = PoolShape { channels: 2, height: 7, width: 6, kernel, stride, pad };
+        let shape = PoolShape::square([2, 7, 6], kernel, stride, pad);
         let rows = 2;
         let x = distinct(&mut rng, rows * shape.input_len());
         let r = normal(&mut rng, rows * shape.output_len());
@@ -143,8 +160,20 @@ fn maxpool2d_gradients() {
 #[test]
 fn avgpool2d_gradients() {
     let mut rng = Rng::seed(3);
-    for (kernel, stride, pad) in [(3, 2, 1), (2, 2, 0), (2, 1, 1), (3, 1, 1), (2, 3, 0)] {
-        let shape = PoolShape { channels: 2, height: 7, width: 6, kernel, stride, pad };
+    let squares = [(3, 2, 1), (2, 2, 0), (2, 1, 1), (3, 1, 1), (2, 3, 0)]
+        .map(|(kernel, stride, pad)| PoolShape::square([2, 7, 6], kernel, stride, pad));
+    // Without counting the padding; and a 1-D window (height 1).
+    let options = [
+        PoolShape { count_pad: false, ..PoolShape::square([2, 7, 6], 3, 2, 1) },
+        PoolShape {
+            kernel: [1, 3],
+            stride: [1, 2],
+            pad: [0, 1],
+            count_pad: false,
+            ..PoolShape::square([3, 1, 9], 1, 1, 0)
+        },
+    ];
+    for shape in squares.into_iter().chain(options) {
         let rows = 2;
         let x = normal(&mut rng, rows * shape.input_len());
         let r = normal(&mut rng, rows * shape.output_len());

@@ -102,15 +102,13 @@ fn assert_close(case: &str, what: &str, got: &[f32], want: &[f32]) {
 #[test]
 fn conv2d_matches_torch() {
     for c in CONV {
-        let shape = ConvShape {
-            in_channels: c.in_channels,
-            height: c.height,
-            width: c.width,
-            filters: c.filters,
-            kernel: c.kernel,
-            stride: c.stride,
-            pad: c.pad,
-        };
+        let shape = ConvShape::square(
+            [c.in_channels, c.height, c.width],
+            c.filters,
+            c.kernel,
+            c.stride,
+            c.pad,
+        );
         assert_eq!(
             (shape.out_height(), shape.out_width()),
             (c.out_height, c.out_width),
@@ -152,14 +150,7 @@ fn conv2d_matches_torch() {
 #[test]
 fn pools_match_torch() {
     for c in POOL {
-        let shape = PoolShape {
-            channels: c.channels,
-            height: c.height,
-            width: c.width,
-            kernel: c.kernel,
-            stride: c.stride,
-            pad: c.pad,
-        };
+        let shape = PoolShape::square([c.channels, c.height, c.width], c.kernel, c.stride, c.pad);
         assert_eq!(
             (shape.out_height(), shape.out_width()),
             (c.out_height, c.out_width),

@@ -13,11 +13,11 @@ fn scratch_for(shape: ConvShape) -> Vec<f32> {
 }
 
 fn conv(c: usize, h: usize, w: usize, f: usize, k: usize, s: usize, p: usize) -> ConvShape {
-    ConvShape { in_channels: c, height: h, width: w, filters: f, kernel: k, stride: s, pad: p }
+    ConvShape::square([c, h, w], f, k, s, p)
 }
 
 fn pool(c: usize, h: usize, w: usize, k: usize, s: usize, p: usize) -> PoolShape {
-    PoolShape { channels: c, height: h, width: w, kernel: k, stride: s, pad: p }
+    PoolShape::square([c, h, w], k, s, p)
 }
 
 #[test]
@@ -304,9 +304,17 @@ fn bad_shapes_are_errors() {
     let err = conv(1, 3, 3, 1, 6, 1, 1).check().unwrap_err();
     assert_eq!(
         err,
-        ConvError::KernelTooLarge { layer: "conv2d", kernel: 6, padded_height: 5, padded_width: 5 }
+        ConvError::KernelTooLarge {
+            layer: "conv2d",
+            kernel: [6, 6],
+            padded_height: 5,
+            padded_width: 5
+        }
     );
-    assert!(err.to_string().contains("kernel 6 is larger than the padded input 5x5"), "{err}");
+    assert!(
+        err.to_string().contains("the 6x6 window is larger than the padded input 5x5"),
+        "{err}"
+    );
     assert_eq!(
         conv(1, 3, 3, 1, 3, 0, 1).check(),
         Err(ConvError::Zero { layer: "conv2d", field: "stride" })

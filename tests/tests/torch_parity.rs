@@ -59,6 +59,12 @@ mod digits {
 mod digits_cnn {
     netspec::include_spec!("digits_cnn");
 }
+mod kws_ds_cnn {
+    netspec::include_spec!("kws_ds_cnn");
+}
+mod activity {
+    netspec::include_spec!("activity");
+}
 
 /// Training steps replayed in torch.
 const STEPS: usize = 3;
@@ -335,6 +341,8 @@ fn exported_modules_match_netspec() {
     regressor!(xor::Xor, "xor");
     classifier!(digits::DigitsMlp, "digits", 10);
     classifier!(digits_cnn::DigitsCnn, "digits_cnn", 10);
+    classifier!(kws_ds_cnn::KwsDsCnn, "kws_ds_cnn", 12);
+    classifier!(activity::Activity, "activity", 4);
     let batch = Regularized::BATCH;
     let make = move |rng: &mut Rng| {
         let labels = (0..batch).map(|_| rng.below(10)).collect();

@@ -1,5 +1,6 @@
-//! `batchnorm`: nn.BatchNorm1d on vectors, nn.BatchNorm2d (per channel) on images; the
-//! arithmetic is the runtime's `batchnorm` module, parameterized by channels and spatial size.
+//! `batchnorm`: nn.BatchNorm1d on vectors and sequences (per channel), nn.BatchNorm2d (per
+//! channel) on images; the arithmetic is the runtime's `batchnorm` module, parameterized by
+//! channels and spatial size.
 
 use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{BufferKind, Role, Shape};
@@ -26,9 +27,9 @@ pub(super) fn code(
     let mean = buffer(BufferKind::RunningMean).ok_or_else(|| internal("running_mean"))?;
     let var = buffer(BufferKind::RunningVar).ok_or_else(|| internal("running_var"))?;
     let count = buffer(BufferKind::NumBatchesTracked).ok_or_else(|| internal("counter"))?;
-    let (channels, spatial) = match layer.input {
-        Shape::Vector(n) => (n, 1),
-        Shape::Image { channels, height, width } => (channels, height * width),
+    let (channels, spatial) = match layer.input.grid() {
+        None => (layer.input.len(), 1),
+        Some((channels, height, width)) => (channels, height * width),
     };
     let [g, b, m, v, c] =
         [gamma.offset, beta.offset, mean.offset, var.offset, count.offset].map(usize_lit);
@@ -37,7 +38,11 @@ pub(super) fn code(
     let (channels_lit, spatial_lit) = (usize_lit(channels), usize_lit(spatial));
     let layer_const = format_ident!("{}", name.to_uppercase());
     let (x_hat, inv_std) = (format_ident!("{name}_x_hat"), format_ident!("{name}_inv_std"));
-    let kind = if spatial == 1 { "nn.BatchNorm1d" } else { "nn.BatchNorm2d" };
+    let kind = if matches!(layer.input, Shape::Image { .. }) {
+        "nn.BatchNorm2d"
+    } else {
+        "nn.BatchNorm1d"
+    };
     let doc_const = format!(
         "`{name}` ({kind}({channels}, eps={eps}, momentum={momentum})): {channels} channel(s) of \
          {spatial} value(s) per sample; gamma = params[{}..], beta = params[{}..]",

@@ -1,4 +1,5 @@
-//! `conv` (nn.Conv2d) through the runtime's im2col kernels (`netspec_runtime::ops::conv::Conv2d`).
+//! `conv` (nn.Conv2d; nn.Conv1d on a sequence, as a conv of height 1) through the runtime's
+//! im2col kernels (`netspec_runtime::ops::conv::Conv2d`).
 
 use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{Op, Role, Shape};
@@ -7,22 +8,27 @@ use quote::{format_ident, quote};
 use super::predict::shared_scratch;
 use super::{Ctx, Field, LayerCode, Step, option_tokens, usize_lit};
 
-/// `(channels, height, width)` of an image shape.
+/// `(channels, height, width)` of an image shape, `(channels, 1, length)` of a sequence.
 pub(super) fn image(shape: Shape, step: &Step<'_>) -> Result<(usize, usize, usize), Diagnostic> {
-    match shape {
-        Shape::Image { channels, height, width } => Ok((channels, height, width)),
-        Shape::Vector(_) => Err(Diagnostic::error(
+    shape.grid().ok_or_else(|| {
+        Diagnostic::error(
             step.layer.span,
             "internal error: an image layer on a vector reached the emitter",
-        )),
-    }
+        )
+    })
+}
+
+/// `[h, w]` as the tokens of an array literal.
+pub(super) fn pair_lit(pair: [usize; 2]) -> proc_macro2::TokenStream {
+    let [h, w] = pair.map(usize_lit);
+    quote!([#h, #w])
 }
 
 pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
     let p = &ctx.p;
     let layer = step.layer;
     let name = &layer.name;
-    let Op::Conv { filters, kernel, stride, pad, .. } = layer.op else {
+    let Op::Conv { filters, kernel, stride, pad, dilation, groups, .. } = layer.op else {
         return Err(Diagnostic::error(layer.span, "internal error: not a conv layer"));
     };
     let (channels, height, width) = image(layer.input, step)?;
@@ -34,12 +40,13 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     if bias.is_some_and(|b| b.offset < weight.offset + weight.len) {
         return Err(Diagnostic::error(layer.span, "internal error: bias before weight"));
     }
-    let scratch_values = channels * kernel * kernel * out_h * out_w;
+    let scratch_values = channels / groups * kernel[0] * kernel[1] * out_h * out_w;
     let scratch_len = usize_lit(scratch_values);
     let layer_const = format_ident!("{}", name.to_uppercase());
     let scratch = format_ident!("{name}_scratch");
-    let lits = [channels, height, width, filters, kernel, stride, pad].map(usize_lit);
-    let [c_l, h_l, w_l, f_l, k_l, s_l, p_l] = &lits;
+    let lits = [channels, height, width, filters, groups].map(usize_lit);
+    let [c_l, h_l, w_l, f_l, g_l] = &lits;
+    let [k_l, s_l, p_l, d_l] = [kernel, stride, pad, dilation].map(pair_lit);
     let w_at = usize_lit(weight.offset);
     let b_at = match bias {
         Some(b) => {
@@ -61,15 +68,25 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let predict = quote! {
         #conv.forward(&self.core.params, #one_x, #one_y, &mut #shared[..#scratch_len], ROWS);
     };
-    let doc_const = format!(
-        "`{name}`: nn.Conv2d({channels}, {filters}, {kernel}, stride={stride}, padding={pad}) on \
-         {channels}x{height}x{width}, weight = params[{}..]",
-        weight.offset
-    );
+    let sequence = matches!(layer.input, Shape::Sequence { .. });
+    let module = crate::torch::conv_module(layer.input, channels, filters, &layer.op);
+    let doc_const =
+        format!("`{name}`: {module} on {}, weight = params[{}..]", layer.input, weight.offset);
+    let group = if groups == 1 { "" } else { ", c in f's group" };
+    // `oh*2 + kh*3 - 1`, the tap's dilation left out when it is 1.
+    let index = |o: &str, k: &str, a: usize| {
+        let tap = if dilation[a] == 1 { k.to_string() } else { format!("{k}*{}", dilation[a]) };
+        format!("{o}*{} + {tap} - {}", stride[a], pad[a])
+    };
+    let formula = if sequence {
+        format!("y[f, o] = sum w[f, c, k] x[c, {}]{b_term}", index("o", "k", 1))
+    } else {
+        let (h, w) = (index("oh", "kh", 0), index("ow", "kw", 1));
+        format!("y[f, oh, ow] = sum w[f, c, kh, kw] x[c, {h}, {w}]{b_term}")
+    };
     Ok(LayerCode {
         doc: format!(
-            "`{name}`: `y[f, oh, ow] = sum w[f, c, kh, kw] x[c, oh*{stride} + kh - {pad}, \
-             ow*{stride} + kw - {pad}]{b_term}` (nn.Conv2d), w = params[{}..]{b_doc}",
+            "`{name}`: `{formula}`{group} ({module}), w = params[{}..]{b_doc}",
             weight.offset
         ),
         items: quote! {
@@ -77,7 +94,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             const #layer_const: #p::Conv2d = #p::Conv2d {
                 shape: #p::ConvShape {
                     in_channels: #c_l, height: #h_l, width: #w_l, filters: #f_l,
-                    kernel: #k_l, stride: #s_l, pad: #p_l,
+                    kernel: #k_l, stride: #s_l, pad: #p_l, dilation: #d_l, groups: #g_l,
                 },
                 weight: #w_at,
                 bias: #b_at,

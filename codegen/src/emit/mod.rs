@@ -372,9 +372,11 @@ fn layer_code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
         Op::BatchNorm { eps, momentum } => batchnorm::code(ctx, step, *eps, *momentum),
         Op::LayerNorm { eps } => layernorm::code(ctx, step, *eps),
         Op::Conv { .. } => conv::code(ctx, step),
-        Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool | Op::FractionalMaxPool { .. } => {
-            pool::code(ctx, step)
-        }
+        Op::MaxPool(_)
+        | Op::AvgPool(_)
+        | Op::GlobalAvgPool
+        | Op::GlobalMaxPool
+        | Op::FractionalMaxPool { .. } => pool::code(ctx, step),
         Op::Residual { stochastic_depth, .. } => residual::code(ctx, step, *stochastic_depth),
         _ => Err(Diagnostic::error(
             step.layer.span,

@@ -1,13 +1,15 @@
-//! Pooling: `maxpool` (nn.MaxPool2d), `avgpool` (nn.AvgPool2d, count_include_pad=True),
-//! `global_avgpool` (nn.AdaptiveAvgPool2d(1) + flatten) and `fractional_maxpool`
+//! Pooling: `maxpool` (nn.MaxPool2d), `avgpool` (nn.AvgPool2d), `global_avgpool`
+//! (nn.AdaptiveAvgPool2d(1) + flatten), `global_maxpool` (nn.AdaptiveMaxPool2d(1) + flatten, a
+//! max pooling whose window is the whole image) and `fractional_maxpool`
 //! (nn.FractionalMaxPool2d(2, output_size), Graham 2014), through the runtime's `pool` kernels.
+//! On a sequence the same kernels run on a single row (nn.MaxPool1d, nn.AvgPool1d).
 
 use netspec_grammar::Diagnostic;
-use netspec_grammar::ir::Op;
+use netspec_grammar::ir::{Op, Pool, Shape};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::conv::image;
+use super::conv::{image, pair_lit};
 use super::predict::Region;
 use super::{Ctx, Field, LayerCode, Step, usize_lit};
 
@@ -36,22 +38,43 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     // Backward kernels add into dx; none without an input gradient.
     let backward = |kernel: TokenStream| dx.as_ref().map(|_| kernel).unwrap_or_default();
     let dx = dx.clone().unwrap_or_default();
+    // Global max pooling: one window over the whole image.
+    let whole =
+        Pool { kernel: [height, width], stride: [height, width], pad: [0, 0], count_pad: true };
     match layer.op {
-        Op::MaxPool(pool) | Op::AvgPool(pool) => {
-            let (k, s, pd) = (usize_lit(pool.kernel), usize_lit(pool.stride), usize_lit(pool.pad));
-            let what = format!("({}, stride={}, padding={})", pool.kernel, pool.stride, pool.pad);
-            let max = matches!(layer.op, Op::MaxPool(_));
-            let doc_const = format!("`{name}` on {channels}x{height}x{width}");
+        Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalMaxPool => {
+            let pool = match layer.op {
+                Op::MaxPool(pool) | Op::AvgPool(pool) => pool,
+                _ => whole,
+            };
+            let [k, s, pd] = [pool.kernel, pool.stride, pool.pad].map(pair_lit);
+            let count_pad = pool.count_pad;
+            let sequence = matches!(layer.input, Shape::Sequence { .. });
+            let dim = if sequence { "1d" } else { "2d" };
+            let [kernel, stride, pad] =
+                [pool.kernel, pool.stride, pool.pad].map(|a| crate::torch::axes(a, sequence));
+            let what = format!("({kernel}, stride={stride}, padding={pad})");
+            let max = !matches!(layer.op, Op::AvgPool(_));
+            let doc_const = format!("`{name}` on {}", layer.input);
             code.items = quote! {
                 #[doc = #doc_const]
                 const #shape: #p::PoolShape = #p::PoolShape {
                     channels: #c_l, height: #h_l, width: #w_l, kernel: #k, stride: #s, pad: #pd,
+                    count_pad: #count_pad,
                 };
             };
             if max {
-                code.doc = format!(
-                    "`{name}`: the maximum of each window (nn.MaxPool2d{what}), its index kept"
-                );
+                code.doc = if matches!(layer.op, Op::GlobalMaxPool) {
+                    format!(
+                        "`{name}`: `y[c]` = the maximum of channel c's {height}x{width} values \
+                         (nn.AdaptiveMaxPool2d(1)), its index kept"
+                    )
+                } else {
+                    format!(
+                        "`{name}`: the maximum of each window (nn.MaxPool{dim}{what}), its index \
+                         kept"
+                    )
+                };
                 code.fields.push(argmax_field);
                 code.forward = quote! {
                     #p::maxpool2d_forward(Self::#shape, #x, #y, &mut #argmax_rows, n) #expect;
@@ -65,10 +88,18 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 };
                 code.regions.push(Region::u32_rows(argmax.clone(), step.width_out));
             } else {
-                code.doc = format!(
-                    "`{name}`: each window's sum / {} (nn.AvgPool2d{what}, count_include_pad=True)",
-                    pool.kernel * pool.kernel
-                );
+                code.doc = if count_pad {
+                    format!(
+                        "`{name}`: each window's sum / {} (nn.AvgPool{dim}{what}, \
+                         count_include_pad=True)",
+                        pool.kernel[0] * pool.kernel[1]
+                    )
+                } else {
+                    format!(
+                        "`{name}`: each window's sum / its positions inside the input \
+                         (nn.AvgPool{dim}{what}, count_include_pad=False)"
+                    )
+                };
                 code.forward = quote!(#p::avgpool2d_forward(Self::#shape, #x, #y, n) #expect;);
                 // dx += dy / k^2 over each window
                 code.backward = backward(quote! {

@@ -131,17 +131,13 @@ fn write_init(out: &mut String, net: &Network) {
                 let bias = if *bias { "True" } else { "False" };
                 format!("nn.Linear({}, {units}, bias={bias})", layer.input.len())
             }
-            Op::Conv { filters, kernel, stride, pad, bias } => {
-                let channels = layer.input.dims()[0];
-                let bias = if *bias { "True" } else { "False" };
-                format!(
-                    "nn.Conv2d({channels}, {filters}, {kernel}, stride={stride}, padding={pad}, \
-                     bias={bias})"
-                )
+            Op::Conv { filters, .. } => {
+                conv_module(layer.input, layer.input.dims()[0], *filters, &layer.op)
             }
             Op::BatchNorm { eps, momentum } => {
                 let (kind, features) = match layer.input {
                     Shape::Vector(n) => ("1d", n),
+                    Shape::Sequence { channels, .. } => ("1d", channels),
                     Shape::Image { channels, .. } => ("2d", channels),
                 };
                 format!(
@@ -158,6 +154,41 @@ fn write_init(out: &mut String, net: &Network) {
         let _ = writeln!(out, "        self.{} = {line}", layer.name);
     }
     out.push_str("        self._activity = []\n        self.reset_parameters()\n");
+}
+
+/// The PyTorch module a conv layer is: `nn.Conv2d(1, 4, (10, 4), stride=2, padding=(5, 1))`,
+/// `nn.Conv1d(3, 8, 5, dilation=2)` (options at their defaults left out).
+/// A per-axis size as PyTorch takes it: `3` for a 1-d layer or a square, else `(10, 4)`.
+pub(crate) fn axes(pair: [usize; 2], sequence: bool) -> String {
+    match pair {
+        _ if sequence => pair[1].to_string(),
+        [h, w] if h == w => h.to_string(),
+        [h, w] => format!("({h}, {w})"),
+    }
+}
+
+pub(crate) fn conv_module(input: Shape, channels: usize, filters: usize, op: &Op) -> String {
+    let Op::Conv { kernel, stride, pad, dilation, groups, bias, .. } = *op else {
+        return String::new();
+    };
+    let sequence = matches!(input, Shape::Sequence { .. });
+    let py = |pair| axes(pair, sequence);
+    let dim = if sequence { "1d" } else { "2d" };
+    let mut s = format!("nn.Conv{dim}({channels}, {filters}, {}", py(kernel));
+    for (name, pair, default) in
+        [("stride", stride, 1), ("padding", pad, 0), ("dilation", dilation, 1)]
+    {
+        if pair != [default; 2] && !(sequence && pair[1] == default) {
+            s += &format!(", {name}={}", py(pair));
+        }
+    }
+    if groups != 1 {
+        s += &format!(", groups={groups}");
+    }
+    if !bias {
+        s += ", bias=False";
+    }
+    s + ")"
 }
 
 fn preprocess_name(kind: netspec_grammar::ir::PreprocessKind) -> &'static str {
@@ -277,14 +308,22 @@ fn write_layers(out: &mut String, net: &Network, layers: &[Layer], depth: usize)
             Op::GaussianNoise { sigma } => {
                 format!("x = _gaussian_noise(self, \"{name}\", x, {}, noise)", py(*sigma))
             }
-            Op::MaxPool(p) => {
-                format!("x = F.max_pool2d(x, {}, stride={}, padding={})", p.kernel, p.stride, p.pad)
+            Op::MaxPool(p) | Op::AvgPool(p) => {
+                let sequence = matches!(layer.input, Shape::Sequence { .. });
+                let dim = if sequence { "1d" } else { "2d" };
+                let [kernel, stride, pad] = [p.kernel, p.stride, p.pad].map(|a| axes(a, sequence));
+                if matches!(layer.op, Op::MaxPool(_)) {
+                    format!("x = F.max_pool{dim}(x, {kernel}, stride={stride}, padding={pad})")
+                } else {
+                    let count = if p.count_pad { "True" } else { "False" };
+                    format!(
+                        "x = F.avg_pool{dim}(x, {kernel}, stride={stride}, padding={pad}, \
+                         count_include_pad={count})"
+                    )
+                }
             }
-            Op::AvgPool(p) => format!(
-                "x = F.avg_pool2d(x, {}, stride={}, padding={}, count_include_pad=True)",
-                p.kernel, p.stride, p.pad
-            ),
-            Op::GlobalAvgPool => "x = x.mean(dim=(2, 3))".to_string(),
+            Op::GlobalAvgPool => "x = x.flatten(2).mean(dim=2)".to_string(),
+            Op::GlobalMaxPool => "x = x.flatten(2).amax(dim=2)".to_string(),
             Op::FractionalMaxPool { .. } => {
                 let out_dims = layer.output.dims();
                 format!(

@@ -33,6 +33,12 @@ impl Checker {
                 let shape = Shape::Image { channels: channels?, height: height?, width: width? };
                 self.fits(shape, statement.span).then_some(shape)
             }
+            StatementKind::Input(InputAst::Sequence([c, l])) => {
+                let channels = self.count(c, "the number of input channels", 1);
+                let length = self.count(l, "the sequence length", 1);
+                let shape = Shape::Sequence { channels: channels?, length: length? };
+                self.fits(shape, statement.span).then_some(shape)
+            }
             _ => None,
         }
     }
@@ -128,10 +134,14 @@ impl Checker {
             kind,
             PreprocessKind::MeanSubtractPerChannel | PreprocessKind::StandardizePerChannel
         );
-        if per_channel && matches!(input, Some(Shape::Vector(_))) {
+        if per_channel && matches!(input, Some(Shape::Vector(_) | Shape::Sequence { .. })) {
+            let label = match input {
+                Some(Shape::Sequence { .. }) => "the input is a sequence",
+                _ => "the input is a vector",
+            };
             self.error(
                 Diagnostic::error(statement.span, "per-channel preprocessing needs an image input")
-                    .with_label("the input is a vector")
+                    .with_label(label)
                     .with_help("use `per_feature` (or `per_pixel` for mean subtraction), or declare `input image(C, H, W);`"),
             );
             return None;
@@ -153,10 +163,14 @@ impl Checker {
         for item in items {
             let needs_image =
                 !matches!(item.kind, StatementKind::GaussianNoise(_) | StatementKind::Mixup(_));
-            if needs_image && matches!(input, Some(Shape::Vector(_))) {
+            if needs_image && matches!(input, Some(Shape::Vector(_) | Shape::Sequence { .. })) {
+                let label = match input {
+                    Some(Shape::Sequence { .. }) => "the input is a sequence",
+                    _ => "the input is a vector",
+                };
                 self.error(
                     Diagnostic::error(item.keyword.span, format!("`{}` needs an image input", item.keyword.text))
-                        .with_label("the input is a vector")
+                        .with_label(label)
                         .with_help("declare `input image(C, H, W);`, or use `noise gaussian` or `mixup`, which work on vectors"),
                 );
                 continue;

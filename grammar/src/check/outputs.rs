@@ -163,7 +163,7 @@ impl Checker {
         let output = output?;
         let problem = match (kind, output) {
             (LossKind::Mse | LossKind::Huber | LossKind::L1, _) => None,
-            (_, Shape::Image { .. }) => Some((
+            (_, Shape::Image { .. } | Shape::Sequence { .. }) => Some((
                 format!("`{}` needs a vector of scores, but the output is {output}", word.text),
                 "add `flatten;` and a `dense` layer before the loss".to_string(),
             )),

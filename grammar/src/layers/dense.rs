@@ -22,10 +22,14 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
     let inits_valid = inits_are_valid(checker, &layer.options);
     let in_features = match layer.input? {
         Shape::Vector(n) => n,
-        image @ Shape::Image { .. } => {
+        image @ (Shape::Image { .. } | Shape::Sequence { .. }) => {
+            let (what, label) = match image {
+                Shape::Sequence { .. } => ("the ", "sequence input"),
+                _ => ("the image ", "image input"),
+            };
             checker.error(
-                Diagnostic::error(statement.keyword.span, format!("`dense` needs a vector input, but its input is the image {image}"))
-                    .with_label("image input")
+                Diagnostic::error(statement.keyword.span, format!("`dense` needs a vector input, but its input is {what}{image}"))
+                    .with_label(label)
                     .with_help("dense after conv needs `flatten`: add `flatten;` before this layer (or `global_avgpool;`)"),
             );
             return None;

@@ -1,4 +1,4 @@
-//! `flatten`: image C x H x W -> vector C*H*W in C, H, W order.
+//! `flatten`: image C x H x W -> vector C*H*W in C, H, W order; sequence C x L -> vector C*L.
 
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower};
 use crate::check::Checker;
@@ -15,7 +15,7 @@ pub(super) const KINDS: &[LayerKind] = &[LayerKind {
 
 fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
     match layer.input? {
-        input @ Shape::Image { .. } => Some(LayerPlan {
+        input @ (Shape::Image { .. } | Shape::Sequence { .. }) => Some(LayerPlan {
             op: Op::Flatten,
             output: Shape::Vector(input.len()),
             flops: 0,
@@ -29,7 +29,7 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
                 Diagnostic::error(
                     keyword.span,
                     format!(
-                        "`flatten` needs an image input, but its input is already a vector of {n}"
+                        "`flatten` needs an image or sequence input, but its input is already a vector of {n}"
                     ),
                 )
                 .with_label("nothing to flatten")

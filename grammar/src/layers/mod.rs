@@ -18,7 +18,7 @@ mod residual;
 
 use std::collections::HashMap;
 
-use crate::ast::{Number, OptionAst, OptionKind, Statement};
+use crate::ast::{Number, OptionAst, OptionKind, Sizes, Statement, Word};
 use crate::check::Checker;
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Fans, Init, Op, Role, Shape};
@@ -91,13 +91,84 @@ impl LayerStatement<'_> {
     pub(crate) fn number(&self, name: &str) -> Option<&Number> {
         self.options.get(name).and_then(|o| match &o.kind {
             OptionKind::DropConnect(n)
-            | OptionKind::Kernel(n)
-            | OptionKind::Stride(n)
-            | OptionKind::Pad(n)
+            | OptionKind::Groups(n)
             | OptionKind::Eps(n)
             | OptionKind::Momentum(n) => Some(n),
             _ => None,
         })
+    }
+
+    /// A per-axis option (`stride 2` or `stride (2, 1)`) as `[height, width]` counts of at
+    /// least `min`: `Some(None)` when absent, `None` after reporting an error. On a sequence
+    /// one number applies along it and the height entry is `neutral` (what leaves the single
+    /// row alone: kernel 1, stride 1, pad 0); a pair is an error there.
+    pub(crate) fn sizes(
+        &self,
+        checker: &mut Checker,
+        name: &str,
+        what: &str,
+        min: usize,
+        neutral: usize,
+    ) -> Option<Option<[usize; 2]>> {
+        let sizes = match self.options.get(name).map(|o| &o.kind) {
+            Some(OptionKind::Kernel(s) | OptionKind::Stride(s))
+            | Some(OptionKind::Pad(s) | OptionKind::Dilation(s)) => s,
+            _ => return Some(None),
+        };
+        let sequence = matches!(self.input, Some(Shape::Sequence { .. }));
+        match sizes {
+            Sizes::All(n) => {
+                let n = checker.count(n, what, min)?;
+                Some(Some(if sequence { [neutral, n] } else { [n, n] }))
+            }
+            Sizes::PerAxis(_, span) if sequence => {
+                checker.error(
+                    Diagnostic::error(
+                        *span,
+                        format!(
+                            "{what} is given per axis, but the input of `{}` is a sequence",
+                            self.statement.keyword.text
+                        ),
+                    )
+                    .with_label("a sequence has one axis")
+                    .with_help(format!("give one number, e.g. `{name} 3`")),
+                );
+                None
+            }
+            Sizes::PerAxis([h, w], _) => {
+                let (h, w) = (checker.count(h, what, min), checker.count(w, what, min));
+                Some(Some([h?, w?]))
+            }
+        }
+    }
+
+    /// A `true`/`false` option, `default` when absent; `None` after reporting another word.
+    pub(crate) fn flag(
+        &self,
+        checker: &mut Checker,
+        name: &str,
+        default: bool,
+        help: &str,
+    ) -> Option<bool> {
+        let word: &Word = match self.options.get(name).map(|o| &o.kind) {
+            Some(OptionKind::CountPad(w)) => w,
+            _ => return Some(default),
+        };
+        match word.text.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            other => {
+                checker.error(
+                    Diagnostic::error(
+                        word.span,
+                        format!("`{name}` takes `true` or `false`, not `{other}`"),
+                    )
+                    .with_label("expected `true` or `false`")
+                    .with_help(help.to_string()),
+                );
+                None
+            }
+        }
     }
 
     /// A layer that keeps its input's shape, with `per_value` FLOPs per value.
@@ -203,52 +274,81 @@ pub(crate) const fn copy_keywords(words: &mut [&'static str], at: usize) -> usiz
 
 // ---- Shape rules shared by several kinds ---------------------------------------------------
 
-/// The (channels, height, width) of an image input, or an error naming the layer.
+/// The `(channels, height, width)` of an image input, `(channels, 1, length)` of a sequence,
+/// or an error naming the layer.
 pub(crate) fn image_input(
     checker: &mut Checker,
     statement: &Statement,
     input: Shape,
 ) -> Option<(usize, usize, usize)> {
-    match input {
-        Shape::Image { channels, height, width } => Some((channels, height, width)),
-        Shape::Vector(n) => {
-            checker.error(
-                Diagnostic::error(
-                    statement.keyword.span,
-                    format!(
-                        "`{}` needs an image input, but its input is a vector of {n}",
-                        statement.keyword.text
-                    ),
-                )
-                .with_label("vector input")
-                .with_help(
-                    "declare `input image(C, H, W);`, and put image layers before `flatten`",
-                ),
-            );
-            None
-        }
+    if let Some(grid) = input.grid() {
+        return Some(grid);
     }
+    checker.error(
+        Diagnostic::error(
+            statement.keyword.span,
+            format!(
+                "`{}` needs an image or sequence input, but its input is a vector of {input}",
+                statement.keyword.text
+            ),
+        )
+        .with_label("vector input")
+        .with_help(
+            "declare `input image(C, H, W);` or `input sequence(C, L);`, and put these layers \
+             before `flatten`",
+        ),
+    );
+    None
 }
 
-/// Output size of a sliding window: floor((size + 2 pad - kernel) / stride) + 1 (nn.Conv2d).
+/// Output size of a sliding window per axis: floor((size + 2 pad - extent) / stride) + 1
+/// with extent = dilation (kernel - 1) + 1 (nn.Conv2d); `extent` is `[height, width]`, and
+/// `dilated` says whether it is a dilated kernel's.
 pub(crate) fn window_output(
     checker: &mut Checker,
     statement: &Statement,
-    (height, width): (usize, usize),
-    kernel: usize,
-    stride: usize,
-    pad: usize,
+    input: Shape,
+    extent: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dilated: bool,
 ) -> Option<(usize, usize)> {
-    let (padded_h, padded_w) = (height + 2 * pad, width + 2 * pad);
-    if kernel > padded_h || kernel > padded_w {
+    let (_, height, width) = input.grid()?;
+    let padded = [height + 2 * pad[0], width + 2 * pad[1]];
+    if extent[0] > padded[0] || extent[1] > padded[1] {
+        let (window, size, fit) = match input {
+            Shape::Sequence { .. } => (
+                format!("{}-step", extent[1]),
+                format!("length {}", padded[1]),
+                padded[1].to_string(),
+            ),
+            _ => (
+                format!("{}x{}", extent[0], extent[1]),
+                format!("{}x{}", padded[0], padded[1]),
+                format!("{}x{}", padded[0], padded[1]),
+            ),
+        };
         checker.error(
-            Diagnostic::error(statement.span, format!("the {kernel}x{kernel} window of `{}` is larger than its padded input {padded_h}x{padded_w}", statement.keyword.text))
-                .with_label("window larger than the input")
-                .with_help(format!("use a window of at most {} or add padding", padded_h.min(padded_w))),
+            Diagnostic::error(
+                statement.span,
+                format!(
+                    "the {window} window of `{}` is larger than its padded input {size}",
+                    statement.keyword.text
+                ),
+            )
+            .with_label("window larger than the input")
+            .with_help(format!(
+                "use a window of at most {fit} or add padding{}",
+                if dilated {
+                    " (a dilated kernel of k taps spans dilation * (k - 1) + 1 positions)"
+                } else {
+                    ""
+                }
+            )),
         );
         return None;
     }
-    Some(((padded_h - kernel) / stride + 1, (padded_w - kernel) / stride + 1))
+    Some(((padded[0] - extent[0]) / stride[0] + 1, (padded[1] - extent[1]) / stride[1] + 1))
 }
 
 #[cfg(test)]

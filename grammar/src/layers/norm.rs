@@ -22,8 +22,8 @@ pub(super) const KINDS: &[LayerKind] = &[
     },
 ];
 
-/// nn.BatchNorm1d on vectors, nn.BatchNorm2d (per channel) on images: gamma and beta per
-/// feature, and running statistics (buffers).
+/// nn.BatchNorm1d on vectors and sequences (per channel), nn.BatchNorm2d (per channel) on
+/// images: gamma and beta per feature, and running statistics (buffers).
 fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
     let eps = layer.number("eps").map_or(Some(1e-5), |n| {
         checker.positive(
@@ -44,7 +44,7 @@ fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
     let input = layer.input?;
     let features = match input {
         Shape::Vector(n) => n,
-        Shape::Image { channels, .. } => channels,
+        Shape::Image { channels, .. } | Shape::Sequence { channels, .. } => channels,
     };
     Some(LayerPlan {
         op: Op::BatchNorm { eps: eps?, momentum: momentum? },
@@ -69,7 +69,7 @@ fn layernorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
     });
     let features = match layer.input? {
         Shape::Vector(n) => n,
-        image @ Shape::Image { .. } => {
+        image @ (Shape::Image { .. } | Shape::Sequence { .. }) => {
             checker.error(
                 Diagnostic::error(
                     layer.statement.keyword.span,

@@ -1,6 +1,8 @@
-//! Pooling: `maxpool K [stride S] [pad P]`, `avgpool K ...`, `global_avgpool`,
-//! `fractional_maxpool ALPHA`.
+//! Pooling: `maxpool K [stride S] [pad P]`, `avgpool K ... [count_pad false]`,
+//! `global_avgpool`, `global_maxpool`, `fractional_maxpool ALPHA`. On a sequence the windows
+//! slide along it (nn.MaxPool1d, nn.AvgPool1d).
 
+use super::conv::axes;
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower, image_input, window_output};
 use crate::check::Checker;
 use crate::diagnostic::Diagnostic;
@@ -13,17 +15,20 @@ pub(super) const KINDS: &[LayerKind] = &[
         options: &["stride", "pad"],
         lower: Lower::Plan(|checker, layer| window(checker, layer, Op::MaxPool)),
         label: |op| match op {
-            Op::MaxPool(pool) => Some(format!("maxpool {}x{}", pool.kernel, pool.kernel)),
+            Op::MaxPool(pool) => Some(format!("maxpool {}", window_label(pool))),
             _ => None,
         },
     },
     LayerKind {
         keyword: "avgpool",
         argument: Argument::Number,
-        options: &["stride", "pad"],
+        options: &["stride", "pad", "count_pad"],
         lower: Lower::Plan(|checker, layer| window(checker, layer, Op::AvgPool)),
         label: |op| match op {
-            Op::AvgPool(pool) => Some(format!("avgpool {}x{}", pool.kernel, pool.kernel)),
+            Op::AvgPool(pool) if !pool.count_pad => {
+                Some(format!("avgpool {} count_pad false", window_label(pool)))
+            }
+            Op::AvgPool(pool) => Some(format!("avgpool {}", window_label(pool))),
             _ => None,
         },
     },
@@ -31,8 +36,15 @@ pub(super) const KINDS: &[LayerKind] = &[
         keyword: "global_avgpool",
         argument: Argument::None,
         options: &[],
-        lower: Lower::Plan(global_avgpool),
+        lower: Lower::Plan(|checker, layer| global(checker, layer, Op::GlobalAvgPool)),
         label: |op| matches!(op, Op::GlobalAvgPool).then(|| "global_avgpool".into()),
+    },
+    LayerKind {
+        keyword: "global_maxpool",
+        argument: Argument::None,
+        options: &[],
+        lower: Lower::Plan(|checker, layer| global(checker, layer, Op::GlobalMaxPool)),
+        label: |op| matches!(op, Op::GlobalMaxPool).then(|| "global_maxpool".into()),
     },
     LayerKind {
         keyword: "fractional_maxpool",
@@ -46,7 +58,13 @@ pub(super) const KINDS: &[LayerKind] = &[
     },
 ];
 
-/// A square window sliding over each channel (nn.MaxPool2d, nn.AvgPool2d).
+/// `2x2`; `3` for a window of height 1 (1-D).
+fn window_label(pool: &Pool) -> String {
+    let sequence = pool.kernel[0] == 1 && pool.stride[0] == 1 && pool.pad[0] == 0;
+    axes(pool.kernel, sequence && pool.kernel[1] != 1)
+}
+
+/// A window sliding over each channel (nn.MaxPool2d, nn.AvgPool2d; 1d on a sequence).
 fn window(
     checker: &mut Checker,
     layer: &LayerStatement<'_>,
@@ -54,40 +72,53 @@ fn window(
 ) -> Option<LayerPlan> {
     let statement = layer.statement;
     let kernel = checker.count(layer.argument?, "the pooling window", 1);
-    let stride = layer.number("stride").map(|n| checker.count(n, "the stride", 1));
-    let pad = layer.number("pad").map_or(Some(0), |n| checker.count(n, "the padding", 0));
-    let (channels, height, width) = image_input(checker, statement, layer.input?)?;
+    let stride = layer.sizes(checker, "stride", "the stride", 1, 1);
+    let pad = layer.sizes(checker, "pad", "the padding", 0, 0).map(|p| p.unwrap_or([0, 0]));
+    let count_pad = layer.flag(
+        checker,
+        "count_pad",
+        true,
+        "`count_pad false` divides each window's sum by its positions inside the input \
+         (count_include_pad=False); the default counts the padding as zeros",
+    );
+    let input = layer.input?;
+    let (channels, _, _) = image_input(checker, statement, input)?;
+    let sequence = matches!(input, Shape::Sequence { .. });
     let kernel = kernel?;
-    let stride = stride.unwrap_or(Some(kernel))?;
-    let pad = pad?;
-    if 2 * pad > kernel {
-        checker.error(
-            Diagnostic::error(
-                statement.span,
-                format!("padding {pad} is more than half the pooling window {kernel}"),
-            )
-            .with_label("too much padding")
-            .with_help(format!("use `pad {}` at most, as PyTorch requires", kernel / 2)),
-        );
-        return None;
+    let kernel = if sequence { [1, kernel] } else { [kernel, kernel] };
+    let stride = stride?.unwrap_or(kernel);
+    let (pad, count_pad) = (pad?, count_pad?);
+    for a in 0..2 {
+        if 2 * pad[a] > kernel[a] {
+            let (pad, kernel) = (pad[a], kernel[a]);
+            checker.error(
+                Diagnostic::error(
+                    statement.span,
+                    format!("padding {pad} is more than half the pooling window {kernel}"),
+                )
+                .with_label("too much padding")
+                .with_help(format!("use `pad {}` at most, as PyTorch requires", kernel / 2)),
+            );
+            return None;
+        }
     }
-    let (out_h, out_w) = window_output(checker, statement, (height, width), kernel, stride, pad)?;
-    let output = Shape::Image { channels, height: out_h, width: out_w };
+    let (out_h, out_w) = window_output(checker, statement, input, kernel, stride, pad, false)?;
+    let output = input.with_grid(channels, out_h, out_w);
     Some(LayerPlan {
-        op: op(Pool { kernel, stride, pad }),
+        op: op(Pool { kernel, stride, pad, count_pad }),
         output,
-        flops: (output.len() * kernel * kernel) as u64,
+        flops: (output.len() * kernel[0] * kernel[1]) as u64,
         params: vec![],
         fans: None,
         norm_features: None,
     })
 }
 
-/// The mean of each channel: image C x H x W -> vector C.
-fn global_avgpool(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
+/// The mean or maximum of each channel: image C x H x W (or sequence C x L) -> vector C.
+fn global(checker: &mut Checker, layer: &LayerStatement<'_>, op: Op) -> Option<LayerPlan> {
     let (channels, height, width) = image_input(checker, layer.statement, layer.input?)?;
     Some(LayerPlan {
-        op: Op::GlobalAvgPool,
+        op,
         output: Shape::Vector(channels),
         flops: (channels * height * width) as u64,
         params: vec![],

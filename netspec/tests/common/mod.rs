@@ -325,25 +325,29 @@ fn layers(
                     })
                     .collect()
             }
-            Op::Conv { filters, kernel, stride, pad, .. } => {
+            Op::Conv { filters, kernel, stride, pad, dilation, groups, .. } => {
                 let w = param(Role::Weight).unwrap();
                 let b = param(Role::Bias);
                 let [c_in, h, wd] = dims3(layer.input);
                 let [_, oh_n, ow_n] = dims3(layer.output);
-                let (k, s, pd) = (*kernel, *stride, *pad);
-                // y[f, oh, ow] = b[f] + sum w[f, c, kh, kw] x[c, oh s + kh - pad, ow s + kw - pad]
+                let ([kh_n, kw_n], [sh, sw], [ph, pw]) = (*kernel, *stride, *pad);
+                let [dh, dw] = *dilation;
+                // Filter f sees the channels of its group: c_group of them from g * c_group.
+                let (c_group, f_group) = (c_in / groups, filters / groups);
+                // y[f, oh, ow] = b[f] + sum w[f, c, kh, kw] x[c, oh sh + kh dh - ph, ow sw + kw dw - pw]
                 a.iter()
                     .map(|x| {
                         let mut y = vec![0.0; filters * oh_n * ow_n];
                         for f in 0..*filters {
+                            let c0 = f / f_group * c_group;
                             for oh in 0..oh_n {
                                 for ow in 0..ow_n {
                                     let mut sum = b.map_or(0.0, |b| params[b.offset + f]);
-                                    for c in 0..c_in {
-                                        for kh in 0..k {
-                                            for kw in 0..k {
-                                                let ih = (oh * s + kh) as isize - pd as isize;
-                                                let iw = (ow * s + kw) as isize - pd as isize;
+                                    for c in 0..c_group {
+                                        for kh in 0..kh_n {
+                                            for kw in 0..kw_n {
+                                                let ih = (oh * sh + kh * dh) as isize - ph as isize;
+                                                let iw = (ow * sw + kw * dw) as isize - pw as isize;
                                                 if ih < 0
                                                     || iw < 0
                                                     || ih >= h as isize
@@ -351,9 +355,11 @@ fn layers(
                                                 {
                                                     continue;
                                                 }
-                                                let wi = ((f * c_in + c) * k + kh) * k + kw;
+                                                let wi =
+                                                    ((f * c_group + c) * kh_n + kh) * kw_n + kw;
                                                 sum += params[w.offset + wi]
-                                                    * x[(c * h + ih as usize) * wd + iw as usize];
+                                                    * x[((c0 + c) * h + ih as usize) * wd
+                                                        + iw as usize];
                                             }
                                         }
                                     }
@@ -369,19 +375,20 @@ fn layers(
                 let max = matches!(layer.op, Op::MaxPool(_));
                 let [c_n, h, wd] = dims3(layer.input);
                 let [_, oh_n, ow_n] = dims3(layer.output);
-                let (k, s, pd) = (pool.kernel, pool.stride, pool.pad);
+                let ([kh_n, kw_n], [sh, sw], [ph, pw]) = (pool.kernel, pool.stride, pool.pad);
                 a.iter()
                     .map(|x| {
                         let mut y = Vec::new();
                         for c in 0..c_n {
                             for oh in 0..oh_n {
                                 for ow in 0..ow_n {
-                                    // max over the window (padding -inf), or sum / k^2
+                                    // max over the window (padding -inf), or sum / its count
                                     let mut acc = if max { f64::NEG_INFINITY } else { 0.0 };
-                                    for kh in 0..k {
-                                        for kw in 0..k {
-                                            let ih = (oh * s + kh) as isize - pd as isize;
-                                            let iw = (ow * s + kw) as isize - pd as isize;
+                                    let mut inside = 0;
+                                    for kh in 0..kh_n {
+                                        for kw in 0..kw_n {
+                                            let ih = (oh * sh + kh) as isize - ph as isize;
+                                            let iw = (ow * sw + kw) as isize - pw as isize;
                                             if ih < 0
                                                 || iw < 0
                                                 || ih >= h as isize
@@ -391,9 +398,11 @@ fn layers(
                                             }
                                             let v = x[(c * h + ih as usize) * wd + iw as usize];
                                             acc = if max { acc.max(v) } else { acc + v };
+                                            inside += 1;
                                         }
                                     }
-                                    y.push(if max { acc } else { acc / (k * k) as f64 });
+                                    let count = if pool.count_pad { kh_n * kw_n } else { inside };
+                                    y.push(if max { acc } else { acc / count as f64 });
                                 }
                             }
                         }
@@ -412,6 +421,13 @@ fn layers(
                             })
                             .collect()
                     })
+                    .collect()
+            }
+            Op::GlobalMaxPool => {
+                let [c_n, h, wd] = dims3(layer.input);
+                let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                a.iter()
+                    .map(|x| (0..c_n).map(|c| max(&x[c * h * wd..(c + 1) * h * wd])).collect())
                     .collect()
             }
             Op::FractionalMaxPool { .. } => {
@@ -468,12 +484,10 @@ fn layers(
     a
 }
 
-/// `[channels, height, width]` of an image shape.
+/// `[channels, height, width]` of an image shape, `[channels, 1, length]` of a sequence.
 fn dims3(shape: ir::Shape) -> [usize; 3] {
-    match shape {
-        ir::Shape::Image { channels, height, width } => [channels, height, width],
-        ir::Shape::Vector(_) => panic!("an image layer on a vector"),
-    }
+    let (channels, height, width) = shape.grid().expect("an image layer on a vector");
+    [channels, height, width]
 }
 
 /// PyTorch's `generate_intervals` (f32): window i of `output` windows of side 2 over `input`.

@@ -1,22 +1,24 @@
-//! 2-D convolution with PyTorch's `nn.Conv2d` semantics (cross-correlation, square kernel,
-//! equal stride and zero padding on both axes, no dilation, no groups), over batch-major rows.
+//! Convolution with PyTorch's `nn.Conv2d` semantics (cross-correlation with zero padding,
+//! per-axis kernel, stride, padding and dilation, and groups), over batch-major rows; a 1-D
+//! convolution (`nn.Conv1d`) is the same kernel on images of height 1.
 //!
 //! A row is one sample, channels first: `in_channels * height * width` contiguous values
-//! (NCHW without the N). The weight is `[filters, in_channels, kernel, kernel]` and the
-//! output row is `filters * out_height * out_width`, with
-//! `out = floor((in + 2 pad - kernel) / stride) + 1` on each axis:
+//! (NCHW without the N). The weight is `[filters, in_channels / groups, kernel_h, kernel_w]`
+//! and the output row is `filters * out_height * out_width`, with
+//! `out = floor((in + 2 pad - dilation (kernel - 1) - 1) / stride) + 1` on each axis. Filter
+//! `f` of group `g = f / (filters / groups)` sees the input channels of group `g` only:
 //!
-//! `y[f, oh, ow] = b[f] + sum_{c, kh, kw} w[f, c, kh, kw] * x[c, oh*stride + kh - pad, ow*stride + kw - pad]`
+//! `y[f, oh, ow] = b[f] + sum_{c in g, kh, kw} w[f, c, kh, kw] * x[c, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw]`
 //!
 //! where `x` outside the image is zero.
 //!
-//! The kernels go through im2col, one row at a time, in a caller-provided scratch buffer of
-//! [`ConvShape::scratch_len`] values (`in_channels * kernel^2` columns of `out_height *
-//! out_width` values): the forward pass and the input gradient are then axpys and the weight
-//! gradient dot products over whole contiguous output planes, which the compiler vectorizes.
-//! On the DigitsCnn shapes (8x8, batch 32) this is 2.5 to 4 times faster than direct loops
-//! over `(filter, channel, kh, kw, oh)` with clipped `ow` ranges (measured by the ignored
-//! `conv_bench` test). Nothing allocates.
+//! The kernels go through im2col, one row and one group at a time, in a caller-provided
+//! scratch buffer of [`ConvShape::scratch_len`] values (`in_channels / groups * kernel_h *
+//! kernel_w` columns of `out_height * out_width` values): the forward pass and the input
+//! gradient are then axpys and the weight gradient dot products over whole contiguous output
+//! planes, which the compiler vectorizes. On the DigitsCnn shapes (8x8, batch 32) this is 2.5
+//! to 4 times faster than direct loops over `(filter, channel, kh, kw, oh)` with clipped `ow`
+//! ranges (measured by the ignored `conv_bench` test). Nothing allocates.
 //!
 //! Every function checks the shape and every buffer length before touching anything and
 //! returns a [`ConvError`] instead of panicking; the pools in [`crate::ops::pool`] share it.
@@ -40,8 +42,8 @@ pub enum ConvError {
     KernelTooLarge {
         /// The layer kind.
         layer: &'static str,
-        /// Window side.
-        kernel: usize,
+        /// The window's extent (height, width): `dilation * (kernel - 1) + 1` per axis.
+        kernel: [usize; 2],
         /// Input height plus twice the padding.
         padded_height: usize,
         /// Input width plus twice the padding.
@@ -84,6 +86,15 @@ pub enum ConvError {
         /// Values in one input row.
         input_len: usize,
     },
+    /// A group count that does not divide the input channels and the filters.
+    Groups {
+        /// Input channels.
+        channels: usize,
+        /// Output channels.
+        filters: usize,
+        /// Groups.
+        groups: usize,
+    },
     /// A size that overflows `usize` (or, for argmax indices, `u32`).
     Overflow {
         /// The layer kind.
@@ -112,8 +123,14 @@ impl fmt::Display for ConvError {
             }
             ConvError::KernelTooLarge { layer, kernel, padded_height, padded_width } => write!(
                 f,
-                "{layer}: kernel {kernel} is larger than the padded input \
-                 {padded_height}x{padded_width}; use a smaller kernel or more padding"
+                "{layer}: the {}x{} window is larger than the padded input \
+                 {padded_height}x{padded_width}; use a smaller kernel or more padding",
+                kernel[0], kernel[1]
+            ),
+            ConvError::Groups { channels, filters, groups } => write!(
+                f,
+                "conv2d: groups {groups} must divide both the input channels {channels} and \
+                 the filters {filters}"
             ),
             ConvError::PadTooLarge { layer, pad, kernel } => write!(
                 f,
@@ -200,37 +217,70 @@ pub(crate) fn valid_outputs(
     lo..hi.max(lo)
 }
 
-/// The shape of a convolution layer (`nn.Conv2d(in_channels, filters, kernel, stride, pad)`)
-/// on `in_channels x height x width` images.
+/// The shape of a convolution layer (`nn.Conv2d(in_channels, filters, kernel, stride, pad,
+/// dilation, groups)`) on `in_channels x height x width` images; every per-axis pair is
+/// `[height, width]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
     /// Input channels.
     pub in_channels: usize,
-    /// Input height.
+    /// Input height (1 for a 1-D convolution).
     pub height: usize,
-    /// Input width.
+    /// Input width (the length, for a 1-D convolution).
     pub width: usize,
     /// Output channels.
     pub filters: usize,
-    /// Square kernel side.
-    pub kernel: usize,
-    /// Stride on both axes.
-    pub stride: usize,
-    /// Zero padding on each side of both axes.
-    pub pad: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride per axis.
+    pub stride: [usize; 2],
+    /// Zero padding on each side, per axis.
+    pub pad: [usize; 2],
+    /// Spacing between kernel taps per axis (1: adjacent).
+    pub dilation: [usize; 2],
+    /// Channel groups: filter group `g` sees input channel group `g` only (1: every channel;
+    /// `in_channels`: depthwise).
+    pub groups: usize,
 }
 
 impl ConvShape {
-    /// `floor((height + 2 pad - kernel) / stride) + 1` (0 for a shape [`ConvShape::check`]
-    /// rejects).
-    pub fn out_height(&self) -> usize {
-        out_size(self.height, self.kernel, self.stride, self.pad)
+    /// A square `kernel` with the same stride and padding on both axes, no dilation, one group
+    /// (`nn.Conv2d(in_channels, filters, kernel, stride, pad)`).
+    pub const fn square(
+        [in_channels, height, width]: [usize; 3],
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Self {
+        ConvShape {
+            in_channels,
+            height,
+            width,
+            filters,
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            pad: [pad; 2],
+            dilation: [1; 2],
+            groups: 1,
+        }
     }
 
-    /// `floor((width + 2 pad - kernel) / stride) + 1` (0 for a shape [`ConvShape::check`]
-    /// rejects).
+    /// The window's extent on axis `a`: `dilation * (kernel - 1) + 1`.
+    fn extent(&self, a: usize) -> usize {
+        self.dilation[a].saturating_mul(self.kernel[a].saturating_sub(1)).saturating_add(1)
+    }
+
+    /// `floor((height + 2 pad - dilation (kernel - 1) - 1) / stride) + 1` (0 for a shape
+    /// [`ConvShape::check`] rejects).
+    pub fn out_height(&self) -> usize {
+        out_size(self.height, self.extent(0), self.stride[0], self.pad[0])
+    }
+
+    /// `floor((width + 2 pad - dilation (kernel - 1) - 1) / stride) + 1` (0 for a shape
+    /// [`ConvShape::check`] rejects).
     pub fn out_width(&self) -> usize {
-        out_size(self.width, self.kernel, self.stride, self.pad)
+        out_size(self.width, self.extent(1), self.stride[1], self.pad[1])
     }
 
     /// Values in one input row: `in_channels * height * width`.
@@ -243,19 +293,25 @@ impl ConvShape {
         self.filters * self.out_height() * self.out_width()
     }
 
-    /// Values in the weight: `filters * in_channels * kernel * kernel`.
+    /// Kernel taps of one filter: `in_channels / groups * kernel_h * kernel_w`.
+    fn taps(&self) -> usize {
+        self.in_channels / self.groups.max(1) * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Values in the weight: `filters * in_channels / groups * kernel_h * kernel_w`.
     pub fn weight_len(&self) -> usize {
-        self.filters * self.in_channels * self.kernel * self.kernel
+        self.filters * self.taps()
     }
 
     /// Values of the scratch buffer [`conv2d_forward`] and [`conv2d_backward`] need (one
-    /// row's im2col matrix): `in_channels * kernel * kernel * out_height * out_width`.
+    /// row's im2col matrix of one group): `in_channels / groups * kernel_h * kernel_w *
+    /// out_height * out_width`.
     pub fn scratch_len(&self) -> usize {
-        self.in_channels * self.kernel * self.kernel * self.out_height() * self.out_width()
+        self.taps() * self.out_height() * self.out_width()
     }
 
-    /// Checks that every size is positive, the kernel fits the padded input, and no length
-    /// overflows.
+    /// Checks that every size is positive, the groups divide the channels and filters, the
+    /// window fits the padded input, and no length overflows.
     pub fn check(&self) -> Result<(), ConvError> {
         const LAYER: &str = "conv2d";
         for (field, value) in [
@@ -263,33 +319,40 @@ impl ConvShape {
             ("height", self.height),
             ("width", self.width),
             ("filters", self.filters),
-            ("kernel", self.kernel),
-            ("stride", self.stride),
+            ("kernel", self.kernel[0].min(self.kernel[1])),
+            ("stride", self.stride[0].min(self.stride[1])),
+            ("dilation", self.dilation[0].min(self.dilation[1])),
+            ("groups", self.groups),
         ] {
             if value == 0 {
                 return Err(ConvError::Zero { layer: LAYER, field });
             }
         }
-        let padded = |n: usize| n.checked_add(self.pad.checked_mul(2)?);
-        let (Some(padded_height), Some(padded_width)) = (padded(self.height), padded(self.width))
+        if self.in_channels % self.groups != 0 || self.filters % self.groups != 0 {
+            let (channels, filters, groups) = (self.in_channels, self.filters, self.groups);
+            return Err(ConvError::Groups { channels, filters, groups });
+        }
+        let padded = |n: usize, a: usize| n.checked_add(self.pad[a].checked_mul(2)?);
+        let (Some(padded_height), Some(padded_width)) =
+            (padded(self.height, 0), padded(self.width, 1))
         else {
             return Err(ConvError::Overflow { layer: LAYER });
         };
-        if self.kernel > padded_height || self.kernel > padded_width {
+        let extent = [self.extent(0), self.extent(1)];
+        if extent[0] > padded_height || extent[1] > padded_width || extent.contains(&usize::MAX) {
             return Err(ConvError::KernelTooLarge {
                 layer: LAYER,
-                kernel: self.kernel,
+                kernel: extent,
                 padded_height,
                 padded_width,
             });
         }
+        let taps = [self.in_channels / self.groups, self.kernel[0], self.kernel[1]];
         product(LAYER, &[self.in_channels, self.height, self.width])?;
         product(LAYER, &[self.filters, self.out_height(), self.out_width()])?;
-        product(LAYER, &[self.filters, self.in_channels, self.kernel, self.kernel])?;
-        product(
-            LAYER,
-            &[self.in_channels, self.kernel, self.kernel, self.out_height(), self.out_width()],
-        )?;
+        let [group_channels, kh, kw] = taps;
+        product(LAYER, &[self.filters, group_channels, kh, kw])?;
+        product(LAYER, &[group_channels, kh, kw, self.out_height(), self.out_width()])?;
         Ok(())
     }
 }
@@ -310,7 +373,7 @@ fn check_buffers(
         "weight",
         weight.len(),
         shape.weight_len(),
-        "filters * in_channels * kernel * kernel",
+        "filters * in_channels / groups * kernel_h * kernel_w",
     )?;
     let x_len = product("conv2d", &[rows, shape.input_len()])?;
     check_len(function, "x", x.len(), x_len, "rows * in_channels * height * width")?;
@@ -436,12 +499,13 @@ fn forward_body(
     check_scratch(F, &shape, scratch)?;
     let (in_len, out_len) = (shape.input_len(), shape.output_len());
     let plane = shape.out_height() * shape.out_width();
-    let taps = shape.in_channels * shape.kernel * shape.kernel;
+    let groups = Groups::of(&shape);
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
-        im2col(&shape, x, scratch);
-        // y[f, :] = sum_q w[f, q] cols[q, :] (+ b[f]), summed over q in order.
         y.fill(0.0);
-        axpy_rows(y, weight, taps, 1, scratch, plane);
+        for g in 0..shape.groups {
+            im2col(&shape, &x[groups.input(g)], scratch);
+            forward_product(&mut y[groups.output(g)], &weight[groups.weight(g)], scratch, plane);
+        }
         if let Some(bias) = bias {
             for (y, &b) in y.chunks_exact_mut(plane).zip(bias) {
                 y.iter_mut().for_each(|y| *y += b);
@@ -451,50 +515,86 @@ fn forward_body(
     Ok(())
 }
 
+/// Where one group's input channels, output channels and weight rows lie in a row and the
+/// weight.
+struct Groups {
+    /// Values of one group's input channels in a row.
+    input: usize,
+    /// Values of one group's output channels in a row.
+    output: usize,
+    /// Values of one group's filters in the weight.
+    weight: usize,
+}
+
+impl Groups {
+    fn of(shape: &ConvShape) -> Self {
+        let groups = shape.groups;
+        Groups {
+            input: shape.input_len() / groups,
+            output: shape.output_len() / groups,
+            weight: shape.weight_len() / groups,
+        }
+    }
+
+    fn input(&self, g: usize) -> Range<usize> {
+        g * self.input..(g + 1) * self.input
+    }
+
+    fn output(&self, g: usize) -> Range<usize> {
+        g * self.output..(g + 1) * self.output
+    }
+
+    fn weight(&self, g: usize) -> Range<usize> {
+        g * self.weight..(g + 1) * self.weight
+    }
+}
+
 fn check_scratch(
     function: &'static str,
     shape: &ConvShape,
     scratch: &[f32],
 ) -> Result<(), ConvError> {
+    let [kh, kw] = shape.kernel;
     let len = product(
         "conv2d",
-        &[shape.in_channels, shape.kernel, shape.kernel, shape.out_height(), shape.out_width()],
+        &[shape.in_channels / shape.groups, kh, kw, shape.out_height(), shape.out_width()],
     )?;
     check_len(
         function,
         "scratch",
         scratch.len(),
         len,
-        "in_channels * kernel * kernel * out_height * out_width",
+        "in_channels / groups * kernel_h * kernel_w * out_height * out_width",
     )
 }
 
-/// `cols[(c, kh, kw), (oh, ow)] = x[c, oh*stride + kh - pad, ow*stride + kw - pad]` (0 in the
-/// padding) for one row.
+/// `cols[(c, kh, kw), (oh, ow)] = x[c, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw]` (0 in the
+/// padding) for the channels of one group of one row.
 #[inline(always)]
 fn im2col(shape: &ConvShape, x: &[f32], cols: &mut [f32]) {
-    let ConvShape { height, width, kernel: k, stride, pad, .. } = *shape;
+    let ConvShape { height, width, kernel: [kh_n, kw_n], stride: [sh, sw], .. } = *shape;
+    let ConvShape { pad: [ph, pw], dilation: [dh, dw], .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     let mut cols = cols.chunks_exact_mut(oh_n * ow_n);
     for x in x.chunks_exact(height * width) {
-        for kh in 0..k {
-            let ohs = valid_outputs(kh, pad, stride, height, oh_n);
-            for kw in 0..k {
-                let ows = valid_outputs(kw, pad, stride, width, ow_n);
+        for kh in 0..kh_n {
+            let ohs = valid_outputs(kh * dh, ph, sh, height, oh_n);
+            for kw in 0..kw_n {
+                let ows = valid_outputs(kw * dw, pw, sw, width, ow_n);
                 let Some(col) = cols.next() else { return };
                 col.fill(0.0);
                 if ows.is_empty() {
                     continue;
                 }
-                let iw0 = ows.start * stride + kw - pad;
+                let iw0 = ows.start * sw + kw * dw - pw;
                 for oh in ohs.clone() {
-                    let ih = oh * stride + kh - pad;
+                    let ih = oh * sh + kh * dh - ph;
                     let col = &mut col[oh * ow_n + ows.start..oh * ow_n + ows.end];
                     let x = &x[ih * width + iw0..(ih + 1) * width];
-                    if stride == 1 {
+                    if sw == 1 {
                         col.copy_from_slice(&x[..col.len()]);
                     } else {
-                        col.iter_mut().zip(x.iter().step_by(stride)).for_each(|(c, &x)| *c = x);
+                        col.iter_mut().zip(x.iter().step_by(sw)).for_each(|(c, &x)| *c = x);
                     }
                 }
             }
@@ -505,30 +605,54 @@ fn im2col(shape: &ConvShape, x: &[f32], cols: &mut [f32]) {
 /// The adjoint of [`im2col`]: `dx[c, ih, iw] +=` the `cols` entries that copied it.
 #[inline(always)]
 fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
-    let ConvShape { height, width, kernel: k, stride, pad, .. } = *shape;
+    let ConvShape { height, width, kernel: [kh_n, kw_n], stride: [sh, sw], .. } = *shape;
+    let ConvShape { pad: [ph, pw], dilation: [dh, dw], .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     let mut cols = cols.chunks_exact(oh_n * ow_n);
     for dx in dx.chunks_exact_mut(height * width) {
-        for kh in 0..k {
-            let ohs = valid_outputs(kh, pad, stride, height, oh_n);
-            for kw in 0..k {
-                let ows = valid_outputs(kw, pad, stride, width, ow_n);
+        for kh in 0..kh_n {
+            let ohs = valid_outputs(kh * dh, ph, sh, height, oh_n);
+            for kw in 0..kw_n {
+                let ows = valid_outputs(kw * dw, pw, sw, width, ow_n);
                 let Some(col) = cols.next() else { return };
                 if ows.is_empty() {
                     continue;
                 }
-                let iw0 = ows.start * stride + kw - pad;
+                let iw0 = ows.start * sw + kw * dw - pw;
                 for oh in ohs.clone() {
-                    let ih = oh * stride + kh - pad;
+                    let ih = oh * sh + kh * dh - ph;
                     let col = &col[oh * ow_n + ows.start..oh * ow_n + ows.end];
                     let dx = &mut dx[ih * width + iw0..(ih + 1) * width];
-                    for (dx, &c) in dx.iter_mut().step_by(stride).zip(col) {
+                    for (dx, &c) in dx.iter_mut().step_by(sw).zip(col) {
                         *dx += c;
                     }
                 }
             }
         }
     }
+}
+
+/// The forward product of one group: `y[f, :] += sum_q w[f, q] cols[q, :]`, summed over the
+/// taps `q` in order (`w` holds the group's filters, `taps` values each).
+#[inline(always)]
+fn forward_product(y: &mut [f32], weight: &[f32], cols: &[f32], plane: usize) {
+    let taps = cols.len() / plane;
+    axpy_rows(y, weight, taps, 1, cols, plane);
+}
+
+/// The weight-gradient product of one group: `dw[f, q] += dy[f, :] · cols[q, :]`.
+#[inline(always)]
+fn weight_grad_product(dweight: &mut [f32], dy: &[f32], cols: &[f32], plane: usize) {
+    add_dots(dweight, dy, cols, plane);
+}
+
+/// The input-gradient product of one group: `dcols[q, :] = sum_f w[f, q] dy[f, :]`, summed
+/// over the group's filters in order (overwrites `dcols`).
+#[inline(always)]
+fn input_grad_product(dcols: &mut [f32], weight: &[f32], dy: &[f32], plane: usize) {
+    let taps = dcols.len() / plane;
+    dcols.fill(0.0);
+    axpy_rows(dcols, weight, 1, taps, dy, plane);
 }
 
 // The two matrix products of a conv layer over one sample's columns, register-tiled (as the
@@ -716,7 +840,7 @@ fn backward_body(
         "dweight",
         dweight.len(),
         shape.weight_len(),
-        "filters * in_channels * kernel * kernel",
+        "filters * in_channels / groups * kernel_h * kernel_w",
     )?;
     if let Some(dbias) = dbias.as_deref() {
         check_len(F, "dbias", dbias.len(), shape.filters, "filters")?;
@@ -727,7 +851,7 @@ fn backward_body(
     check_scratch(F, &shape, scratch)?;
     let (in_len, out_len) = (shape.input_len(), shape.output_len());
     let plane = shape.out_height() * shape.out_width();
-    let taps = shape.in_channels * shape.kernel * shape.kernel;
+    let groups = Groups::of(&shape);
     for r in 0..rows {
         let x = &x[r * in_len..(r + 1) * in_len];
         let dy = &dy[r * out_len..(r + 1) * out_len];
@@ -736,14 +860,15 @@ fn backward_body(
                 *db += dy.iter().sum::<f32>();
             }
         }
-        // dweight[f, q] += dy[f, :] · cols[q, :]
-        im2col(&shape, x, scratch);
-        add_dots(dweight, dy, scratch, plane);
-        // dcols[q, :] = sum_f w[f, q] dy[f, :] (over f in order), then dx = col2im(dcols).
-        let Some(dx) = dx.as_deref_mut() else { continue };
-        scratch.fill(0.0);
-        axpy_rows(scratch, weight, 1, taps, dy, plane);
-        col2im(&shape, scratch, &mut dx[r * in_len..(r + 1) * in_len]);
+        for g in 0..shape.groups {
+            let (dy, w) = (&dy[groups.output(g)], &weight[groups.weight(g)]);
+            im2col(&shape, &x[groups.input(g)], scratch);
+            weight_grad_product(&mut dweight[groups.weight(g)], dy, scratch, plane);
+            // dx = col2im(dcols)
+            let Some(dx) = dx.as_deref_mut() else { continue };
+            input_grad_product(scratch, w, dy, plane);
+            col2im(&shape, scratch, &mut dx[r * in_len..(r + 1) * in_len][groups.input(g)]);
+        }
     }
     Ok(())
 }
@@ -762,9 +887,11 @@ mod tests {
             height: 7,
             width: 6,
             filters: 5,
-            kernel: 3,
-            stride: 2,
-            pad: 1,
+            kernel: [3, 2],
+            stride: [2, 1],
+            pad: [1, 1],
+            dilation: [1, 2],
+            groups: 1,
         };
         let rows = 3;
         let values = |n: usize, seed: u32| -> Vec<f32> {

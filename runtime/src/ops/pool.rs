@@ -4,8 +4,13 @@
 //! - [`maxpool2d_forward`]/[`maxpool2d_backward`]: `nn.MaxPool2d(kernel, stride, pad)`;
 //!   padding is `-inf`, ties (and an all `-inf` window) go to the first maximum in scan order
 //!   (row by row), NaN propagates as in PyTorch; the gradient flows to the argmax only.
-//! - [`avgpool2d_forward`]/[`avgpool2d_backward`]: `nn.AvgPool2d(kernel, stride, pad)` with
-//!   `count_include_pad=True`: every window sum is divided by `kernel * kernel`.
+//! - [`avgpool2d_forward`]/[`avgpool2d_backward`]: `nn.AvgPool2d(kernel, stride, pad,
+//!   count_include_pad)`: every window sum is divided by `kernel_h * kernel_w`, or with
+//!   `count_pad: false` by the number of its positions inside the image.
+//!
+//! Windows, strides and padding are per axis (`[height, width]`), so a 1-D pooling
+//! (`nn.MaxPool1d`, `nn.AvgPool1d`) is a window of height 1 on images of height 1, and global
+//! max pooling (`nn.AdaptiveMaxPool2d(1)`) a max pooling whose window is the whole image.
 //! - [`global_avgpool_forward`]/[`global_avgpool_backward`]: the mean of each channel,
 //!   `C x H x W -> C` (`nn.AdaptiveAvgPool2d(1)` then flatten).
 //! - [`fractional_maxpool2d_forward`]/[`fractional_maxpool2d_backward`]: Graham's fractional
@@ -31,25 +36,47 @@ pub struct PoolShape {
     pub height: usize,
     /// Input width.
     pub width: usize,
-    /// Square window side.
-    pub kernel: usize,
-    /// Stride on both axes (PyTorch's default is the kernel).
-    pub stride: usize,
-    /// Padding on each side of both axes, at most `kernel / 2`.
-    pub pad: usize,
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Stride per axis (PyTorch's default is the kernel).
+    pub stride: [usize; 2],
+    /// Padding on each side per axis, at most half the window on that axis.
+    pub pad: [usize; 2],
+    /// Whether average pooling counts the padding in its divisor (`count_include_pad`, true
+    /// as PyTorch's default); max pooling ignores it.
+    pub count_pad: bool,
 }
 
 impl PoolShape {
+    /// A square `kernel` with the same stride and padding on both axes, counting the padding
+    /// (`nn.MaxPool2d(kernel, stride, pad)`, `nn.AvgPool2d(kernel, stride, pad)`).
+    pub const fn square(
+        [channels, height, width]: [usize; 3],
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Self {
+        PoolShape {
+            channels,
+            height,
+            width,
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            pad: [pad; 2],
+            count_pad: true,
+        }
+    }
+
     /// `floor((height + 2 pad - kernel) / stride) + 1` (0 for a shape [`PoolShape::check`]
     /// rejects).
     pub fn out_height(&self) -> usize {
-        out_size(self.height, self.kernel, self.stride, self.pad)
+        out_size(self.height, self.kernel[0], self.stride[0], self.pad[0])
     }
 
     /// `floor((width + 2 pad - kernel) / stride) + 1` (0 for a shape [`PoolShape::check`]
     /// rejects).
     pub fn out_width(&self) -> usize {
-        out_size(self.width, self.kernel, self.stride, self.pad)
+        out_size(self.width, self.kernel[1], self.stride[1], self.pad[1])
     }
 
     /// Values in one input row: `channels * height * width`.
@@ -69,23 +96,27 @@ impl PoolShape {
             ("channels", self.channels),
             ("height", self.height),
             ("width", self.width),
-            ("kernel", self.kernel),
-            ("stride", self.stride),
+            ("kernel", self.kernel[0].min(self.kernel[1])),
+            ("stride", self.stride[0].min(self.stride[1])),
         ] {
             if value == 0 {
                 return Err(ConvError::Zero { layer, field });
             }
         }
-        if self.pad > self.kernel / 2 {
-            return Err(ConvError::PadTooLarge { layer, pad: self.pad, kernel: self.kernel });
+        for a in 0..2 {
+            if self.pad[a] > self.kernel[a] / 2 {
+                let (pad, kernel) = (self.pad[a], self.kernel[a]);
+                return Err(ConvError::PadTooLarge { layer, pad, kernel });
+            }
         }
         // pad <= kernel / 2 keeps these from overflowing unless the kernel is absurd.
-        let padded = |n: usize| n.checked_add(self.pad.checked_mul(2)?);
-        let (Some(padded_height), Some(padded_width)) = (padded(self.height), padded(self.width))
+        let padded = |n: usize, a: usize| n.checked_add(self.pad[a].checked_mul(2)?);
+        let (Some(padded_height), Some(padded_width)) =
+            (padded(self.height, 0), padded(self.width, 1))
         else {
             return Err(ConvError::Overflow { layer });
         };
-        if self.kernel > padded_height || self.kernel > padded_width {
+        if self.kernel[0] > padded_height || self.kernel[1] > padded_width {
             return Err(ConvError::KernelTooLarge {
                 layer,
                 kernel: self.kernel,
@@ -172,7 +203,7 @@ pub fn maxpool2d_forward(
         rows,
     )?;
     check_len(F, "argmax", argmax.len(), y.len(), OUT_FORMULA)?;
-    let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
+    let PoolShape { channels, height, width, .. } = shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     let rows_iter = x
         .chunks_exact(in_len)
@@ -183,12 +214,10 @@ pub fn maxpool2d_forward(
             let base = c * height * width;
             for oh in 0..oh_n {
                 // Window rows clipped to the image (pad <= k/2 keeps them non-empty).
-                let h0 = (oh * stride).saturating_sub(pad);
-                let h1 = (oh * stride + k - pad).min(height);
+                let hs = valid_range(&shape, 0, oh, height);
                 for ow in 0..ow_n {
-                    let w0 = (ow * stride).saturating_sub(pad);
-                    let w1 = (ow * stride + k - pad).min(width);
-                    let (best, at) = window_max(x, base, width, h0..h1, w0..w1);
+                    let ws = valid_range(&shape, 1, ow, width);
+                    let (best, at) = window_max(x, base, width, hs.clone(), ws);
                     let o = (c * oh_n + oh) * ow_n + ow;
                     y[o] = best;
                     argmax[o] = at;
@@ -271,8 +300,8 @@ pub fn maxpool2d_backward(
 }
 
 /// Average pooling forward over `rows` samples (overwrites `y`): each window's sum of the
-/// values inside the image divided by `kernel * kernel` (padding counts as zeros,
-/// `count_include_pad=True`).
+/// values inside the image divided by `kernel_h * kernel_w` (padding counts as zeros,
+/// `count_include_pad=True`), or by the number of those values without `count_pad`.
 pub fn avgpool2d_forward(
     shape: PoolShape,
     x: &[f32],
@@ -288,25 +317,21 @@ pub fn avgpool2d_forward(
         ("y", y.len(), out_len, OUT_FORMULA),
         rows,
     )?;
-    let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
+    let PoolShape { channels, height, width, .. } = shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
-    // With floor-mode output sizes every window ends inside the padded input, so PyTorch's
-    // divisor (the window clipped to the padded input) is always k * k.
-    let divisor = (k * k) as f32;
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
         for c in 0..channels {
             let plane = &x[c * height * width..(c + 1) * height * width];
             for oh in 0..oh_n {
-                let h0 = (oh * stride).saturating_sub(pad);
-                let h1 = (oh * stride + k - pad).min(height);
+                let hs = valid_range(&shape, 0, oh, height);
                 for ow in 0..ow_n {
-                    let w0 = (ow * stride).saturating_sub(pad);
-                    let w1 = (ow * stride + k - pad).min(width);
+                    let ws = valid_range(&shape, 1, ow, width);
                     let mut sum = 0.0f32;
-                    for ih in h0..h1 {
-                        sum += plane[ih * width + w0..ih * width + w1].iter().sum::<f32>();
+                    for ih in hs.clone() {
+                        sum +=
+                            plane[ih * width + ws.start..ih * width + ws.end].iter().sum::<f32>();
                     }
-                    y[(c * oh_n + oh) * ow_n + ow] = sum / divisor;
+                    y[(c * oh_n + oh) * ow_n + ow] = sum / divisor(&shape, &hs, &ws);
                 }
             }
         }
@@ -314,8 +339,8 @@ pub fn avgpool2d_forward(
     Ok(())
 }
 
-/// Average pooling backward over `rows` samples: `dx` receives `dy / (kernel * kernel)` at
-/// every input position of each window (added, and summed where windows overlap; padding
+/// Average pooling backward over `rows` samples: `dx` receives `dy / divisor` (as the
+/// forward pass divides) at every input position of each window (added, and summed where windows overlap; padding
 /// positions are dropped).
 pub fn avgpool2d_backward(
     shape: PoolShape,
@@ -332,17 +357,16 @@ pub fn avgpool2d_backward(
         ("dy", dy.len(), out_len, OUT_FORMULA),
         rows,
     )?;
-    let PoolShape { channels, height, width, kernel: k, stride, pad } = shape;
+    let PoolShape { channels, height, width, .. } = shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
-    let divisor = (k * k) as f32;
     for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
         for c in 0..channels {
             let plane = &mut dx[c * height * width..(c + 1) * height * width];
             for oh in 0..oh_n {
-                let ihs = valid_range(oh, stride, pad, k, height);
+                let ihs = valid_range(&shape, 0, oh, height);
                 for ow in 0..ow_n {
-                    let iws = valid_range(ow, stride, pad, k, width);
-                    let g = dy[(c * oh_n + oh) * ow_n + ow] / divisor;
+                    let iws = valid_range(&shape, 1, ow, width);
+                    let g = dy[(c * oh_n + oh) * ow_n + ow] / divisor(&shape, &ihs, &iws);
                     for ih in ihs.clone() {
                         plane[ih * width + iws.start..ih * width + iws.end]
                             .iter_mut()
@@ -355,10 +379,24 @@ pub fn avgpool2d_backward(
     Ok(())
 }
 
-/// The input positions of window `o` inside `0..n`.
+/// The input positions of window `o` on axis `a` inside `0..n`.
 #[inline(always)]
-fn valid_range(o: usize, stride: usize, pad: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+fn valid_range(shape: &PoolShape, a: usize, o: usize, n: usize) -> std::ops::Range<usize> {
+    let (k, stride, pad) = (shape.kernel[a], shape.stride[a], shape.pad[a]);
     (o * stride).saturating_sub(pad)..(o * stride + k - pad).min(n)
+}
+
+/// Average pooling's divisor for a window whose positions inside the image are `hs x ws`:
+/// `kernel_h * kernel_w` with `count_pad` (with floor-mode output sizes every window ends
+/// inside the padded input, so PyTorch's window clipped to the padded input is the whole
+/// window), else the positions inside the image.
+#[inline(always)]
+fn divisor(shape: &PoolShape, hs: &std::ops::Range<usize>, ws: &std::ops::Range<usize>) -> f32 {
+    if shape.count_pad {
+        (shape.kernel[0] * shape.kernel[1]) as f32
+    } else {
+        (hs.len() * ws.len()) as f32
+    }
 }
 
 /// Global average pooling forward over `rows` samples: `y[c]` (a row of `channels` values,
