@@ -82,3 +82,36 @@ fn heads_list_their_losses_and_plain_networks_say_none() {
     );
     assert!(t.contains("\n  penalties: none\n  preprocess: none\n  augment: none\n"), "{t}");
 }
+
+#[test]
+fn init_arguments_and_loss_options_show_as_written() {
+    let t = table(
+        "network T { input 6; dense 4 init kaiming_normal(mode fan_out, nonlinearity tanh) \
+         bias trunc_normal(0, 0.1, -0.2, 0.2); dense 3 init xavier_uniform(gain 2); \
+         loss softmax_cross_entropy label_smoothing 0.1 class_weights(1, 2, 0.5); }",
+    );
+    // std = (5/3) / sqrt(fan_out 4); a truncated normal's spread is not given.
+    assert_eq!(
+        cells(&t, "dense1.weight"),
+        [
+            "dense1.weight",
+            "4x6",
+            "kaiming_normal(mode fan_out, nonlinearity tanh)",
+            "normal(0, 0.833333)",
+            "0.8333"
+        ]
+    );
+    assert_eq!(
+        cells(&t, "dense1.bias"),
+        ["dense1.bias", "4", "trunc_normal", "trunc_normal(0, 0.100000, -0.2, 0.2)", "-"]
+    );
+    assert_eq!(cells(&t, "dense2.weight")[2], "xavier_uniform(gain 2)");
+    assert!(t.contains(
+        "loss: softmax_cross_entropy label_smoothing 0.1 class_weights(1, 2, 0.5) (weighted mean \
+         over the batch: sum(w[label] * loss) / sum(w[label]))"
+    ));
+    let t = table("network T { input 2; dense 1; loss huber delta 0.5; }");
+    assert!(t.contains("loss: huber delta 0.5 (mean over the batch)"), "{t}");
+    let t = table("network T { input 2; dense 1; loss binary_cross_entropy pos_weight 4; }");
+    assert!(t.contains("loss: binary_cross_entropy pos_weight 4 (mean over the batch)"), "{t}");
+}
