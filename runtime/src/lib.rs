@@ -75,6 +75,7 @@ pub mod probe;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
+pub mod threads;
 pub mod workspace;
 
 pub use batch::{BatchError, Divergence};
@@ -96,3 +97,4 @@ pub use probe::{Histogram, LayerInfo, LayerStats, LayerView, Saturation};
 pub use progress::Progress;
 pub use rng::Rng;
 pub use schedule::{CosineLr, LrSchedule, StepLr};
+pub use threads::{set_threads, threads, with_threads};

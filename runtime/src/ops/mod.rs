@@ -7,6 +7,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod gemm;
 pub mod kernels;
 pub mod layernorm;
 pub mod loss;
