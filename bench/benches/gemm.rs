@@ -17,8 +17,11 @@ use netspec_runtime::ops::kernels::{self as k, Isa};
 
 const ROWS: usize = 64;
 
+/// A named benchmark body.
+type Variant<'a> = (String, Box<dyn FnMut() + 'a>);
+
 /// Runs every variant `ROUNDS` times in turn and returns the fastest time of each.
-fn fastest(variants: &mut [(String, Box<dyn FnMut() + '_>)]) -> Vec<Duration> {
+fn fastest(variants: &mut [Variant<'_>]) -> Vec<Duration> {
     const ROUNDS: usize = 15;
     let mut best = vec![Duration::MAX; variants.len()];
     for _ in 0..ROUNDS {
@@ -47,7 +50,7 @@ fn layer<const IN: usize, const OUT: usize>() {
             "dw" => (OUT, IN, ROWS, View::transposed(&dy_flat, OUT), View::rows(&x_flat, IN)),
             _ => (ROWS, IN, OUT, View::rows(&dy_flat, OUT), View::rows(&w_flat, IN)),
         };
-        let mut variants: Vec<(String, Box<dyn FnMut()>)> = Vec::new();
+        let mut variants: Vec<Variant<'_>> = Vec::new();
         for (name, isa) in builds.into_iter().filter(|(_, isa)| isa.supported()) {
             for threads in [1, 2] {
                 let mut c = vec![0.0f32; m * n];

@@ -12,13 +12,7 @@ const ROUND: f32 = 12_582_912.0;
 /// `x` is clamped to [-104, 89] first, past which `e^x` rounds to 0 or infinity; NaN stays NaN.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = if x < -104.0 {
-        -104.0
-    } else if x > 89.0 {
-        89.0
-    } else {
-        x
-    };
+    let x = x.clamp(-104.0, 89.0);
     let n = (x * core::f32::consts::LOG2_E + ROUND) - ROUND;
     // ln 2 in two parts (Cody-Waite), the first exact in 9 bits, so n * LN2_HI is exact.
     let r = (x - n * 0.693_359_4) - n * -2.121_944_4e-4;
@@ -44,12 +38,12 @@ fn pow2(n: i32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     let a = if x < 0.0 { -x } else { x };
     let z = x * x;
-    let small =
-        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 0.133_314_42) * z
-            - 0.333_332_82)
-            * z
-            * x
-            + x;
+    let small = ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 0.133_314_42)
+        * z
+        - 0.333_332_8)
+        * z
+        * x
+        + x;
     let large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
     let large = if x < 0.0 { -large } else { large };
     if a < 0.625 { small } else { large }
