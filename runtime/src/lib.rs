@@ -55,8 +55,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check
-// (the workspace denies `unsafe_code`; that call allows it).
+// Two `unsafe` blocks, in `kernels` and `gemm`: calling the AVX2 (and FMA) build of a kernel
+// after the CPU check (the workspace denies `unsafe_code`; those calls allow it).
 
 pub mod batch;
 pub mod checkpoint;
