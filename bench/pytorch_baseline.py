@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch side of issue 6's benchmarks: the reference models built in PyTorch, timed with one
-thread the way the criterion benchmarks in benches/models.rs time netspec.
+"""PyTorch side of issue 6's benchmarks: the reference models built in PyTorch, timed with
+$NETSPEC_TORCH_THREADS threads (default 1) the way the criterion benchmarks in benches/models.rs time netspec.
 
 Models (float32, ReLU, softmax cross-entropy, batch 64): tiny 4-16-16-3, small 64-128-64-10,
 medium 784-256-128-10, large 784-1024-1024-10, cifar_cnn (bench/src/lib.rs's CifarCnn), and digits_cnn, the layers of specs/digits_cnn.nn on (N, 1, 8, 8) inputs:
@@ -164,7 +164,7 @@ def main():
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("NETSPEC_TORCH_THREADS", "1")))
     torch.manual_seed(0)
     results = {}
     for name, model, shape, classes in models(torch):

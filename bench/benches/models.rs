@@ -1,4 +1,4 @@
-//! Issue 6's model benchmarks, 1 thread: single-sample `predict` latency, batch-64
+//! Issue 6's model benchmarks, on `NETSPEC_THREADS` threads (default: the available cores): single-sample `predict` latency, batch-64
 //! `predict_batch` and batch-64 `train_step` (SGD, momentum 0.9) for the reference models (the
 //! four MLPs and the convolutional `DigitsCnn` and `CifarCnn`).
 //! `bench/compare` reads criterion's median of each from `target/criterion/<model>/<what>/new/
@@ -42,6 +42,10 @@ where
 }
 
 fn models(c: &mut Criterion) {
+    // `bench/compare` runs this once per thread count.
+    if let Some(n) = std::env::var("NETSPEC_THREADS").ok().and_then(|n| n.parse().ok()) {
+        netspec::set_threads(n);
+    }
     bench_model::<Tiny>(c, "tiny");
     bench_model::<Small>(c, "small");
     bench_model::<Medium>(c, "medium");

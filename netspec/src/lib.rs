@@ -109,7 +109,7 @@ pub use netspec_runtime::{
     CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence,
     History, Init, LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
     PreprocessError, PreprocessKind, Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets,
-    accuracy, argmax, one_hot,
+    accuracy, argmax, one_hot, set_threads, threads, with_threads,
 };
 
 /// `use netspec::prelude::*;` brings the traits a training program calls methods of.

@@ -74,6 +74,8 @@ netspec::network! {
     }
     // Past predict's stack budget (166 KB per sample): a heap workspace per thread, allocated
     // by the thread's first call only.
+    // Layers of 16,384 weights or more: the packed matrix product, its workspace in a field.
+    network Packed { input 160; batch 8; dense 128; relu; dense 10; loss softmax_cross_entropy; }
     network Wide {
         input image(1, 12, 12); batch 2;
         conv 128 kernel 3 pad 1; relu; maxpool 2; flatten; dense 3; loss mse;
@@ -117,6 +119,12 @@ fn training_and_inference_do_not_allocate() {
     let mut sgd2 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
     pooled.train_step(&x50, &pooled_targets, &mut sgd2, &mut rng).unwrap();
 
+    let mut packed = Packed::new(&mut rng);
+    let x160: Vec<f32> = inputs.iter().cycle().take(8 * 160).copied().collect();
+    let mut packed_out = [0.0f32; 8 * 10];
+    let mut sgd3 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
+    packed.train_step(&x160, &labels, &mut sgd3, &mut rng).unwrap();
+
     let wide = Wide::new(&mut rng);
     let x288: Vec<f32> = inputs.iter().cycle().take(2 * 144).copied().collect();
     let mut wide_out = [0.0f32; 6];
@@ -152,6 +160,9 @@ fn training_and_inference_do_not_allocate() {
         std::hint::black_box(regularized.last_loss());
         wide.predict_batch(&x288, &mut wide_out).unwrap();
         std::hint::black_box(wide.predict(x288[..144].try_into().unwrap()));
+        packed.set_training(training);
+        packed.train_step(&x160, &labels, &mut sgd3, &mut rng).unwrap();
+        packed.predict_batch(&x160, &mut packed_out).unwrap();
     }
     for _ in 0..10 {
         net.train_step(&inputs, &labels, &mut adam, &mut rng).unwrap();

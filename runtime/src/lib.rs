@@ -55,8 +55,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// One `unsafe` block, in `kernels`: calling the AVX2 build of a kernel after the CPU check
-// (the workspace denies `unsafe_code`; that call allows it).
+// Two `unsafe` blocks, in `kernels` and `gemm`: calling the AVX2 (and FMA) build of a kernel
+// after the CPU check (the workspace denies `unsafe_code`; those calls allow it).
 
 pub mod batch;
 pub mod checkpoint;
@@ -75,6 +75,7 @@ pub mod probe;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
+pub mod threads;
 pub mod workspace;
 
 pub use batch::{BatchError, Divergence};
@@ -96,3 +97,4 @@ pub use probe::{Histogram, LayerInfo, LayerStats, LayerView, Saturation};
 pub use progress::Progress;
 pub use rng::Rng;
 pub use schedule::{CosineLr, LrSchedule, StepLr};
+pub use threads::{set_threads, threads, with_threads};

@@ -6,11 +6,15 @@ use quote::{format_ident, quote};
 
 use super::{Ctx, Field, LayerCode, Step, f32_tokens, option_tokens, usize_lit};
 
-// The dense loops are the runtime's register-tiled kernels (`netspec_runtime::ops::kernels`), which
-// pick their tile by the layer's shape and the CPU's instruction set and keep the summation
-// order of plain loops (bit-identical results on every machine). `matrixmultiply::sgemm` is
-// faster for layers 64 wide and up but allocates its packing buffer on every call, and the
-// generated code must not allocate per step (README "Performance").
+// A layer of at least `PACKED_MIN` weights (and 16 outputs, so that most of a 16-wide panel is
+// used) runs its batched backward pass through the runtime's packed matrix product
+// (`netspec_runtime::ops::gemm`: FMA tiles where the CPU has them, sharded over threads), with
+// its packed copies in a workspace field, and its batched forward pass through the
+// register-tiled kernel sharded over threads; smaller layers, `predict` and DropConnect layers
+// run the register-tiled kernels (`netspec_runtime::ops::kernels`) on the calling thread. `matrixmultiply::sgemm`
+// allocates its packing buffer on every call, and the generated code must not allocate per step
+// (README "Performance").
+const PACKED_MIN: usize = 16_384;
 
 pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
     let p = &ctx.p;
@@ -55,6 +59,22 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         ..LayerCode::default()
     };
     let Some(drop) = dropconnect else {
+        if step.width_in * step.width_out >= PACKED_MIN && step.width_out >= 16 {
+            let work = format_ident!("{name}_packed");
+            let (i, o, rows) =
+                (usize_lit(step.width_in), usize_lit(step.width_out), usize_lit(ctx.batch));
+            code.fields = vec![Field {
+                name: work.clone(),
+                ty: quote!(::std::vec::Vec<f32>),
+                init: quote!(::std::vec![0.0; #p::Dense::packed_len(#i, #o, #rows)]),
+                doc: format!("`{name}` packed copies of the matrix products' operands."),
+            }];
+            code.forward = quote!(Self::#dense.forward_packed(#params, #x, #y););
+            code.backward = quote! {
+                Self::#dense.backward_packed(#params, &mut self.core.grads, (#x, #dy), #dx, &mut self.#work);
+            };
+            return Ok(code);
+        }
         code.forward = quote!(Self::#dense.forward(#params, #x, #y););
         code.backward = quote!(Self::#dense.backward(#params, &mut self.core.grads, #x, #dy, #dx););
         return Ok(code);

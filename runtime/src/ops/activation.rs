@@ -48,8 +48,8 @@ impl Activation {
             Activation::LeakyRelu { slope } => {
                 pairs.for_each(|(&x, y)| *y = if x > 0.0 { x } else { slope * x })
             }
-            Activation::Tanh => pairs.for_each(|(&x, y)| *y = x.tanh()),
-            Activation::Sigmoid => pairs.for_each(|(&x, y)| *y = 1.0 / (1.0 + (-x).exp())),
+            Activation::Tanh => pairs.for_each(|(&x, y)| *y = crate::ops::vmath::tanh(x)),
+            Activation::Sigmoid => pairs.for_each(|(&x, y)| *y = crate::ops::vmath::sigmoid(x)),
             Activation::Identity => pairs.for_each(|(&x, y)| *y = x),
             Activation::Gelu => pairs.for_each(|(&x, y)| {
                 let x = f64::from(x);

@@ -35,6 +35,9 @@ pub enum Isa {
     Baseline,
     /// x86-64 with AVX2.
     Avx2,
+    /// x86-64 with AVX2 and FMA: the packed matrix product ([`crate::ops::gemm`]) runs fused
+    /// multiply-adds; the register-tiled kernels here run their AVX2 build.
+    Avx2Fma,
 }
 
 impl Isa {
@@ -44,9 +47,20 @@ impl Isa {
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("fma") {
+                return Isa::Avx2Fma;
+            }
             return Isa::Avx2;
         }
         Isa::Baseline
+    }
+
+    /// Whether this CPU runs code built for `self`.
+    pub fn supported(self) -> bool {
+        match (self, Isa::detect()) {
+            (Isa::Baseline, _) | (Isa::Avx2, Isa::Avx2 | Isa::Avx2Fma) => true,
+            (a, b) => a == b,
+        }
     }
 }
 
@@ -67,7 +81,7 @@ macro_rules! dispatched_kernels {
             #[inline]
             pub fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
                 #[cfg(target_arch = "x86_64")]
-                if $crate::ops::kernels::Isa::detect() == $crate::ops::kernels::Isa::Avx2 {
+                if $crate::ops::kernels::Isa::Avx2.supported() {
                     // SAFETY: calling a `#[target_feature(enable = "avx2")]` function is sound
                     // when the CPU has AVX2, which `Isa::detect` has just checked (CPUID via
                     // `is_x86_feature_detected!`); the function itself is safe code.

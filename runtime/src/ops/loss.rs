@@ -17,7 +17,7 @@ pub fn softmax_cross_entropy<const K: usize>(
         let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
         for (dz, &z) in dz.iter_mut().zip(z) {
-            *dz = (z - max).exp();
+            *dz = crate::ops::vmath::exp(z - max);
             sum += *dz;
         }
         total += f64::from(max + sum.ln() - z[label]);
@@ -48,7 +48,7 @@ pub fn softmax_cross_entropy_soft<const K: usize>(
         let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
         for (dz, &z) in dz.iter_mut().zip(z) {
-            *dz = (z - max).exp();
+            *dz = crate::ops::vmath::exp(z - max);
             sum += *dz;
         }
         let lse = max + sum.ln();

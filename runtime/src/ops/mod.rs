@@ -7,10 +7,12 @@ pub mod batchnorm;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod gemm;
 pub mod kernels;
 pub mod layernorm;
 pub mod loss;
 pub mod pool;
+pub mod vmath;
 
 /// Two disjoint `len`-long pieces of `data`, at `a` and at `b`, to write (a norm layer's gamma
 /// and beta, or its running mean and variance).

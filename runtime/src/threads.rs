@@ -1,0 +1,67 @@
+//! How many threads the batched kernels use (std only: threads, rayon's pool, the count of
+//! cores). The kernels cut their work into shards whose boundaries depend on the shapes only,
+//! so the thread count changes the speed and never a result bit.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The process-wide count set by [`set_threads`]; 0 until set (then: the available cores).
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// [`with_threads`]'s count for the calling thread; 0 outside it.
+    static LOCAL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Sets how many threads the batched kernels (dense layers and convolutions through the packed
+/// matrix product) use from now on, in every thread; `0` restores the default, the available
+/// cores. Products too small to gain run on the calling thread whatever the count.
+pub fn set_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+}
+
+/// The thread count the batched kernels use on the calling thread: [`with_threads`]'s, else
+/// [`set_threads`]'s, else the available cores (capped by rayon's pool, which has one thread
+/// per core).
+pub fn threads() -> usize {
+    match (LOCAL.with(Cell::get), THREADS.load(Ordering::Relaxed)) {
+        (0, 0) => rayon::current_num_threads(),
+        (0, n) | (n, _) => n,
+    }
+}
+
+/// Runs `f` with the batched kernels called from this thread using `n` threads (`n >= 1`),
+/// whatever [`set_threads`] says, and returns its result.
+pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    let before = LOCAL.with(|c| c.replace(n.max(1)));
+    let out = f();
+    LOCAL.with(|c| c.set(before));
+    out
+}
+
+/// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
+pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    rayon::join(a, b);
+}
+
+/// Runs `f` on matching pieces of `x` and `y` of `shard` rows each (the last one shorter), in
+/// `groups` groups of consecutive pieces on their own rayon tasks when `groups > 1`: for
+/// row-wise kernels, whose rows come out the same whichever piece holds them.
+pub(crate) fn in_row_shards<A: Sync, B: Send>(
+    (x, y): (&[A], &mut [B]),
+    shard: usize,
+    groups: usize,
+    f: &(impl Fn(&[A], &mut [B]) + Sync),
+) {
+    let shards = y.len().div_ceil(shard);
+    if groups <= 1 || shards <= 1 {
+        x.chunks(shard).zip(y.chunks_mut(shard)).for_each(|(x, y)| f(x, y));
+        return;
+    }
+    let split = (shards * (groups / 2) / groups * shard).min(x.len()).min(y.len());
+    let ((x0, x1), (y0, y1)) = (x.split_at(split), y.split_at_mut(split));
+    join(
+        || in_row_shards((x0, y0), shard, groups / 2, f),
+        || in_row_shards((x1, y1), shard, groups - groups / 2, f),
+    );
+}
