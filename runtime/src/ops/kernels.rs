@@ -42,8 +42,13 @@ impl Isa {
     /// is one atomic load per call).
     #[inline]
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
         if std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+        // Without std there is no runtime CPU query: what the target is compiled for.
+        #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+        if cfg!(target_feature = "avx2") {
             return Isa::Avx2;
         }
         Isa::Baseline

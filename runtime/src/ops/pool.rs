@@ -207,8 +207,8 @@ fn window_max(
     x: &[f32],
     base: usize,
     width: usize,
-    hs: std::ops::Range<usize>,
-    ws: std::ops::Range<usize>,
+    hs: core::ops::Range<usize>,
+    ws: core::ops::Range<usize>,
 ) -> (f32, u32) {
     let mut at = base + hs.start * width + ws.start;
     let mut best = f32::NEG_INFINITY;
@@ -357,7 +357,7 @@ pub fn avgpool2d_backward(
 
 /// The input positions of window `o` inside `0..n`.
 #[inline(always)]
-fn valid_range(o: usize, stride: usize, pad: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+fn valid_range(o: usize, stride: usize, pad: usize, k: usize, n: usize) -> core::ops::Range<usize> {
     (o * stride).saturating_sub(pad)..(o * stride + k - pad).min(n)
 }
 
