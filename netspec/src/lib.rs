@@ -98,7 +98,6 @@ pub use array::{ArrayError, ArrayTargets, NdarrayExt};
 pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;
-pub use netspec_runtime::Rng;
 #[cfg(feature = "std")]
 pub use netspec_runtime::pipeline::augment::Mix;
 #[cfg(feature = "plots")]
@@ -115,8 +114,9 @@ pub use netspec_runtime::{
     CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence,
     History, Init, LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
     PreprocessError, PreprocessKind, Preprocessor, Role, Sample, StepLoss, StepLr, Targets,
-    accuracy, argmax, one_hot,
+    accuracy, one_hot,
 };
+pub use netspec_runtime::{Rng, argmax};
 
 #[cfg(feature = "std")]
 /// `use netspec::prelude::*;` brings the traits a training program calls methods of.

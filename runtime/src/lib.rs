@@ -68,6 +68,7 @@
 pub mod batch;
 #[cfg(feature = "std")]
 pub mod checkpoint;
+pub mod classify;
 #[cfg(feature = "std")]
 pub mod data;
 #[cfg(feature = "std")]
@@ -101,8 +102,9 @@ pub use batch::{BatchError, Divergence};
 pub use checkpoint::LoadOptions;
 #[cfg(feature = "std")]
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
+pub use classify::argmax;
 #[cfg(feature = "std")]
-pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};
+pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, one_hot};
 #[cfg(feature = "std")]
 pub use history::History;
 #[cfg(feature = "std")]
