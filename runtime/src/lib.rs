@@ -57,7 +57,7 @@
 
 //! Without the default `std` feature the crate is `#![no_std]` and needs no allocator: what
 //! remains is what inference needs ([`ops`], [`Rng`] for the stochastic layers, and
-//! [`pipeline::preprocess::apply_stats`]), for the frozen networks `netspec-build` generates with
+//! [`pipeline::stats::Stats`]), for the frozen networks `netspec-build` generates with
 //! their weights baked in (`Config::weights`), on a microcontroller or in WebAssembly.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 

@@ -164,22 +164,19 @@ pub(crate) fn network(
         None => None,
         Some(pre) => {
             // Each statistic the method keeps, as a static; `&[]` for the others.
-            let mut refs = Vec::new();
-            for tensor in ["preprocess.mean", "preprocess.std", "preprocess.whiten"] {
-                refs.push(match values.preprocess.iter().find(|(n, _)| *n == tensor) {
-                    Some((_, data)) => {
-                        let ident =
-                            format_ident!("{prefix}_{}", tensor.replace('.', "_").to_uppercase());
-                        statics.extend(
-                            f32_static(&ident, data, &what(tensor), pre.span)
-                                .map_err(|d| vec![d])?,
-                        );
-                        quote!(&#ident)
-                    }
-                    None => quote!(&[]),
-                });
-            }
-            let [mean, std, whiten] = &refs[..] else { unreachable!("three statistics") };
+            let mut stat = |tensor: &str| -> Result<TokenStream, Vec<Diagnostic>> {
+                let Some((_, data)) = values.preprocess.iter().find(|(n, _)| *n == tensor) else {
+                    return Ok(quote!(&[]));
+                };
+                let ident = format_ident!("{prefix}_{}", tensor.replace('.', "_").to_uppercase());
+                statics.extend(
+                    f32_static(&ident, data, &what(tensor), pre.span).map_err(|d| vec![d])?,
+                );
+                Ok(quote!(&#ident))
+            };
+            let mean = stat("preprocess.mean")?;
+            let std = stat("preprocess.std")?;
+            let whiten = stat("preprocess.whiten")?;
             let kind = match pre.kind {
                 PreprocessKind::MeanSubtractPerPixel => quote!(MeanSubtractPerPixel),
                 PreprocessKind::MeanSubtractPerChannel => quote!(MeanSubtractPerChannel),
