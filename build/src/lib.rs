@@ -10,7 +10,10 @@
 //!
 //! Each spec `specs/NAME.nn` becomes `$OUT_DIR/NAME.rs`, which the crate pulls in with
 //! `netspec::include_spec!("NAME");`. A spec with errors fails the build with rustc-style
-//! diagnostics (`path:line:col`, the line, a caret, a hint).
+//! diagnostics (`path:line:col`, the line, a caret, a hint). Every spec is compiled even when
+//! one fails, so one build reports the errors of all of them; cargo then shows one headline
+//! (`error: CRATE: netspec-build: 2 of 3 specs have errors: ...`) at the top of its output, and
+//! the full diagnostics, closed by a one-line summary, at the end of the build script's stderr.
 //!
 //! With [`Config::weights`], a spec becomes `$OUT_DIR/NAME_frozen.rs` instead: its network
 //! frozen for inference (`{Name}Frozen`), the checkpoint's values baked in as `static` arrays,
@@ -24,10 +27,7 @@
 //!         .compile(&["specs/digits.nn"])
 //!         .map(|_| ())
 //! }
-//! ``` Every spec is compiled even when
-//! one fails, so one build reports the errors of all of them; cargo then shows one headline
-//! (`error: CRATE: netspec-build: 2 of 3 specs have errors: ...`) at the top of its output, and
-//! the full diagnostics, closed by a one-line summary, at the end of the build script's stderr.
+//! ```
 #![forbid(unsafe_code)]
 
 use std::fmt;
