@@ -1,7 +1,8 @@
 //! Trains the MLP of `specs/digits.nn` (compiled to Rust by this crate's `build.rs`) on the
 //! bundled 8x8 handwritten digits, and reports its accuracy on a held-out fifth of the data.
 //!
-//! `cargo run --release --example digits`
+//! `cargo run --release --example digits` (`-- --save DIR` also writes the trained weights and
+//! the held-out samples to `DIR`, for `embedded/`)
 
 use netspec::prelude::*;
 use netspec::{Adam, Batches, Dataset, Progress, Rng, accuracy, argmax};
@@ -37,6 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("train accuracy: {:.4}", evaluate(&net, &train)?);
     println!("test accuracy: {:.4}", evaluate(&net, &test)?);
+    // `--save DIR`: the weights and held-out samples `embedded/run-qemu` bakes into firmware.
+    if let Some(dir) = netspec_examples::save_dir() {
+        net.save(dir.join("digits.safetensors"))?;
+        netspec_examples::save_test_set(&dir, "digits", &test)?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! standardization and seven augmentations) on the bundled 8x8 digits, and reports its
 //! accuracy on a held-out fifth of the data.
 //!
-//! `cargo run --release --example digits_cnn`
+//! `cargo run --release --example digits_cnn` (`-- --save DIR` also writes the trained weights and
+//! the held-out samples to `DIR`, for `embedded/`)
 
 use netspec::prelude::*;
 use std::time::Instant;
@@ -49,6 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("train accuracy: {:.4}", evaluate(&net, &train)?);
     println!("time: {:.1} s", start.elapsed().as_secs_f64());
     println!("test accuracy: {:.4}", evaluate(&net, &test)?);
+    // `--save DIR`: the weights and held-out samples `embedded/run-qemu` bakes into firmware.
+    if let Some(dir) = netspec_examples::save_dir() {
+        net.save(dir.join("digits_cnn.safetensors"))?;
+        netspec_examples::save_test_set(&dir, "digits_cnn", &test)?;
+    }
     Ok(())
 }
 

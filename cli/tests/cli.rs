@@ -47,6 +47,14 @@ fn summary_prints_the_table_with_pytorchs_parameter_count() {
         ),
         "{stdout}"
     );
+    // A chunk of one sample; the weights are the 21,962 parameters and 64 running statistics.
+    assert!(
+        stdout.contains(
+            "\nFrozen predict: 72,744 bytes of stack per sample, no heap (weights baked in: \
+             88,104 bytes)\n"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("  conv1.bias          16          default (PyTorch, fan_in 9)"),
         "{stdout}"

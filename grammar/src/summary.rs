@@ -62,7 +62,14 @@ pub fn summary(net: &Network) -> String {
     );
     let _ =
         writeln!(out, "Parameter memory: {} bytes (f32)", grouped(4 * net.param_count() as u64));
-    let _ = writeln!(out, "{}", predict_line(&predict_memory(net)));
+    let memory = predict_memory(net);
+    let _ = writeln!(out, "{}", predict_line(&memory));
+    let _ = writeln!(
+        out,
+        "Frozen predict: {} bytes of stack per sample, no heap (weights baked in: {} bytes)",
+        grouped(memory.chunk_bytes(1) as u64),
+        grouped(4 * (net.param_count() + net.buffer_count()) as u64)
+    );
     let _ = writeln!(
         out,
         "Layers: {} (at most {}; through residual branches and heads)",

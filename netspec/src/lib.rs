@@ -44,6 +44,7 @@
 //!
 #![doc = include_str!("../docs/api.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "std"), no_std)]
 
 #[cfg(feature = "ndarray")]
 pub mod array;
@@ -97,21 +98,27 @@ pub use array::{ArrayError, ArrayTargets, NdarrayExt};
 pub use netspec_macros::network;
 #[cfg(feature = "progress")]
 pub use netspec_runtime::Progress;
+#[cfg(feature = "std")]
 pub use netspec_runtime::pipeline::augment::Mix;
 #[cfg(feature = "plots")]
 pub use netspec_runtime::plot;
+#[cfg(feature = "std")]
 pub use netspec_runtime::probe::{
     self, Histogram, LayerInfo, LayerStats, LayerView, Saturation, tensor_norms, update_norms,
 };
+#[cfg(feature = "std")]
 pub use netspec_runtime::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
+#[cfg(feature = "std")]
 pub use netspec_runtime::{
     AugmentError, Augmentation, Augmenter, BatchError, Batches, BufferInfo, BufferKind,
     CheckpointError, Classifier, Core, CosineLr, CsvOptions, DataError, Dataset, Divergence,
     History, Init, LabelColumn, LayoutError, LoadOptions, LrSchedule, Network, ParamInfo, Penalty,
-    PreprocessError, PreprocessKind, Preprocessor, Rng, Role, Sample, StepLoss, StepLr, Targets,
-    accuracy, argmax, one_hot, set_threads, threads, with_threads,
+    PreprocessError, PreprocessKind, Preprocessor, Role, Sample, StepLoss, StepLr, Targets,
+    accuracy, one_hot, set_threads, threads, with_threads,
 };
+pub use netspec_runtime::{Rng, argmax};
 
+#[cfg(feature = "std")]
 /// `use netspec::prelude::*;` brings the traits a training program calls methods of.
 pub mod prelude {
     pub use netspec_runtime::{Classifier, LrSchedule, Network, Optimizer, Sample};
@@ -126,9 +133,13 @@ macro_rules! include_spec {
     };
 }
 
-/// What generated code calls; not a stable API.
+/// What generated code calls; not a stable API. Without `std`, what frozen networks call.
 #[doc(hidden)]
 pub mod __private {
+    pub use netspec_runtime::Rng;
+    #[cfg(feature = "std")]
+    pub use netspec_runtime::Role;
+    #[cfg(feature = "std")]
     pub use netspec_runtime::network::fmt_network;
     pub use netspec_runtime::ops::activation::{
         Activation, add_into, dropout_backward, dropout_forward, dropout_predict, noise_forward,
@@ -151,9 +162,11 @@ pub mod __private {
         fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
         maxpool2d_forward,
     };
+    pub use netspec_runtime::pipeline::stats::{PreprocessKind, Stats};
+    #[cfg(feature = "std")]
     pub use netspec_runtime::workspace::{PredictWorkspace, take_array, take_rows};
+    #[cfg(feature = "std")]
     pub use netspec_runtime::{
-        Augmentation, BatchError, BufferInfo, BufferKind, Init, LayerInfo, ParamInfo,
-        PreprocessKind, Rng, Role, Targets,
+        Augmentation, BatchError, BufferInfo, BufferKind, Init, LayerInfo, ParamInfo, Targets,
     };
 }

@@ -598,19 +598,7 @@ pub fn one_hot(labels: &[usize], n_classes: usize, out: &mut [f32]) -> Result<()
     Ok(())
 }
 
-/// Index of the largest value, the first one on ties; a NaN counts as largest, like
-/// `torch.argmax`. `None` for an empty slice.
-pub fn argmax(values: &[f32]) -> Option<usize> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &v) in values.iter().enumerate() {
-        match best {
-            Some((_, b)) if b.is_nan() => break,
-            Some((_, b)) if !(v > b || v.is_nan()) => {}
-            _ => best = Some((i, v)),
-        }
-    }
-    best.map(|(i, _)| i)
-}
+pub use crate::classify::argmax;
 
 /// Fraction of `predictions` equal to `labels`; both must have the same, nonzero length.
 pub fn accuracy(predictions: &[usize], labels: &[usize]) -> Result<f64, DataError> {

@@ -55,46 +55,81 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//! Without the default `std` feature the crate is `#![no_std]` and needs no allocator: what
+//! remains is what inference needs ([`ops`], [`Rng`] for the stochastic layers, and
+//! [`pipeline::stats::Stats`]), for the frozen networks `netspec-build` generates with
+//! their weights baked in (`Config::weights`), on a microcontroller or in WebAssembly.
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+
 // Two `unsafe` blocks, in `kernels` and `gemm`: calling the AVX2 (and FMA) build of a kernel
 // after the CPU check (the workspace denies `unsafe_code`; those calls allow it).
 
+#[cfg(feature = "std")]
 pub mod batch;
+#[cfg(feature = "std")]
 pub mod checkpoint;
+pub mod classify;
+#[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "std")]
 pub mod history;
+#[cfg(feature = "std")]
 pub mod init;
+#[cfg(feature = "std")]
 pub mod layout;
+mod math;
+#[cfg(feature = "std")]
 pub mod network;
 pub mod ops;
+#[cfg(feature = "std")]
 pub mod optim;
 pub mod pipeline;
 #[cfg(feature = "plots")]
 pub mod plot;
+#[cfg(feature = "std")]
 pub mod probe;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod rng;
+#[cfg(feature = "std")]
 pub mod schedule;
 pub mod threads;
+#[cfg(feature = "std")]
 pub mod workspace;
 
+#[cfg(feature = "std")]
 pub use batch::{BatchError, Divergence};
+#[cfg(feature = "std")]
 pub use checkpoint::LoadOptions;
+#[cfg(feature = "std")]
 pub use checkpoint::{CheckpointError, TensorData, TensorDataMut, TensorMut, TensorRef};
-pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, argmax, one_hot};
+pub use classify::argmax;
+#[cfg(feature = "std")]
+pub use data::{Batches, CsvOptions, DataError, Dataset, LabelColumn, accuracy, one_hot};
+#[cfg(feature = "std")]
 pub use history::History;
+#[cfg(feature = "std")]
 pub use init::Init;
+#[cfg(feature = "std")]
 pub use layout::{
     BufferInfo, BufferKind, LayoutError, ParamInfo, Role, init_params, reset_buffers,
 };
+#[cfg(feature = "std")]
 pub use network::{Classifier, Core, Network, Penalty, Sample, Targets};
+#[cfg(feature = "std")]
 pub use ops::loss::StepLoss;
+#[cfg(feature = "std")]
 pub use optim::{Adam, AdamBuilder, OptimError, Optimizer, Sgd, SgdBuilder};
+#[cfg(feature = "std")]
 pub use pipeline::augment::{AugmentError, Augmentation, Augmenter};
+#[cfg(feature = "std")]
 pub use pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
+#[cfg(feature = "std")]
 pub use probe::{Histogram, LayerInfo, LayerStats, LayerView, Saturation};
 #[cfg(feature = "progress")]
 pub use progress::Progress;
 pub use rng::Rng;
+#[cfg(feature = "std")]
 pub use schedule::{CosineLr, LrSchedule, StepLr};
+#[cfg(feature = "std")]
 pub use threads::{set_threads, threads, with_threads};

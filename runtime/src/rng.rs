@@ -10,7 +10,8 @@
 //! platform's math library, which may differ in the last bit between platforms; on one platform
 //! they are bit-identical run after run.
 
-use std::convert::Infallible;
+use crate::math::{cos, exp, ln, powi, sqrt};
+use core::convert::Infallible;
 
 /// xoshiro256++ pseudo-random number generator.
 ///
@@ -114,7 +115,7 @@ impl Rng {
     fn standard_normal_f64(&mut self) -> f64 {
         let u1 = self.uniform_open0_f64();
         let u2 = self.uniform_f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        sqrt(-2.0 * ln(u1)) * cos(core::f64::consts::TAU * u2)
     }
 
     /// `mean + std * z`, with `z` standard normal (Box–Muller in f64, rounded to f32 once).
@@ -162,11 +163,11 @@ impl Rng {
     /// underflow to 0.
     fn ln_gamma_draw(&mut self, shape: f64) -> f64 {
         if shape < 1.0 {
-            let ln_u = self.uniform_open0_f64().ln();
+            let ln_u = ln(self.uniform_open0_f64());
             return self.ln_gamma_draw(shape + 1.0) + ln_u / shape;
         }
         let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
+        let c = 1.0 / sqrt(9.0 * d);
         loop {
             let x = self.standard_normal_f64();
             let v = 1.0 + c * x;
@@ -175,8 +176,8 @@ impl Rng {
             }
             let v = v * v * v;
             let u = self.uniform_open0_f64();
-            if u < 1.0 - 0.0331 * x.powi(4) || u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
-                return d.ln() + v.ln();
+            if u < 1.0 - 0.0331 * powi(x, 4) || ln(u) < 0.5 * x * x + d * (1.0 - v + ln(v)) {
+                return ln(d) + ln(v);
             }
         }
     }
@@ -193,7 +194,7 @@ impl Rng {
         let ln_x = self.ln_gamma_draw(a as f64);
         let ln_y = self.ln_gamma_draw(b as f64);
         // X / (X + Y) = 1 / (1 + Y/X), evaluated from the logarithms.
-        (1.0 / (1.0 + (ln_y - ln_x).exp())) as f32
+        (1.0 / (1.0 + exp(ln_y - ln_x))) as f32
     }
 }
 

@@ -1,13 +1,18 @@
-//! How many threads the batched kernels use (std only: threads, rayon's pool, the count of
-//! cores). The kernels cut their work into shards whose boundaries depend on the shapes only,
-//! so the thread count changes the speed and never a result bit.
+//! How many threads the batched kernels use (with `std`: rayon's pool, one thread per core;
+//! without it everything runs on the calling thread). The kernels cut their work into shards
+//! whose boundaries depend on the shapes only, so the thread count changes the speed and never
+//! a result bit.
 
+#[cfg(feature = "std")]
 use std::cell::Cell;
+#[cfg(feature = "std")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The process-wide count set by [`set_threads`]; 0 until set (then: the available cores).
+#[cfg(feature = "std")]
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(feature = "std")]
 thread_local! {
     /// [`with_threads`]'s count for the calling thread; 0 outside it.
     static LOCAL: Cell<usize> = const { Cell::new(0) };
@@ -16,6 +21,7 @@ thread_local! {
 /// Sets how many threads the batched kernels (dense layers and convolutions through the packed
 /// matrix product) use from now on, in every thread; `0` restores the default, the available
 /// cores. Products too small to gain run on the calling thread whatever the count.
+#[cfg(feature = "std")]
 pub fn set_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
 }
@@ -23,6 +29,7 @@ pub fn set_threads(n: usize) {
 /// The thread count the batched kernels use on the calling thread: [`with_threads`]'s, else
 /// [`set_threads`]'s, else the available cores (capped by rayon's pool, which has one thread
 /// per core).
+#[cfg(feature = "std")]
 pub fn threads() -> usize {
     match (LOCAL.with(Cell::get), THREADS.load(Ordering::Relaxed)) {
         (0, 0) => rayon::current_num_threads(),
@@ -32,6 +39,7 @@ pub fn threads() -> usize {
 
 /// Runs `f` with the batched kernels called from this thread using `n` threads (`n >= 1`),
 /// whatever [`set_threads`] says, and returns its result.
+#[cfg(feature = "std")]
 pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
     let before = LOCAL.with(|c| c.replace(n.max(1)));
     let out = f();
@@ -39,9 +47,23 @@ pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// Without `std`: one thread.
+#[cfg(not(feature = "std"))]
+pub fn threads() -> usize {
+    1
+}
+
 /// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
+#[cfg(feature = "std")]
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     rayon::join(a, b);
+}
+
+/// Without `std`: `a`, then `b`.
+#[cfg(not(feature = "std"))]
+pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    a();
+    b();
 }
 
 /// Runs `f` on matching pieces of `x` and `y` of `shard` rows each (the last one shorter), in

@@ -15,6 +15,7 @@ mod batchnorm;
 mod conv;
 mod dense;
 mod elementwise;
+pub(crate) mod frozen;
 mod layernorm;
 mod pipeline;
 mod pool;
@@ -172,6 +173,17 @@ fn mentions(tokens: &TokenStream, name: &str) -> bool {
         TokenTree::Group(g) => mentions(&g.stream(), name),
         _ => false,
     })
+}
+
+/// Sample `r`'s row of a buffer in `predict_fixed`.
+fn output_row(buf: Buf<'_>, r: &TokenStream) -> TokenStream {
+    match buf {
+        Buf::Input => quote!(input[#r]),
+        Buf::Act(layer) => {
+            let f = act_field(layer);
+            quote!(#f[#r])
+        }
+    }
 }
 
 /// What the layer modules need: the network, the runtime paths and expressions for buffers.
@@ -666,18 +678,11 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
     // Sample `r`'s output.
     let assemble = |r: TokenStream| {
-        let output = |buf: Buf<'_>| match buf {
-            Buf::Input => quote!(input[#r]),
-            Buf::Act(layer) => {
-                let f = act_field(layer);
-                quote!(#f[#r])
-            }
-        };
         if heads {
-            let values = plan.outputs.iter().map(|o| output(o.buf));
+            let values = plan.outputs.iter().map(|o| output_row(o.buf, &r));
             quote!(#output_struct { #(#head_fields: #values),* })
         } else {
-            output(plan.outputs[0].buf)
+            output_row(plan.outputs[0].buf, &r)
         }
     };
     let pipe = pipeline::input_pipeline(net, &p, &plan);
@@ -911,6 +916,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             stochastic,
             preprocess,
             assemble_r: assemble(quote!(r)),
+            frozen: false,
         },
     )
     .map_err(|d| vec![d])?;

@@ -68,6 +68,9 @@ pub(super) struct Signature {
     pub(super) preprocess: Option<(TokenStream, Region)>,
     /// Sample `r`'s output from the layers' rows.
     pub(super) assemble_r: TokenStream,
+    /// For a frozen network: always on the stack (no heap there), and a network with
+    /// stochastic layers runs them in eval mode (`rng` is `None`).
+    pub(super) frozen: bool,
 }
 
 pub(super) fn predict_fixed(
@@ -76,7 +79,8 @@ pub(super) fn predict_fixed(
     codes: &[LayerCode],
     sig: Signature,
 ) -> Result<Predict, Diagnostic> {
-    let Signature { p, input_lit, out_ty, rng_param, stochastic, preprocess, assemble_r } = sig;
+    let Signature { p, input_lit, out_ty, rng_param, stochastic, preprocess, assemble_r, frozen } =
+        sig;
     let (pre_statement, pre_region) = preprocess.unzip();
     let outputs: Vec<Region> =
         plan.buffers.iter().map(|(layer, w)| Region::f32_rows(act_field(layer), *w)).collect();
@@ -100,20 +104,25 @@ pub(super) fn predict_fixed(
         ));
     }
 
-    let declarations = match memory.workspace {
+    let workspace = if frozen { Workspace::Stack } else { memory.workspace };
+    let declarations = match workspace {
         Workspace::Stack => stack_declarations(&regions, shared),
         Workspace::Heap => heap_declarations(&p, &regions, &memory),
     };
+    let no_rng = (frozen && stochastic).then(|| {
+        quote!(let mut rng: ::core::option::Option<&mut #p::Rng> = ::core::option::Option::None;)
+    });
     let steps = codes.iter().map(|c| &c.predict);
     let body = quote! {
         #declarations
+        #no_rng
         #pre_statement
         #(#steps)*
         for (r, out) in out.iter_mut().enumerate() {
             *out = #assemble_r;
         }
     };
-    let body = match memory.workspace {
+    let body = match workspace {
         Workspace::Stack => body,
         Workspace::Heap => quote! {
             ::std::thread_local! {
@@ -123,7 +132,7 @@ pub(super) fn predict_fixed(
             WORKSPACE.with_borrow_mut(|workspace| { #body });
         },
     };
-    let doc = doc(&memory, stochastic);
+    let doc = if frozen { frozen_doc(&memory) } else { doc(&memory, stochastic) };
     let method = quote! {
         #[doc = #doc]
         fn predict_fixed<const ROWS: usize>(&self, input: &[[f32; #input_lit]; ROWS], out: &mut [#out_ty; ROWS] #rng_param) {
@@ -176,6 +185,14 @@ fn zero(elem: Elem) -> TokenStream {
         Elem::F32 => quote!(0.0f32),
         Elem::U32 => quote!(0u32),
     }
+}
+
+fn frozen_doc(memory: &PredictMemory) -> String {
+    format!(
+        " The outputs of `ROWS` samples, their activations and scratch on the stack ({} bytes \
+         for one sample), in eval mode.",
+        memory.chunk_bytes(1)
+    )
 }
 
 fn doc(memory: &PredictMemory, stochastic: bool) -> String {

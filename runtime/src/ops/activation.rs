@@ -3,6 +3,7 @@
 //! every backward kernel keeps, so an input read by several layers receives the sum of their
 //! gradients. One loop over all values, which the compiler vectorizes.
 
+use crate::math::exp;
 use crate::rng::Rng;
 
 /// An activation function, as the spec's activation layers name it.
@@ -58,7 +59,7 @@ impl Activation {
             // x / (1 + exp(-x)) as PyTorch, in f64 and rounded once.
             Activation::Silu => pairs.for_each(|(&x, y)| {
                 let x = f64::from(x);
-                *y = (x / (1.0 + (-x).exp())) as f32
+                *y = (x / (1.0 + exp(-x))) as f32
             }),
         }
     }
@@ -87,13 +88,13 @@ impl Activation {
             // d gelu(x)/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             Activation::Gelu => with_x.for_each(|((&x, &dy), dx)| {
                 let x = f64::from(x);
-                let pdf = (-0.5 * x * x).exp() * FRAC_1_SQRT_2PI;
+                let pdf = exp(-0.5 * x * x) * FRAC_1_SQRT_2PI;
                 *dx += (f64::from(dy) * (normal_cdf(x) + x * pdf)) as f32
             }),
             // d silu(x)/dx = s (1 + x (1 - s)), s = sigmoid(x)
             Activation::Silu => with_x.for_each(|((&x, &dy), dx)| {
                 let x = f64::from(x);
-                let s = 1.0 / (1.0 + (-x).exp());
+                let s = 1.0 / (1.0 + exp(-x));
                 *dx += (f64::from(dy) * s * (1.0 + x * (1.0 - s))) as f32
             }),
         }
@@ -138,14 +139,14 @@ fn erfc_nonnegative(z: f64) -> f64 {
         (b1, b2) = (2.0 * u * b1 - b2 + c, b1);
     }
     let g = 0.5 * ERFC_CHEBYSHEV[0] + u * b1 - b2;
-    t * (g - z * z).exp()
+    t * exp(g - z * z)
 }
 
 /// `Phi(x) = erfc(-x / sqrt 2) / 2`, the standard normal distribution function, without
 /// cancellation on either side: `erfc(|x| / sqrt 2) / 2` for negative `x`, one minus it
 /// otherwise. 0 at -inf, 1 at +inf, NaN for NaN.
 pub(crate) fn normal_cdf(x: f64) -> f64 {
-    let tail = 0.5 * erfc_nonnegative(x.abs() * std::f64::consts::FRAC_1_SQRT_2);
+    let tail = 0.5 * erfc_nonnegative(x.abs() * core::f64::consts::FRAC_1_SQRT_2);
     if x < 0.0 { tail } else { 1.0 - tail }
 }
 

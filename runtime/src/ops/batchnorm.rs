@@ -31,7 +31,7 @@ impl NormShape {
     }
 
     /// The index range of channel `c` within a row.
-    fn range(&self, c: usize) -> std::ops::Range<usize> {
+    fn range(&self, c: usize) -> core::ops::Range<usize> {
         c * self.spatial..(c + 1) * self.spatial
     }
 
@@ -61,6 +61,7 @@ pub struct BatchNorm {
 }
 
 use super::two_mut;
+use crate::math::{powi, sqrt};
 
 impl BatchNorm {
     fn gamma_beta<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32]) {
@@ -194,9 +195,9 @@ pub fn forward_train(
         let rows = || x.chunks_exact(width).map(|row| &row[shape.range(c)]);
         let sum: f64 = rows().flatten().map(|&v| f64::from(v)).sum();
         let mean = sum / m as f64;
-        let squares: f64 = rows().flatten().map(|&v| (f64::from(v) - mean).powi(2)).sum();
+        let squares: f64 = rows().flatten().map(|&v| powi(f64::from(v) - mean, 2)).sum();
         let var = squares / m as f64;
-        let istd = 1.0 / (var + f64::from(shape.eps)).sqrt();
+        let istd = 1.0 / sqrt(var + f64::from(shape.eps));
         inv_std[c] = istd as f32;
         let (mean32, istd32) = (mean as f32, istd as f32);
         for ((x, y), x_hat) in
@@ -270,7 +271,7 @@ pub fn forward_eval(
     let width = shape.width();
     for (x, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
         for c in 0..shape.channels {
-            let inv_std = 1.0 / (running_var[c] + shape.eps).sqrt();
+            let inv_std = 1.0 / sqrt(running_var[c] + shape.eps);
             let (scale, shift) =
                 (gamma[c] * inv_std, beta[c] - gamma[c] * inv_std * running_mean[c]);
             for i in shape.range(c) {
@@ -296,7 +297,7 @@ pub fn backward_eval(
 ) {
     let width = shape.width();
     for c in 0..shape.channels {
-        let inv_std = 1.0 / (running_var[c] + shape.eps).sqrt();
+        let inv_std = 1.0 / sqrt(running_var[c] + shape.eps);
         let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
         for (dy, x) in dy.chunks_exact(width).zip(x.chunks_exact(width)) {
             for i in shape.range(c) {

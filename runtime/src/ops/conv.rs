@@ -23,8 +23,8 @@
 //! Every function checks the shape and every buffer length before touching anything and
 //! returns a [`ConvError`] instead of panicking; the pools in [`crate::ops::pool`] share it.
 
-use std::fmt;
-use std::ops::Range;
+use core::fmt;
+use core::ops::Range;
 
 /// A bad shape or buffer handed to a convolution or pooling kernel. Returned before anything
 /// is written.
@@ -171,7 +171,7 @@ impl fmt::Display for ConvError {
     }
 }
 
-impl std::error::Error for ConvError {}
+impl core::error::Error for ConvError {}
 
 /// `Err(Length)` unless `found == expected`.
 pub(crate) fn check_len(

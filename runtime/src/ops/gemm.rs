@@ -97,7 +97,7 @@ pub fn gemm_on(
     pack_b(b, n, k, packed_b);
     let fused = isa == Isa::Avx2Fma && Isa::detect() == Isa::Avx2Fma;
     let shard = Shard { n, k, a, packed_b, accumulate, fused };
-    let groups = if m * n * k >= PARALLEL_MIN { crate::threads() } else { 1 };
+    let groups = if m * n * k >= PARALLEL_MIN { crate::threads::threads() } else { 1 };
     let shards = m.div_ceil(SHARD_ROWS);
     let a_len = SHARD_ROWS * k;
     run_groups(&shard, 0, shards, groups.clamp(1, shards.max(1)), c, packed_a, a_len);
@@ -138,6 +138,8 @@ struct Shard<'a> {
     a: View<'a>,
     packed_b: &'a [f32],
     accumulate: bool,
+    // Only x86-64 has a fused build.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fused: bool,
 }
 
@@ -240,11 +242,11 @@ fn tile<const FUSED: bool>(a: &[[f32; MR]], b: &[[f32; NR]]) -> [[f32; NR]; MR] 
     acc
 }
 
-/// `a * b + c`, fused (one rounding) in the FMA build. `f32::mul_add` is std's; the fused
-/// build runs only where CPUID found FMA, so it is one instruction there.
+/// `a * b + c`, fused (one rounding) in the FMA build, which runs only where CPUID found FMA,
+/// so it is one instruction there.
 #[inline(always)]
 fn mul_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FUSED { a.mul_add(b, c) } else { a * b + c }
+    if FUSED { crate::math::mul_add(a, b, c) } else { a * b + c }
 }
 
 #[cfg(test)]

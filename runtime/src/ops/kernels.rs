@@ -45,11 +45,16 @@ impl Isa {
     /// is one atomic load per call).
     #[inline]
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
         if std::arch::is_x86_feature_detected!("avx2") {
             if std::arch::is_x86_feature_detected!("fma") {
                 return Isa::Avx2Fma;
             }
+            return Isa::Avx2;
+        }
+        // Without std there is no runtime CPU query: what the target is compiled for.
+        #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+        if cfg!(target_feature = "avx2") {
             return Isa::Avx2;
         }
         Isa::Baseline
@@ -221,6 +226,7 @@ fn forward_tiles_baseline<const IN: usize, const OUT: usize>(
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn forward_tiles_avx2<const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
@@ -245,6 +251,7 @@ fn dw_tiles_baseline<const IN: usize, const OUT: usize>(
     dw_body::<IN, OUT, 4, LANES>(dw, x, dy)
 }
 
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn dw_tiles_avx2<const IN: usize, const OUT: usize>(
     dw: &mut [[f32; IN]],
@@ -270,6 +277,7 @@ fn dx_tiles_baseline<const IN: usize, const OUT: usize>(
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn dx_tiles_avx2<const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],

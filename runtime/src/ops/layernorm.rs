@@ -10,6 +10,7 @@
 //!
 //! A row of one feature normalizes to 0 (`y = beta`, zero gradient into `x`), as in PyTorch; it
 //! is finite for any `eps > 0`.
+use crate::math::{powi, sqrt};
 
 /// The shape a layer-norm layer sees: `features` values per row.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,8 +80,8 @@ pub fn forward(
     for (((x, y), x_hat), inv_std) in rows.zip(inv_std.iter_mut()) {
         // Row mean and biased variance, summed in f64.
         let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
-        let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n as f64;
-        let istd = 1.0 / (var + f64::from(shape.eps)).sqrt();
+        let var = x.iter().map(|&v| powi(f64::from(v) - mean, 2)).sum::<f64>() / n as f64;
+        let istd = 1.0 / sqrt(var + f64::from(shape.eps));
         *inv_std = istd as f32;
         for ((((&x, y), x_hat), &gamma), &beta) in
             x.iter().zip(y.iter_mut()).zip(x_hat.iter_mut()).zip(gamma).zip(beta)

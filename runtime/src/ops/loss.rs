@@ -1,5 +1,6 @@
 //! Losses and weight penalties over mini-batches of rows, with PyTorch's definitions. Each
 //! returns its value in f64 (summed in f64) and writes or adds its gradient.
+use crate::math::{exp, ln, ln_1p};
 
 /// nn.CrossEntropyLoss on logits, mean over the rows, times `weight`: per row
 /// `logsumexp(z) - z[label]`; writes `weight * (softmax(z) - onehot(label)) / rows`.
@@ -20,7 +21,7 @@ pub fn softmax_cross_entropy<const K: usize>(
             *dz = crate::ops::vmath::exp(z - max);
             sum += *dz;
         }
-        total += f64::from(max + sum.ln() - z[label]);
+        total += f64::from(max + ln(sum) - z[label]);
         let inv = scale / sum;
         for dz in dz.iter_mut() {
             *dz *= inv;
@@ -51,7 +52,7 @@ pub fn softmax_cross_entropy_soft<const K: usize>(
             *dz = crate::ops::vmath::exp(z - max);
             sum += *dz;
         }
-        let lse = max + sum.ln();
+        let lse = max + ln(sum);
         let mut t_sum = 0.0f32;
         for (&t, &z) in t.iter().zip(z) {
             if t != 0.0 {
@@ -102,8 +103,8 @@ pub fn binary_cross_entropy_with_logits<const K: usize>(
     let mut total = 0.0f64;
     for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
         for ((&z, &t), dz) in z.iter().zip(t).zip(dz.iter_mut()) {
-            let e = (-z.abs()).exp();
-            total += f64::from(z.max(0.0) - z * t + e.ln_1p());
+            let e = exp(-z.abs());
+            total += f64::from(z.max(0.0) - z * t + ln_1p(e));
             // sigmoid(z) from e = exp(-|z|), stable on both sides.
             let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
             *dz = scale * (sigmoid - t);
@@ -180,10 +181,10 @@ fn weighted_cross_entropy_row<const K: usize>(
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for (dz, &z) in dz.iter_mut().zip(z) {
-        *dz = (z - max).exp();
+        *dz = exp(z - max);
         sum += *dz;
     }
-    let lse = max + sum.ln();
+    let lse = max + ln(sum);
     let (mut loss, mut q_sum) = (0.0f64, 0.0f32);
     for (&q, &z) in q.iter().zip(z) {
         if q != 0.0 {
@@ -262,9 +263,9 @@ pub fn binary_cross_entropy_with_logits_pos_weight<const K: usize>(
     let mut total = 0.0f64;
     for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
         for ((&z, &t), dz) in z.iter().zip(t).zip(dz.iter_mut()) {
-            let e = (-z.abs()).exp();
+            let e = exp(-z.abs());
             let log_weight = 1.0 + (pos_weight - 1.0) * t;
-            total += f64::from((1.0 - t) * z + log_weight * (e.ln_1p() + (-z).max(0.0)));
+            total += f64::from((1.0 - t) * z + log_weight * (ln_1p(e) + (-z).max(0.0)));
             // sigmoid(z) from e = exp(-|z|), stable on both sides.
             let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
             *dz = scale * (log_weight * sigmoid - pos_weight * t);

@@ -236,8 +236,8 @@ fn window_max(
     x: &[f32],
     base: usize,
     width: usize,
-    hs: std::ops::Range<usize>,
-    ws: std::ops::Range<usize>,
+    hs: core::ops::Range<usize>,
+    ws: core::ops::Range<usize>,
 ) -> (f32, u32) {
     let mut at = base + hs.start * width + ws.start;
     let mut best = f32::NEG_INFINITY;
@@ -381,7 +381,7 @@ pub fn avgpool2d_backward(
 
 /// The input positions of window `o` on axis `a` inside `0..n`.
 #[inline(always)]
-fn valid_range(shape: &PoolShape, a: usize, o: usize, n: usize) -> std::ops::Range<usize> {
+fn valid_range(shape: &PoolShape, a: usize, o: usize, n: usize) -> core::ops::Range<usize> {
     let (k, stride, pad) = (shape.kernel[a], shape.stride[a], shape.pad[a]);
     (o * stride).saturating_sub(pad)..(o * stride + k - pad).min(n)
 }
@@ -391,7 +391,7 @@ fn valid_range(shape: &PoolShape, a: usize, o: usize, n: usize) -> std::ops::Ran
 /// inside the padded input, so PyTorch's window clipped to the padded input is the whole
 /// window), else the positions inside the image.
 #[inline(always)]
-fn divisor(shape: &PoolShape, hs: &std::ops::Range<usize>, ws: &std::ops::Range<usize>) -> f32 {
+fn divisor(shape: &PoolShape, hs: &core::ops::Range<usize>, ws: &core::ops::Range<usize>) -> f32 {
     if shape.count_pad {
         (shape.kernel[0] * shape.kernel[1]) as f32
     } else {

@@ -45,37 +45,11 @@
 //! any lock).
 
 use crate::checkpoint::{TensorData, TensorRef};
+pub use crate::pipeline::stats::{PreprocessKind, Stats};
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-/// The preprocessing methods of the `preprocess` statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PreprocessKind {
-    /// `mean_subtract per_pixel`: subtract the mean sample (AlexNet's mean image).
-    MeanSubtractPerPixel,
-    /// `mean_subtract per_channel`: subtract each channel's mean (VGG).
-    MeanSubtractPerChannel,
-    /// `standardize per_channel`: per-channel mean and standard deviation (ResNet).
-    StandardizePerChannel,
-    /// `standardize per_feature`: per-feature mean and standard deviation (`StandardScaler`).
-    StandardizePerFeature,
-    /// `whiten pca`: ZCA whitening.
-    WhitenPca,
-}
-
 impl PreprocessKind {
-    /// The spec's spelling, e.g. `standardize per_channel`.
-    pub fn spec_name(self) -> &'static str {
-        match self {
-            PreprocessKind::MeanSubtractPerPixel => "mean_subtract per_pixel",
-            PreprocessKind::MeanSubtractPerChannel => "mean_subtract per_channel",
-            PreprocessKind::StandardizePerChannel => "standardize per_channel",
-            PreprocessKind::StandardizePerFeature => "standardize per_feature",
-            PreprocessKind::WhitenPca => "whiten pca",
-        }
-    }
-
     fn per_channel(self) -> bool {
         matches!(
             self,
@@ -88,12 +62,6 @@ impl PreprocessKind {
             self,
             PreprocessKind::StandardizePerChannel | PreprocessKind::StandardizePerFeature
         )
-    }
-}
-
-impl fmt::Display for PreprocessKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.spec_name())
     }
 }
 
@@ -560,42 +528,25 @@ impl Preprocessor {
         }
     }
 
-    /// Every method but whitening, in place.
-    fn elementwise(&self, x: &mut [f32]) {
-        match self.kind {
-            PreprocessKind::MeanSubtractPerPixel => {
-                x.iter_mut().zip(&self.mean).for_each(|(v, m)| *v -= m);
-            }
-            PreprocessKind::StandardizePerFeature => {
-                for ((v, m), s) in x.iter_mut().zip(&self.mean).zip(&self.std) {
-                    *v = (*v - m) / s;
-                }
-            }
-            PreprocessKind::MeanSubtractPerChannel => {
-                for (plane, m) in x.chunks_exact_mut(self.plane).zip(&self.mean) {
-                    plane.iter_mut().for_each(|v| *v -= m);
-                }
-            }
-            PreprocessKind::StandardizePerChannel => {
-                for ((plane, m), s) in x.chunks_exact_mut(self.plane).zip(&self.mean).zip(&self.std)
-                {
-                    plane.iter_mut().for_each(|v| *v = (*v - m) / s);
-                }
-            }
-            PreprocessKind::WhitenPca => unreachable!("whitening is not elementwise"),
+    /// The statistics, borrowed, which apply them.
+    pub fn stats(&self) -> Stats<'_> {
+        Stats {
+            kind: self.kind,
+            plane: self.plane,
+            mean: &self.mean,
+            std: &self.std,
+            whiten: &self.whiten,
         }
     }
 
-    /// `out = W (x - mean)`, each output accumulated in f64 over the f32 centered values.
+    /// Every method but whitening, in place.
+    fn elementwise(&self, x: &mut [f32]) {
+        self.stats().elementwise(x);
+    }
+
+    /// `out = W (x - mean)`.
     fn whiten_into(&self, x: &[f32], out: &mut [f32]) {
-        let d = self.len();
-        for (o, w_row) in out.iter_mut().zip(self.whiten.chunks_exact(d)) {
-            let mut acc = 0.0f64;
-            for ((&w, &v), &m) in w_row.iter().zip(x).zip(&self.mean) {
-                acc += f64::from(w) * f64::from(v - m);
-            }
-            *o = acc as f32;
-        }
+        self.stats().whiten_into(x, out);
     }
 }
 

@@ -1,0 +1,89 @@
+//! Freezing a network with a checkpoint: the values are baked in, and a checkpoint that does
+//! not fit the spec is an error naming the tensor (through `network!(weights = ...)` too).
+
+use netspec_codegen::{Config, expand_macro, generate_frozen};
+use netspec_runtime::checkpoint::{TensorData, TensorRef, save};
+
+const SPEC: &str = "network Tiny { input 3; dense 2; relu; dense 1; loss mse; }";
+
+/// Writes the tensors (name, shape) with values 0.5, 1.5, 2.5, ... to a temporary file.
+fn checkpoint(tensors: &[(&str, &[usize])]) -> tempfile::TempPath {
+    let file = tempfile::Builder::new().suffix(".safetensors").tempfile().unwrap().into_temp_path();
+    let mut next = 0.5f32;
+    let data: Vec<Vec<f32>> = tensors
+        .iter()
+        .map(|(_, shape)| {
+            (0..shape.iter().product::<usize>())
+                .map(|_| {
+                    next += 1.0;
+                    next - 1.0
+                })
+                .collect()
+        })
+        .collect();
+    let refs: Vec<TensorRef<'_>> = tensors
+        .iter()
+        .zip(&data)
+        .map(|((name, shape), d)| TensorRef { name, shape, data: TensorData::F32(d) })
+        .collect();
+    save(&file, &refs).unwrap();
+    file
+}
+
+const TINY: [(&str, &[usize]); 4] = [
+    ("dense1.weight", &[2, 3]),
+    ("dense1.bias", &[2]),
+    ("dense2.weight", &[1, 2]),
+    ("dense2.bias", &[1]),
+];
+
+#[test]
+fn values_are_baked_in_as_statics() {
+    let weights = checkpoint(&TINY);
+    let code = generate_frozen(SPEC, &Config::default(), &weights).unwrap().to_string();
+    assert!(code.contains("pub struct TinyFrozen"), "{code}");
+    // The 9 values in layout order, as f32 literals.
+    let values = "[0.5 , 1.5 , 2.5 , 3.5 , 4.5 , 5.5 , 6.5 , 7.5 , 8.5 , 9.5 , 10.5]";
+    assert!(code.contains(&format!("static TINY_FROZEN_PARAMS : [f32 ; 11] = {values}")), "{code}");
+    assert!(!code.contains("self . core"), "{code}");
+}
+
+#[test]
+fn a_misshapen_tensor_is_named_with_both_shapes() {
+    let mut tensors = TINY;
+    tensors[2] = ("dense2.weight", &[2, 1]);
+    let weights = checkpoint(&tensors);
+    let errors = generate_frozen(SPEC, &Config::default(), &weights).unwrap_err();
+    let message = &errors[0].message;
+    assert!(
+        message.contains("`dense2.weight` has shape [2, 1] but the network expects [1, 2]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let weights = checkpoint(&TINY[..3]);
+    let errors = generate_frozen(SPEC, &Config::default(), &weights).unwrap_err();
+    assert!(errors[0].message.contains("lacks tensor(s) dense2.bias"), "{}", errors[0].message);
+}
+
+#[test]
+fn the_macro_freezes_with_a_weights_argument() {
+    let weights = checkpoint(&TINY);
+    let path = weights.to_str().unwrap();
+    let input = format!("weights = {path:?}, {SPEC}").parse().unwrap();
+    let code = expand_macro(input, &Config::default()).to_string();
+    assert!(code.contains("pub struct TinyFrozen") && code.contains("include_bytes"), "{code}");
+    assert!(!code.contains("compile_error"), "{code}");
+
+    let mut tensors = TINY;
+    tensors[0] = ("dense1.weight", &[3, 2]);
+    let weights = checkpoint(&tensors);
+    let input = format!("weights = {:?}, {SPEC}", weights.to_str().unwrap()).parse().unwrap();
+    let code = expand_macro(input, &Config::default()).to_string();
+    assert!(code.contains("compile_error") && code.contains("dense1.weight"), "{code}");
+
+    let code = expand_macro("weights = 3, network A {}".parse().unwrap(), &Config::default());
+    assert!(code.to_string().contains("`weights` takes a string"), "{code}");
+}
