@@ -7,7 +7,8 @@ medium 784-256-128-10, large 784-1024-1024-10, cifar_cnn (bench/src/lib.rs's Cif
 conv 16 3x3 pad 1, batch norm, ReLU, a residual block x + F(x) with F = conv-bn-relu-conv and
 stochastic depth 0.1 (torchvision's mode "row": per-sample keep mask while training, identity in
 eval), 2x2 max pooling, flatten, dense 64, ReLU, dropout 0.5, dense 10 (the spec's preprocess,
-augment and penalty statements are not part of the model, as in bench/src/lib.rs). For each:
+augment and penalty statements are not part of the model, as in bench/src/lib.rs); kws_ds_cnn
+(tests/specs/kws_ds_cnn.nn) and activity (specs/activity.nn). For each:
 single-sample predict (eval, no_grad), batch-64 predict, and a batch-64 train step (zero_grad,
 forward, cross_entropy, backward, SGD momentum 0.9 step).
 
@@ -145,6 +146,28 @@ def cifar_cnn(torch):
     )
 
 
+def kws_ds_cnn(torch):
+    """tests/specs/kws_ds_cnn.nn: (N, 1, 49, 10) MFCC frames, 12 keywords, default inits."""
+    nn = torch.nn
+    layers = [nn.Conv2d(1, 64, (10, 4), stride=2, padding=(5, 1), bias=False), nn.BatchNorm2d(64), nn.ReLU()]
+    for _ in range(4):
+        layers += [nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
+        layers += [nn.Conv2d(64, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12))
+
+
+def activity(torch):
+    """specs/activity.nn: (N, 3, 128) accelerometer windows, 4 activities, default inits."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv1d(3, 16, 5, padding=2), nn.BatchNorm1d(16), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Conv1d(16, 32, 3, padding=2, dilation=2), nn.BatchNorm1d(32), nn.ReLU(),
+        nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False),
+        nn.Conv1d(32, 32, 5, padding=2, groups=32), nn.Conv1d(32, 32, 1), nn.ReLU(),
+        nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(32, 4),
+    )
+
+
 def models(torch):
     """(name, model, input shape of one sample, classes) of every reference model, built in
     this order after torch.manual_seed(0) (the MLPs first, so their weights stay as before)."""
@@ -157,6 +180,8 @@ def models(torch):
         yield name, torch.nn.Sequential(*layers), (sizes[0],), sizes[-1]
     yield "digits_cnn", digits_cnn(torch), (1, 8, 8), 10
     yield "cifar_cnn", cifar_cnn(torch), (3, 32, 32), 10
+    yield "kws_ds_cnn", kws_ds_cnn(torch), (1, 49, 10), 12
+    yield "activity", activity(torch), (3, 128), 4
 
 
 def main():

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use netspec::prelude::*;
-use netspec_bench::{BATCH, CifarCnn, DigitsCnn, Large, Medium, Small, Tiny, inputs, labels};
+use netspec_bench::{
+    Activity, BATCH, CifarCnn, DigitsCnn, KwsDsCnn, Large, Medium, Small, Tiny, inputs, labels,
+};
 
 /// The three measurements of one model; one generic function serves every generated network.
 fn bench_model<N>(c: &mut Criterion, name: &str)
@@ -52,6 +54,8 @@ fn models(c: &mut Criterion) {
     bench_model::<Large>(c, "large");
     bench_model::<DigitsCnn>(c, "digits_cnn");
     bench_model::<CifarCnn>(c, "cifar_cnn");
+    bench_model::<KwsDsCnn>(c, "kws_ds_cnn");
+    bench_model::<Activity>(c, "activity");
 }
 
 criterion_group! {

@@ -102,6 +102,37 @@ netspec::network! {
     }
 }
 
+// The embedded models of tests/specs/kws_ds_cnn.nn (keyword spotting: a (10, 4) conv, four
+// depthwise-separable blocks) and specs/activity.nn (1-D convs over a 3-axis accelerometer
+// window), at batch 64.
+netspec::network! {
+    network KwsDsCnn {
+        input image(1, 49, 10);
+        batch 64;
+        conv 64 kernel (10, 4) stride (2, 2) pad (5, 1) bias none; batchnorm; relu;
+        conv 64 kernel 3 pad 1 groups 64 bias none; batchnorm; relu;
+        conv 64 kernel 1 bias none; batchnorm; relu;
+        conv 64 kernel 3 pad 1 groups 64 bias none; batchnorm; relu;
+        conv 64 kernel 1 bias none; batchnorm; relu;
+        conv 64 kernel 3 pad 1 groups 64 bias none; batchnorm; relu;
+        conv 64 kernel 1 bias none; batchnorm; relu;
+        conv 64 kernel 3 pad 1 groups 64 bias none; batchnorm; relu;
+        conv 64 kernel 1 bias none; batchnorm; relu;
+        global_avgpool; dense 12;
+        loss softmax_cross_entropy;
+    }
+    network Activity {
+        input sequence(3, 128);
+        batch 64;
+        conv 16 kernel 5 pad 2; batchnorm; relu; maxpool 2;
+        conv 32 kernel 3 pad 2 dilation 2; batchnorm; relu;
+        avgpool 3 stride 2 pad 1 count_pad false;
+        conv 32 kernel 5 pad 2 groups 32; conv 32 kernel 1; relu;
+        global_maxpool; dense 4;
+        loss softmax_cross_entropy;
+    }
+}
+
 /// Mini-batch size of every reference model.
 pub const BATCH: usize = 64;
 

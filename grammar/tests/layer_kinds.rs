@@ -142,3 +142,76 @@ fn the_vocabulary_holds_the_new_kinds() {
         assert!(VOCABULARY.contains(&word), "{word}");
     }
 }
+
+/// 1-D layers on `input sequence(C, L)`: nn.Conv1d's weight `[F, C/G, K]` and output length
+/// floor((L + 2 pad - dilation (K - 1) - 1) / stride) + 1, pools along the sequence,
+/// BatchNorm1d per channel, global pools and flatten to vectors.
+#[test]
+fn sequence_layers_follow_pytorchs_1d_modules() {
+    let n = net("input sequence(3, 50); conv 8 kernel 5 stride 2 pad 2 dilation 2; batchnorm; \
+         maxpool 3 stride 2 pad 1; conv 8 kernel 3 groups 8 bias none; \
+         avgpool 2 count_pad false; global_maxpool; dense 4; loss mse;");
+    // (50 + 4 - 8 - 1) / 2 + 1 = 23, (23 + 2 - 3) / 2 + 1 = 12, 12 - 2 = 10, 10 / 2 = 5
+    let lengths: Vec<Shape> = n.layers.iter().map(|l| l.output).collect();
+    let seq = |channels, length| Shape::Sequence { channels, length };
+    assert_eq!(lengths[..5], [seq(8, 23), seq(8, 23), seq(8, 12), seq(8, 10), seq(8, 5)]);
+    assert_eq!(lengths[5], Shape::Vector(8));
+    assert_eq!(n.param("conv1.weight").unwrap().shape, [8, 3, 5]);
+    assert_eq!(n.param("conv2.weight").unwrap().shape, [8, 1, 3]);
+    assert!(n.param("conv2.bias").is_none());
+    assert_eq!(n.param("batchnorm1.weight").unwrap().shape, [8]);
+    let Op::Conv { kernel, stride, pad, dilation, groups, .. } = n.layers[0].op else {
+        panic!("conv")
+    };
+    assert_eq!((kernel, stride, pad, dilation, groups), ([1, 5], [1, 2], [0, 2], [1, 2], 1));
+    let Op::AvgPool(pool) = n.layers[4].op else { panic!("avgpool") };
+    assert_eq!(pool, Pool { kernel: [1, 2], stride: [1, 2], pad: [0, 0], count_pad: false });
+    // torch.nn.init's fans: in / groups * receptive field.
+    assert_eq!(n.param("conv2.weight").unwrap().fans, Some(Fans { fan_in: 3, fan_out: 24 }));
+    assert_eq!(n.param_count(), 8 * 3 * 5 + 8 + 2 * 8 + 8 * 3 + 8 * 4 + 4);
+    let flat = net("input sequence(2, 7); conv 3 kernel 3; flatten; dense 2; loss mse;");
+    assert_eq!(flat.layers[1].output, Shape::Vector(15));
+}
+
+/// Per-axis kernel, stride, padding and dilation and groups on images (nn.Conv2d's tuples).
+#[test]
+fn conv_options_per_axis_with_groups() {
+    let n = net("input image(4, 49, 10); conv 8 kernel (10, 4) stride (2, 2) pad (5, 1); \
+         conv 8 kernel 3 pad 1 groups 8; conv 6 kernel 3 dilation (2, 1) groups 2; \
+         global_avgpool; loss mse;");
+    // (49 + 10 - 10) / 2 + 1 = 25, (10 + 2 - 4) / 2 + 1 = 5; then 25 - 4 = 21, 5 - 2 = 3
+    let image = |channels, height, width| Shape::Image { channels, height, width };
+    assert_eq!(n.layers[0].output, image(8, 25, 5));
+    assert_eq!(n.layers[1].output, image(8, 25, 5));
+    assert_eq!(n.layers[2].output, image(6, 21, 3));
+    assert_eq!(n.param("conv1.weight").unwrap().shape, [8, 4, 10, 4]);
+    assert_eq!(n.param("conv2.weight").unwrap().shape, [8, 1, 3, 3]);
+    assert_eq!(n.param("conv3.weight").unwrap().shape, [6, 4, 3, 3]);
+    let labels: Vec<String> =
+        n.layers.iter().map(|l| netspec_grammar::layers::label(&l.op)).collect();
+    assert_eq!(
+        labels[..3],
+        [
+            "conv 10x4 stride 2 pad (5, 1)",
+            "conv 3x3 pad 1 groups 8",
+            "conv 3x3 dilation (2, 1) groups 2"
+        ]
+    );
+    // Depthwise conv FLOPs: 2 * outputs * fan_in (9 taps per output), plus the bias.
+    assert_eq!(n.layers[1].flops, (2 * 8 * 25 * 5 * 9 + 8 * 25 * 5) as u64);
+}
+
+#[test]
+fn conv_option_errors_say_how_to_fix_them() {
+    let e = errors("input image(6, 8, 8); conv 4 kernel 3 groups 3; flatten; loss mse;");
+    assert_eq!(e[0].0, "groups 3 must divide both the 6 input channels and the 4 filters");
+    assert_eq!(e[0].1, "groups 3");
+    assert!(e[0].2.contains("`groups 1` or `groups 2`"), "{}", e[0].2);
+    let e = errors("input sequence(3, 9); conv 4 kernel (3, 1); flatten; loss mse;");
+    assert_eq!(e[0].1, "(3, 1)");
+    assert!(e[0].0.contains("is a sequence"), "{}", e[0].0);
+    let e = errors("input image(1, 5, 5); avgpool 2 count_pad maybe; flatten; loss mse;");
+    assert_eq!(e[0].1, "maybe");
+    let e = errors("input 8; maxpool 2; loss mse;");
+    assert!(e[0].2.contains("input sequence(C, L)"), "{}", e[0].2);
+}

@@ -72,6 +72,12 @@ netspec::network! {
         preprocess whiten pca;
         conv 2 kernel 3; global_avgpool; dense 2; loss mse;
     }
+    // The 1-D layers and the conv options.
+    network Sequential {
+        input sequence(2, 12); batch 3;
+        conv 4 kernel 3 pad 2 dilation 2 groups 2; batchnorm; maxpool 2;
+        avgpool 3 stride 1 pad 1 count_pad false; global_maxpool; dense 2; loss mse;
+    }
     // Past predict's stack budget (166 KB per sample): a heap workspace per thread, allocated
     // by the thread's first call only.
     // Layers of 16,384 weights or more: the packed matrix product, its workspace in a field.
@@ -125,6 +131,12 @@ fn training_and_inference_do_not_allocate() {
     let mut sgd3 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
     packed.train_step(&x160, &labels, &mut sgd3, &mut rng).unwrap();
 
+    let mut sequential = Sequential::new(&mut rng);
+    let x24: Vec<f32> = inputs.iter().cycle().take(3 * 24).copied().collect();
+    let mut sequential_out = [0.0f32; 6];
+    let mut sgd4 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
+    sequential.train_step(&x24, &pooled_targets, &mut sgd4, &mut rng).unwrap();
+
     let wide = Wide::new(&mut rng);
     let x288: Vec<f32> = inputs.iter().cycle().take(2 * 144).copied().collect();
     let mut wide_out = [0.0f32; 6];
@@ -146,6 +158,10 @@ fn training_and_inference_do_not_allocate() {
         pooled.train_step(&x50, &pooled_targets, &mut sgd2, &mut rng).unwrap();
         pooled.forward(&x50, &mut pooled_out, &mut rng).unwrap();
         std::hint::black_box(pooled.predict(x50[..50].try_into().unwrap()));
+        sequential.set_training(training);
+        sequential.train_step(&x24, &pooled_targets, &mut sgd4, &mut rng).unwrap();
+        sequential.forward(&x24, &mut sequential_out, &mut rng).unwrap();
+        std::hint::black_box(sequential.predict(x24[..24].try_into().unwrap()));
 
         regularized.set_training(training);
         regularized.train_step(&x18, targets, &mut adam2, &mut rng).unwrap();

@@ -92,12 +92,12 @@ fn conv_timing() {
         let mut y = vec![0.0; rows * s.output_len()];
         let mut y2 = y.clone();
         let mut cols =
-            vec![0.0; s.in_channels * s.kernel * s.kernel * s.out_height() * s.out_width()];
+            vec![0.0; s.in_channels * s.kernel[0] * s.kernel[1] * s.out_height() * s.out_width()];
         let mut scratch = scratch_for(s);
         let iters = 2000;
         println!(
             "{}x{}x{} -> {} k{} s{} p{}, batch {rows}:",
-            s.in_channels, s.height, s.width, s.filters, s.kernel, s.stride, s.pad
+            s.in_channels, s.height, s.width, s.filters, s.kernel[0], s.stride[0], s.pad[0]
         );
         time("  kernel forward (im2col in scratch)", iters, || {
             conv2d_forward(s, &w, Some(&b), black_box(&x), &mut y, &mut scratch, rows).unwrap();

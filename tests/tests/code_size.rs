@@ -73,7 +73,8 @@ fn the_estimate_is_within_a_fifth_for_ten_layers_of_each_kind() {
         off.extend(within_a_fifth(layer, sizes(&path)));
     }
     // The kinds that change the shape: one each, before two dense layers.
-    let shape_changing = ["global_avgpool;", "fractional_maxpool 1.41; flatten;", "flatten;"];
+    let shape_changing =
+        ["global_avgpool;", "global_maxpool;", "fractional_maxpool 1.41; flatten;", "flatten;"];
     for (i, layers) in shape_changing.iter().enumerate() {
         let spec = format!("network A {{ {image} {layers} dense 8; dense 8; loss mse; }}");
         let path = dir.join(format!("shape{i}.nn"));

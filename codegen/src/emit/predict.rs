@@ -162,10 +162,13 @@ fn stack_declarations(regions: &[&Region], shared: usize) -> TokenStream {
 fn heap_declarations(p: &TokenStream, regions: &[&Region], memory: &PredictMemory) -> TokenStream {
     let (f32s, u32s) = (usize_lit(memory.f32s_per_row), usize_lit(memory.u32s_per_row));
     let shared_len = usize_lit(memory.shared_f32s);
-    let bindings =
-        if memory.u32s_per_row > 0 { quote!((mut f32s, mut u32s)) } else { quote!((mut f32s, _)) };
-    let mut out =
-        quote!(let #bindings = workspace.zeroed(ROWS * #f32s + #shared_len, ROWS * #u32s););
+    // No u32 values is a literal 0, not `ROWS * 0` (clippy's erasing_op in generated code).
+    let (bindings, u32s_len) = if memory.u32s_per_row > 0 {
+        (quote!((mut f32s, mut u32s)), quote!(ROWS * #u32s))
+    } else {
+        (quote!((mut f32s, _)), quote!(0))
+    };
+    let mut out = quote!(let #bindings = workspace.zeroed(ROWS * #f32s + #shared_len, #u32s_len););
     for Region { name, width, elem } in regions {
         let w = usize_lit(*width);
         out.extend(match elem {

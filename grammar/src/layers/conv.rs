@@ -48,7 +48,7 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
     let (channels, _, _) = image_input(checker, statement, input)?;
     let (filters, kernel, stride, pad, dilation, groups) =
         (filters?, kernel?, stride?, pad?, dilation?, groups?);
-    if channels % groups != 0 || filters % groups != 0 {
+    if !channels.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
         let span = layer.options.get("groups").map_or(statement.span, |o| o.span);
         checker.error(
             Diagnostic::error(
@@ -101,7 +101,10 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
 
 /// The numbers that divide both `a` and `b`, as `groups` options: `` `groups 1` ``.
 fn common_divisors(a: usize, b: usize) -> Vec<String> {
-    (1..=a.min(b)).filter(|g| a % g == 0 && b % g == 0).map(|g| format!("groups {g}")).collect()
+    (1..=a.min(b))
+        .filter(|&g| a.is_multiple_of(g) && b.is_multiple_of(g))
+        .map(|g| format!("groups {g}"))
+        .collect()
 }
 
 /// Whether an unknown option of the statement is most likely a misspelling of `option`.

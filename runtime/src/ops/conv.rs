@@ -328,7 +328,9 @@ impl ConvShape {
                 return Err(ConvError::Zero { layer: LAYER, field });
             }
         }
-        if self.in_channels % self.groups != 0 || self.filters % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.filters.is_multiple_of(self.groups)
+        {
             let (channels, filters, groups) = (self.in_channels, self.filters, self.groups);
             return Err(ConvError::Groups { channels, filters, groups });
         }

@@ -15,6 +15,7 @@ float64, max pooling in float32, argmax indices as per-row `c * H * W + ih * W +
 
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -107,9 +108,15 @@ POOL = [
 ]
 
 
+def f32(v):
+    # The shortest text that reads back as the same f32 (numpy's repr of a float32).
+    text = str(np.float32(v))
+    return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else text + ".0"
+
+
 def rs_list(v, ty):
     if ty == "f32":
-        return "&[" + ", ".join(repr(float(x)) for x in v) + "]"
+        return "&[" + ", ".join(f32(x) for x in v) + "]"
     return "&[" + ", ".join(str(x) for x in v) + "]"
 
 
