@@ -12,6 +12,7 @@ netspec::include_spec!("digits");
 const EPOCHS: usize = 40;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let save = netspec_examples::save_dir()?;
     let mut rng = Rng::seed(42);
     let mut digits = Dataset::digits();
     digits.scale(1.0 / 16.0); // pixels 0..16 -> [0, 1]
@@ -39,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("train accuracy: {:.4}", evaluate(&net, &train)?);
     println!("test accuracy: {:.4}", evaluate(&net, &test)?);
     // `--save DIR`: the weights and held-out samples `embedded/run-qemu` bakes into firmware.
-    if let Some(dir) = netspec_examples::save_dir() {
+    if let Some(dir) = save {
         net.save(dir.join("digits.safetensors"))?;
         netspec_examples::save_test_set(&dir, "digits", &test)?;
     }

@@ -18,6 +18,7 @@ const LR: f64 = 3e-3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
+    let save = netspec_examples::save_dir()?;
     let mut rng = Rng::seed(42);
     let mut digits = Dataset::digits();
     digits.scale(1.0 / 16.0); // pixels 0..16 -> [0, 1]
@@ -51,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("time: {:.1} s", start.elapsed().as_secs_f64());
     println!("test accuracy: {:.4}", evaluate(&net, &test)?);
     // `--save DIR`: the weights and held-out samples `embedded/run-qemu` bakes into firmware.
-    if let Some(dir) = netspec_examples::save_dir() {
+    if let Some(dir) = save {
         net.save(dir.join("digits_cnn.safetensors"))?;
         netspec_examples::save_test_set(&dir, "digits_cnn", &test)?;
     }

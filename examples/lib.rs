@@ -7,9 +7,14 @@ pub mod claims;
 
 /// `--save DIR` on the command line of the digits examples: where to write the trained
 /// network's checkpoint and the held-out samples for `embedded/` (see `save_test_set`).
-pub fn save_dir() -> Option<std::path::PathBuf> {
+/// Creates `DIR`, so that a path that cannot be written fails before training, not after.
+pub fn save_dir() -> std::io::Result<Option<std::path::PathBuf>> {
     let mut args = std::env::args().skip_while(|a| a != "--save").skip(1);
-    args.next().map(std::path::PathBuf::from)
+    let dir = args.next().map(std::path::PathBuf::from);
+    if let Some(dir) = &dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(dir)
 }
 
 /// Writes `data` as `DIR/NAME_test.f32` (every sample's values, little-endian f32, sample after
