@@ -53,6 +53,12 @@ pub fn threads() -> usize {
     1
 }
 
+/// Without `std`: runs `f` on the one thread there is.
+#[cfg(not(feature = "std"))]
+pub fn with_threads<R>(_n: usize, f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
 #[cfg(feature = "std")]
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
