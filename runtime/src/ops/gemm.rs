@@ -6,7 +6,7 @@
 //!
 //! The rows of `C` are cut into shards of [`SHARD_ROWS`] rows, a count that depends only on
 //! the shape; every element is computed by one shard in a fixed order, so the result is
-//! bit-identical for any thread count ([`crate::threads`]). The packed copies live in a
+//! bit-identical for any thread count ([`mod@crate::threads`]). The packed copies live in a
 //! caller-owned workspace of [`workspace_len`] values: nothing allocates.
 
 use crate::ops::kernels::Isa;
