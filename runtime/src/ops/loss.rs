@@ -76,17 +76,38 @@ pub fn mse<const K: usize>(
     weight: f32,
     doutputs: &mut [[f32; K]],
 ) -> f64 {
+    mean_over_values(outputs, targets, weight, doutputs, |y, t| {
+        let diff = y - t;
+        (diff * diff, 2.0 * diff)
+    })
+}
+
+/// The mean over every value of a pointwise loss, `loss(y, t) -> (value, d value / d y)`, times
+/// `weight`; writes `weight * d value / d y / count`. The losses of outputs against targets of
+/// the same shape share it.
+fn mean_over_values<const K: usize>(
+    outputs: &[[f32; K]],
+    targets: &[[f32; K]],
+    weight: f32,
+    doutputs: &mut [[f32; K]],
+    loss: impl Fn(f32, f32) -> (f32, f32),
+) -> f64 {
     let count = (outputs.len() * K).max(1);
-    let scale = 2.0 * weight / count as f32;
+    let scale = weight / count as f32;
     let mut total = 0.0f64;
     for ((y, t), dy) in outputs.iter().zip(targets).zip(doutputs.iter_mut()) {
         for ((&y, &t), dy) in y.iter().zip(t).zip(dy.iter_mut()) {
-            let diff = y - t;
-            total += f64::from(diff * diff);
-            *dy = scale * diff;
+            let (value, gradient) = loss(y, t);
+            total += f64::from(value);
+            *dy = scale * gradient;
         }
     }
     f64::from(weight) * total / count as f64
+}
+
+/// `(1 + e)^-1` or `e (1 + e)^-1`: sigmoid(z) from `e = exp(-|z|)`, stable on both sides.
+fn sigmoid_from_exp_neg_abs(z: f32, e: f32) -> f32 {
+    if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }
 }
 
 /// nn.BCEWithLogitsLoss: mean over every value of
@@ -98,19 +119,10 @@ pub fn binary_cross_entropy_with_logits<const K: usize>(
     weight: f32,
     dlogits: &mut [[f32; K]],
 ) -> f64 {
-    let count = (logits.len() * K).max(1);
-    let scale = weight / count as f32;
-    let mut total = 0.0f64;
-    for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
-        for ((&z, &t), dz) in z.iter().zip(t).zip(dz.iter_mut()) {
-            let e = exp(-z.abs());
-            total += f64::from(z.max(0.0) - z * t + ln_1p(e));
-            // sigmoid(z) from e = exp(-|z|), stable on both sides.
-            let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-            *dz = scale * (sigmoid - t);
-        }
-    }
-    f64::from(weight) * total / count as f64
+    mean_over_values(logits, targets, weight, dlogits, |z, t| {
+        let e = exp(-z.abs());
+        (z.max(0.0) - z * t + ln_1p(e), sigmoid_from_exp_neg_abs(z, e) - t)
+    })
 }
 
 /// nn.CrossEntropyLoss(weight=class_weights, label_smoothing=smoothing) on class indices, times
@@ -209,21 +221,11 @@ pub fn huber<const K: usize>(
     weight: f32,
     doutputs: &mut [[f32; K]],
 ) -> f64 {
-    let count = (outputs.len() * K).max(1);
-    let scale = weight / count as f32;
-    let mut total = 0.0f64;
-    for ((y, t), dy) in outputs.iter().zip(targets).zip(doutputs.iter_mut()) {
-        for ((&y, &t), dy) in y.iter().zip(t).zip(dy.iter_mut()) {
-            let d = y - t;
-            total += f64::from(if d.abs() <= delta {
-                0.5 * d * d
-            } else {
-                delta * (d.abs() - 0.5 * delta)
-            });
-            *dy = scale * d.clamp(-delta, delta);
-        }
-    }
-    f64::from(weight) * total / count as f64
+    mean_over_values(outputs, targets, weight, doutputs, |y, t| {
+        let d = y - t;
+        let value = if d.abs() <= delta { 0.5 * d * d } else { delta * (d.abs() - 0.5 * delta) };
+        (value, d.clamp(-delta, delta))
+    })
 }
 
 /// nn.L1Loss: mean of |y - t| over every value, times `weight`; writes
@@ -234,17 +236,10 @@ pub fn l1_loss<const K: usize>(
     weight: f32,
     doutputs: &mut [[f32; K]],
 ) -> f64 {
-    let count = (outputs.len() * K).max(1);
-    let scale = weight / count as f32;
-    let mut total = 0.0f64;
-    for ((y, t), dy) in outputs.iter().zip(targets).zip(doutputs.iter_mut()) {
-        for ((&y, &t), dy) in y.iter().zip(t).zip(dy.iter_mut()) {
-            let d = y - t;
-            total += f64::from(d.abs());
-            *dy = if d == 0.0 { 0.0 } else { scale * d.signum() };
-        }
-    }
-    f64::from(weight) * total / count as f64
+    mean_over_values(outputs, targets, weight, doutputs, |y, t| {
+        let d = y - t;
+        (d.abs(), if d == 0.0 { 0.0 } else { d.signum() })
+    })
 }
 
 /// nn.BCEWithLogitsLoss(pos_weight=p): mean over every value of
@@ -258,20 +253,12 @@ pub fn binary_cross_entropy_with_logits_pos_weight<const K: usize>(
     weight: f32,
     dlogits: &mut [[f32; K]],
 ) -> f64 {
-    let count = (logits.len() * K).max(1);
-    let scale = weight / count as f32;
-    let mut total = 0.0f64;
-    for ((z, t), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
-        for ((&z, &t), dz) in z.iter().zip(t).zip(dz.iter_mut()) {
-            let e = exp(-z.abs());
-            let log_weight = 1.0 + (pos_weight - 1.0) * t;
-            total += f64::from((1.0 - t) * z + log_weight * (ln_1p(e) + (-z).max(0.0)));
-            // sigmoid(z) from e = exp(-|z|), stable on both sides.
-            let sigmoid = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-            *dz = scale * (log_weight * sigmoid - pos_weight * t);
-        }
-    }
-    f64::from(weight) * total / count as f64
+    mean_over_values(logits, targets, weight, dlogits, |z, t| {
+        let e = exp(-z.abs());
+        let log_weight = 1.0 + (pos_weight - 1.0) * t;
+        let value = (1.0 - t) * z + log_weight * (ln_1p(e) + (-z).max(0.0));
+        (value, log_weight * sigmoid_from_exp_neg_abs(z, e) - pos_weight * t)
+    })
 }
 
 /// `penalty l2 a`: returns (a/2) sum(w^2), adds a w to the gradient.
