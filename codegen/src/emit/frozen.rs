@@ -6,7 +6,7 @@
 //! statements replaced by the statics: the same kernels on the same values, so the outputs are
 //! the trained network's bit for bit on the same machine.
 
-use netspec_grammar::ir::{self, PreprocessKind};
+use netspec_grammar::ir;
 use netspec_grammar::memory::predict_memory;
 use netspec_grammar::{Diagnostic, Span};
 use proc_macro2::{Group, Ident, TokenStream, TokenTree};
@@ -177,13 +177,7 @@ pub(crate) fn network(
             let mean = stat("preprocess.mean")?;
             let std = stat("preprocess.std")?;
             let whiten = stat("preprocess.whiten")?;
-            let kind = match pre.kind {
-                PreprocessKind::MeanSubtractPerPixel => quote!(MeanSubtractPerPixel),
-                PreprocessKind::MeanSubtractPerChannel => quote!(MeanSubtractPerChannel),
-                PreprocessKind::StandardizePerChannel => quote!(StandardizePerChannel),
-                PreprocessKind::StandardizePerFeature => quote!(StandardizePerFeature),
-                PreprocessKind::WhitenPca => quote!(WhitenPca),
-            };
+            let kind = super::pipeline::preprocess_kind(pre.kind);
             // Values per channel: H * W of an image, D of a vector.
             let dims = net.input.dims();
             let plane =

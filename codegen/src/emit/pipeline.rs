@@ -27,6 +27,17 @@ fn f64_lit(v: f64) -> Literal {
     Literal::f64_unsuffixed(v)
 }
 
+/// The runtime's `PreprocessKind` variant of a `preprocess` statement.
+pub(super) fn preprocess_kind(kind: PreprocessKind) -> TokenStream {
+    match kind {
+        PreprocessKind::MeanSubtractPerPixel => quote!(MeanSubtractPerPixel),
+        PreprocessKind::MeanSubtractPerChannel => quote!(MeanSubtractPerChannel),
+        PreprocessKind::StandardizePerChannel => quote!(StandardizePerChannel),
+        PreprocessKind::StandardizePerFeature => quote!(StandardizePerFeature),
+        PreprocessKind::WhitenPca => quote!(WhitenPca),
+    }
+}
+
 pub(super) fn input_pipeline(net: &ir::Network, p: &TokenStream, plan: &Plan<'_>) -> InputPipeline {
     let mut out = InputPipeline {
         consts: TokenStream::new(),
@@ -35,13 +46,7 @@ pub(super) fn input_pipeline(net: &ir::Network, p: &TokenStream, plan: &Plan<'_>
         methods: TokenStream::new(),
     };
     if let Some(pre) = net.preprocess {
-        let kind = match pre.kind {
-            PreprocessKind::MeanSubtractPerPixel => quote!(MeanSubtractPerPixel),
-            PreprocessKind::MeanSubtractPerChannel => quote!(MeanSubtractPerChannel),
-            PreprocessKind::StandardizePerChannel => quote!(StandardizePerChannel),
-            PreprocessKind::StandardizePerFeature => quote!(StandardizePerFeature),
-            PreprocessKind::WhitenPca => quote!(WhitenPca),
-        };
+        let kind = preprocess_kind(pre.kind);
         let eps = f64_lit(pre.eps);
         out.consts.extend(quote! {
             const PREPROCESS: ::core::option::Option<(#p::PreprocessKind, f64)> =
