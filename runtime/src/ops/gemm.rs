@@ -252,16 +252,7 @@ fn mul_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reals(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::ops::kernels::tests::reals;
 
     /// The product in f64, `C0 + A B` or `A B`.
     fn reference(

@@ -540,7 +540,7 @@ fn dx_block<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -573,7 +573,7 @@ mod tests {
     }
 
     /// Non-integer values in (-1, 1), where the summation order shows in the last bits.
-    fn reals(n: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn reals(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed;
         (0..n)
             .map(|_| {
