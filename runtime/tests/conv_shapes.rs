@@ -212,6 +212,45 @@ fn maxpool_by_hand_ties_and_padding() {
     assert_eq!(a, [1]);
 }
 
+/// Unpadded max pooling (its own loop orders: one for 2x2 windows with stride 2, one for the
+/// rest) against a brute-force scan of each window, row by row, over values with many ties and
+/// a few NaNs, on two samples of 3 channels of 7x9.
+#[test]
+fn unpadded_maxpool_matches_a_window_by_window_scan() {
+    for (kernel, stride) in [([2, 3], [2, 1]), ([2, 2], [2, 2]), ([3, 2], [1, 3])] {
+        let (channels, height, width) = (3, 7, 9);
+        let s = PoolShape { channels, height, width, kernel, stride, pad: [0, 0], count_pad: true };
+        let (rows, in_len, out_len) = (2, s.input_len(), s.output_len());
+        let x: Vec<f32> = (0..rows * in_len)
+            .map(|i| if i % 17 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 })
+            .collect();
+        let (mut y, mut a) = (vec![0.0; rows * out_len], vec![0; rows * out_len]);
+        maxpool2d_forward(s, &x, &mut y, &mut a, rows).unwrap();
+        let (oh_n, ow_n, plane) = (s.out_height(), s.out_width(), height * width);
+        for n in 0..rows {
+            for c in 0..channels {
+                for oh in 0..oh_n {
+                    for ow in 0..ow_n {
+                        let (ih0, iw0) = (oh * stride[0], ow * stride[1]);
+                        let (mut best, mut at) = (f32::NEG_INFINITY, c * plane + ih0 * width + iw0);
+                        for ih in ih0..ih0 + kernel[0] {
+                            for iw in iw0..iw0 + kernel[1] {
+                                let v = x[n * in_len + c * plane + ih * width + iw];
+                                if v > best || v.is_nan() {
+                                    (best, at) = (v, c * plane + ih * width + iw);
+                                }
+                            }
+                        }
+                        let o = n * out_len + (c * oh_n + oh) * ow_n + ow;
+                        let got = (y[o].to_bits(), a[o]);
+                        assert_eq!(got, (best.to_bits(), at as u32), "{kernel:?} {stride:?}: {o}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn avgpool_by_hand_counts_padding() {
     // 2x2 input, kernel 2, stride 1, pad 1: 3x3 windows, each divided by 4.
