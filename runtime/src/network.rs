@@ -38,10 +38,11 @@ use crate::pipeline::augment::{Augmentation, Augmenter};
 use crate::pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 use crate::probe::{LayerInfo, LayerView, tensor_norms};
 use crate::rng::Rng;
+use crate::threads::{in_row_shards, threads, with_threads};
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
 /// of single-output networks, a generated struct with one array per head otherwise.
-pub trait Sample: Copy {
+pub trait Sample: Copy + Send + Sync {
     /// What a flat slice of samples holds: `f32` for arrays, the sample itself for head structs.
     type Flat: Copy;
     /// `Flat` values per sample.
@@ -389,7 +390,7 @@ pub const fn buffer_count(buffers: &[BufferInfo]) -> usize {
 /// statistics.
 ///
 /// No method allocates after [`Network::new`] but `fit_preprocess`, `save` and `load`.
-pub trait Network: Sized {
+pub trait Network: Sized + Sync {
     /// The spec's network name.
     const NAME: &'static str;
     /// Values in one input sample.
@@ -399,6 +400,9 @@ pub trait Network: Sized {
     const OUTPUT: usize;
     /// Samples in the mini-batch that `loss_and_grad` and `train_step` take.
     const BATCH: usize;
+    /// Forward FLOPs of one sample in eval mode (a multiply-add counts 2), as `netspec summary`
+    /// prints them: [`Network::predict_batch`] uses threads past a size.
+    const FLOPS: u64 = 0;
     /// The input's shape: `[D]` for vectors, `[C, H, W]` for images.
     const INPUT_SHAPE: &'static [usize];
     /// The layout of the flat parameter buffer: PyTorch `state_dict` name, shape (`[out, in]`
@@ -637,7 +641,14 @@ pub trait Network: Sized {
         let width = <Self::Output as Sample>::FLAT_LEN;
         let n = check_samples(Self::NAME, inputs.len(), Self::INPUT, outputs.len(), width)?;
         let (x, y) = (Self::Input::samples(inputs), Self::Output::samples_mut(outputs));
-        self.predict_rows(&x[..n], &mut y[..n]);
+        let macs = (n as u64).saturating_mul(Self::FLOPS / 2);
+        let groups = if macs >= crate::ops::gemm::PARALLEL_MIN as u64 { threads() } else { 1 };
+        // Each sample's output is computed on its own, so any cut gives the same bits.
+        let shard = n.div_ceil(groups).max(1);
+        // The shards are the parallelism: each runs its layers on its own thread.
+        let predict =
+            |x: &[Self::Input], y: &mut [Self::Output]| with_threads(1, || self.predict_rows(x, y));
+        in_row_shards((&x[..n], &mut y[..n]), shard, groups, &predict);
         Ok(())
     }
 

@@ -72,24 +72,57 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     b();
 }
 
+/// Work cut into shards at boundaries that depend on the shapes only.
+pub(crate) trait Shards: Sized + Send {
+    /// The first `k` shards and the rest.
+    fn split(self, k: usize) -> (Self, Self);
+}
+
+/// Runs `f` on each of the `count` shards of `work`, in order within `groups` groups of
+/// consecutive shards, each group on its own rayon task when `groups > 1`.
+pub(crate) fn in_shards<S: Shards>(work: S, count: usize, groups: usize, f: &(impl Fn(S) + Sync)) {
+    if groups <= 1 || count <= 1 {
+        let mut rest = work;
+        for _ in 0..count {
+            let (one, others) = rest.split(1);
+            f(one);
+            rest = others;
+        }
+        return;
+    }
+    let left = count * (groups / 2) / groups;
+    let (first, second) = work.split(left);
+    join(
+        || in_shards(first, left, groups / 2, f),
+        || in_shards(second, count - left, groups - groups / 2, f),
+    );
+}
+
+/// Matching pieces of two slices, `shard` elements per shard.
+struct RowPieces<'a, A, B> {
+    x: &'a [A],
+    y: &'a mut [B],
+    shard: usize,
+}
+
+impl<A: Sync, B: Send> Shards for RowPieces<'_, A, B> {
+    fn split(self, k: usize) -> (Self, Self) {
+        let at = (k * self.shard).min(self.x.len()).min(self.y.len());
+        let ((x0, x1), (y0, y1)) = (self.x.split_at(at), self.y.split_at_mut(at));
+        let shard = self.shard;
+        (RowPieces { x: x0, y: y0, shard }, RowPieces { x: x1, y: y1, shard })
+    }
+}
+
 /// Runs `f` on matching pieces of `x` and `y` of `shard` rows each (the last one shorter), in
-/// `groups` groups of consecutive pieces on their own rayon tasks when `groups > 1`: for
-/// row-wise kernels, whose rows come out the same whichever piece holds them.
+/// `groups` groups of consecutive pieces ([`in_shards`]): for row-wise kernels, whose rows come
+/// out the same whichever piece holds them.
 pub(crate) fn in_row_shards<A: Sync, B: Send>(
     (x, y): (&[A], &mut [B]),
     shard: usize,
     groups: usize,
     f: &(impl Fn(&[A], &mut [B]) + Sync),
 ) {
-    let shards = y.len().div_ceil(shard);
-    if groups <= 1 || shards <= 1 {
-        x.chunks(shard).zip(y.chunks_mut(shard)).for_each(|(x, y)| f(x, y));
-        return;
-    }
-    let split = (shards * (groups / 2) / groups * shard).min(x.len()).min(y.len());
-    let ((x0, x1), (y0, y1)) = (x.split_at(split), y.split_at_mut(split));
-    join(
-        || in_row_shards((x0, y0), shard, groups / 2, f),
-        || in_row_shards((x1, y1), shard, groups - groups / 2, f),
-    );
+    let count = y.len().min(x.len()).div_ceil(shard);
+    in_shards(RowPieces { x, y, shard }, count, groups, &|p: RowPieces<'_, A, B>| f(p.x, p.y));
 }

@@ -43,7 +43,8 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let scratch_values = channels / groups * kernel[0] * kernel[1] * out_h * out_w;
     let scratch_len = usize_lit(scratch_values);
     let layer_const = format_ident!("{}", name.to_uppercase());
-    let scratch = format_ident!("{name}_scratch");
+    let work = format_ident!("{name}_work");
+    let rows = usize_lit(ctx.batch);
     let lits = [channels, height, width, filters, groups].map(usize_lit);
     let [c_l, h_l, w_l, f_l, g_l] = &lits;
     let [k_l, s_l, p_l, d_l] = [kernel, stride, pad, dilation].map(pair_lit);
@@ -100,16 +101,16 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 bias: #b_at,
             };
         },
-        fields: vec![Field::f32s(
-            &scratch,
-            quote!(0.0),
-            &scratch_len,
-            format!("`{name}` im2col scratch (one sample)."),
-        )],
-        forward: quote!(#conv.forward(&self.core.params, #x, #y, &mut self.#scratch, n);),
+        fields: vec![Field {
+            name: work.clone(),
+            ty: quote!(::std::vec::Vec<f32>),
+            init: quote!(::std::vec![0.0; #conv.batch_workspace_len(#rows)]),
+            doc: format!("`{name}` im2col scratch and partial gradients, per shard of samples."),
+        }],
+        forward: quote!(#conv.forward_batch(&self.core.params, #x, #y, &mut self.#work, n);),
         // dW += dy x_cols^T, db += sum dy, dx += col2im(W^T dy)
         backward: quote! {
-            #conv.backward(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#scratch, n);
+            #conv.backward_batch(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#work, n);
         },
         predict,
         shared_scratch: scratch_values,

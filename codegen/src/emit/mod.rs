@@ -556,6 +556,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let input_len = rows_len(input_w);
     let (input_lit, output_lit, batch_lit) =
         (usize_lit(input_w), usize_lit(output_w), usize_lit(batch));
+    let flops_lit = Literal::u64_unsuffixed(net.flops());
 
     // The layout tables.
     let param_infos: Vec<TokenStream> =
@@ -947,6 +948,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             const INPUT: usize = #input_lit;
             const OUTPUT: usize = #output_lit;
             const BATCH: usize = #batch_lit;
+            const FLOPS: u64 = #flops_lit;
             const INPUT_SHAPE: &'static [usize] = &[#(#dims),*];
             const PARAMS: &'static [#p::ParamInfo] = &[#(#param_infos),*];
             const BUFFERS: &'static [#p::BufferInfo] = &[#(#buffer_infos),*];
