@@ -33,14 +33,14 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
     // dL/dx += dy (the skip connection)
     let dx = ctx.grad_flat_mut(step.x).map(|dx| quote!(#p::add_into(#dy, #dx);));
     // With a projection shortcut, x is its output S(x) (the step reads that buffer).
-    let skip = match &layer.op {
+    let (skip, projection) = match &layer.op {
         Op::Residual { shortcut, .. } if !shortcut.is_empty() => {
-            format!("S(x), S = `{name}.shortcut` (1x1 conv, batch norm),")
+            ("S(x)", format!(", S = `{name}.shortcut` (1x1 conv, batch norm)"))
         }
-        _ => "x".to_string(),
+        _ => ("x", String::new()),
     };
     let mut code = LayerCode {
-        doc: format!("`{name}`: y = {skip} + F(x)"),
+        doc: format!("`{name}`: y = {skip} + F(x){projection}"),
         forward: quote!(#p::residual_forward(#x, #f, #mask_arg, #w, #y);),
         backward: quote!(#df #dx),
         predict: quote!(#p::residual_forward(#one_x, #one_f, #none, #w, #one_y);),
@@ -53,7 +53,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
         code.doc = format!(
             "`{name}`: y = {skip} + m F(x), m = 0 with probability {drop} and 1/(1-{drop}) \
              otherwise, one per sample, while training (torchvision.ops.stochastic_depth, mode \
-             \"row\"); y = {skip} + F(x) in eval"
+             \"row\"); y = {skip} + F(x) in eval{projection}"
         );
         code.fields.push(Field::f32s(
             &mask,
