@@ -80,10 +80,9 @@ spec!(stochastic_depth, network Net {
 });
 spec!(shortcut, network Net {
     input image(2, 5, 5); batch 4;
-    conv 3 kernel 3 pad 1;
-    residual shortcut { conv 4 kernel 3 stride 2 pad 1; batchnorm; tanh; conv 4 kernel 3 pad 1; }
-    residual shortcut { conv 4 kernel 1; tanh; }
-    flatten; dense 3; loss softmax_cross_entropy;
+    residual shortcut { conv 3 kernel 3 stride 2 pad 1; batchnorm; tanh; }
+    residual shortcut { tanh; }
+    flatten; dense 2; loss softmax_cross_entropy;
 });
 spec!(sequence_shortcut, network Net {
     input sequence(2, 9); batch 8;
