@@ -136,9 +136,10 @@ fn rows(net: &Network, layers: &[Layer], head: Option<&str>, out: &mut Vec<Value
             "head": head,
             "in": null,
         }));
-        if let Op::Residual { branch, .. } = &layer.op {
+        if let Op::Residual { branch, shortcut, .. } = &layer.op {
             let first = out.len();
             rows(net, branch, head, out);
+            rows(net, shortcut, head, out);
             for row in &mut out[first..] {
                 if row["in"].is_null() {
                     row["in"] = layer.name.clone().into();

@@ -87,3 +87,37 @@ fn the_macro_freezes_with_a_weights_argument() {
     let code = expand_macro("weights = 3, network A {}".parse().unwrap(), &Config::default());
     assert!(code.to_string().contains("`weights` takes a string"), "{code}");
 }
+
+/// A projection shortcut's conv and batch norm read only the parameters and buffers in
+/// `predict`, so they freeze like every other layer (their tensors under
+/// `residual1.shortcut.*`).
+#[test]
+fn a_projection_shortcut_freezes() {
+    let spec = "network Stage { input image(1, 4, 4); \
+                residual shortcut { conv 2 kernel 3 stride 2 pad 1 bias none; } \
+                flatten; loss mse; }";
+    let file = tempfile::Builder::new().suffix(".safetensors").tempfile().unwrap().into_temp_path();
+    let (w, s, two) = ([0.25f32; 18], [0.5f32; 2], [1.0f32; 2]);
+    let tensor = |name, shape, data| TensorRef { name, shape, data: TensorData::F32(data) };
+    let refs = [
+        tensor("conv1.weight", &[2, 1, 3, 3][..], &w[..]),
+        tensor("residual1.shortcut.0.weight", &[2, 1, 1, 1], &s),
+        tensor("residual1.shortcut.1.weight", &[2], &two),
+        tensor("residual1.shortcut.1.bias", &[2], &s),
+        tensor("residual1.shortcut.1.running_mean", &[2], &s),
+        tensor("residual1.shortcut.1.running_var", &[2], &two),
+        TensorRef {
+            name: "residual1.shortcut.1.num_batches_tracked",
+            shape: &[],
+            data: TensorData::I64(&[3]),
+        },
+    ];
+    save(&file, &refs).unwrap();
+    let code = generate_frozen(spec, &Config::default(), &file).unwrap().to_string();
+    assert!(code.contains("pub struct StageFrozen"), "{code}");
+    assert!(code.contains("RESIDUAL1_SHORTCUT_1"), "{code}");
+    // 18 + 2 + 2 + 2 parameters, 2 + 2 statistics
+    assert!(code.contains("static STAGE_FROZEN_PARAMS : [f32 ; 24]"), "{code}");
+    assert!(code.contains("static STAGE_FROZEN_BUFFERS : [f32 ; 4]"), "{code}");
+    assert!(!code.contains("self . core"), "{code}");
+}

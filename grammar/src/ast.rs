@@ -193,6 +193,8 @@ pub enum OptionKind {
     Weight(Number),
     /// `stochastic_depth P`
     StochasticDepth(Number),
+    /// `shortcut` (a flag of `residual`)
+    Shortcut,
     /// `rescale train` or `rescale test`
     Rescale(Word),
     /// `label_smoothing E` (a loss option)

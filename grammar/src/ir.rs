@@ -141,13 +141,15 @@ impl Network {
         self.params.iter().find(|p| p.name == name)
     }
 
-    /// Every layer, trunk then heads, residual branches after their block, depth first.
+    /// Every layer, trunk then heads, residual branches (then shortcuts) after their block,
+    /// depth first.
     pub fn all_layers(&self) -> Vec<&Layer> {
         fn walk<'a>(layers: &'a [Layer], out: &mut Vec<&'a Layer>) {
             for layer in layers {
                 out.push(layer);
-                if let Op::Residual { branch, .. } = &layer.op {
+                if let Op::Residual { branch, shortcut, .. } = &layer.op {
                     walk(branch, out);
+                    walk(shortcut, out);
                 }
             }
         }
@@ -260,12 +262,17 @@ pub enum Op {
     /// `flatten`: image C x H x W -> vector C*H*W in C, H, W order (sequence C x L ->
     /// vector C*L).
     Flatten,
-    /// `residual`: y = x + F(x), where F (the branch) keeps the shape.
+    /// `residual`: y = x + F(x), where F (the branch) keeps the shape; with `shortcut`,
+    /// y = S(x) + F(x), S a 1x1 conv without bias (stride as the shapes need) then batch norm
+    /// (torchvision's BasicBlock `downsample`).
     Residual {
         /// Probability of dropping the whole branch for a sample while training (0 = never).
         stochastic_depth: f64,
         /// The branch F.
         branch: Vec<Layer>,
+        /// The projection S on the skip path, `{residual}.shortcut.0` (conv) and
+        /// `{residual}.shortcut.1` (batch norm); empty for the identity.
+        shortcut: Vec<Layer>,
     },
 }
 

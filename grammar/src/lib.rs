@@ -61,6 +61,7 @@ const KEYWORDS: &[&str] = &[
     "momentum",
     "weight",
     "stochastic_depth",
+    "shortcut",
     "rescale",
     "on",
     "none",

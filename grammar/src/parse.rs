@@ -206,6 +206,7 @@ fn option(node: Node) -> OptionAst {
         (Rule::momentum_clause, Some(v)) => OptionKind::Momentum(number(v)),
         (Rule::weight_clause, Some(v)) => OptionKind::Weight(number(v)),
         (Rule::stochastic_depth_clause, Some(v)) => OptionKind::StochasticDepth(number(v)),
+        (Rule::shortcut_clause, None) => OptionKind::Shortcut,
         (Rule::rescale_clause, Some(v)) => OptionKind::Rescale(word(v)),
         (Rule::label_smoothing_clause, Some(v)) => OptionKind::LabelSmoothing(number(v)),
         (Rule::class_weights_clause, Some(v)) => {

@@ -290,8 +290,9 @@ fn collect_rows(net: &Network, layers: &[Layer], indent: &str, rows: &mut Vec<[S
             grouped(params as u64),
             grouped(layer.flops),
         ]);
-        if let Op::Residual { branch, .. } = &layer.op {
+        if let Op::Residual { branch, shortcut, .. } = &layer.op {
             collect_rows(net, branch, &format!("{indent}  "), rows);
+            collect_rows(net, shortcut, &format!("{indent}  "), rows);
         }
     }
 }

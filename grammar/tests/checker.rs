@@ -132,9 +132,10 @@ fn residual_keeps_the_shape_and_names_continue_through_branches() {
     let n = net("input image(4, 6, 6); conv 4 kernel 3 pad 1; relu; \
          residual stochastic_depth 0.2 { conv 4 kernel 3 pad 1; relu; conv 4 kernel 1 init zeros; } \
          relu; flatten; dense 2; loss mse;");
-    let Op::Residual { stochastic_depth, branch } = &n.layers[2].op else { panic!() };
+    let Op::Residual { stochastic_depth, branch, shortcut } = &n.layers[2].op else { panic!() };
     assert_eq!(*stochastic_depth, 0.2);
     assert_eq!(branch.len(), 3);
+    assert!(shortcut.is_empty());
     assert_eq!(
         shapes(&n),
         [
@@ -151,6 +152,85 @@ fn residual_keeps_the_shape_and_names_continue_through_branches() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     assert_eq!(n.param("conv3.weight").unwrap().init, Init::Zeros);
+}
+
+/// A projection shortcut: a 1x1 conv without bias whose stride per axis is the smallest s with
+/// floor((in - 1) / s) + 1 = out, then batch norm, named `residualN.shortcut.{0,1}` (layer
+/// counters untouched), laid out after the branch, initialized as PyTorch's defaults.
+#[test]
+fn shortcut_projects_the_skip_path_with_the_needed_stride() {
+    let n = net("input image(3, 7, 9); \
+         residual shortcut { conv 6 kernel 3 stride (2, 3) pad 1; } \
+         residual shortcut stochastic_depth 0.1 { relu; } \
+         conv 2 kernel 1; flatten; dense 2; loss mse;");
+    let Op::Residual { shortcut, .. } = &n.layers[0].op else { panic!() };
+    let Op::Conv { filters, kernel, stride, pad, groups, bias, .. } = shortcut[0].op else {
+        panic!("{:?}", shortcut[0].op)
+    };
+    assert_eq!((filters, kernel, stride, pad, groups, bias), (6, [1, 1], [2, 3], [0, 0], 1, false));
+    assert_eq!(shortcut[1].op, Op::BatchNorm { eps: 1e-5, momentum: 0.1 });
+    // The same shape still gets the projection, with stride 1.
+    let Op::Residual { stochastic_depth, shortcut, .. } = &n.layers[1].op else { panic!() };
+    assert_eq!(*stochastic_depth, 0.1);
+    assert!(matches!(shortcut[0].op, Op::Conv { stride: [1, 1], filters: 6, .. }));
+    assert_eq!(
+        shapes(&n),
+        [
+            ("residual1", "6x4x3"),
+            ("conv1", "6x4x3"),
+            ("residual1.shortcut.0", "6x4x3"),
+            ("residual1.shortcut.1", "6x4x3"),
+            ("residual2", "6x4x3"),
+            ("relu1", "6x4x3"),
+            ("residual2.shortcut.0", "6x4x3"),
+            ("residual2.shortcut.1", "6x4x3"),
+            ("conv2", "2x4x3"),
+            ("flatten1", "24"),
+            ("dense1", "2"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let params: Vec<_> = n.params[..6].iter().map(|p| (p.name.as_str(), p.shape.clone())).collect();
+    assert_eq!(
+        params,
+        [
+            ("conv1.weight", vec![6, 3, 3, 3]),
+            ("conv1.bias", vec![6]),
+            ("residual1.shortcut.0.weight", vec![6, 3, 1, 1]),
+            ("residual1.shortcut.1.weight", vec![6]),
+            ("residual1.shortcut.1.bias", vec![6]),
+            ("residual2.shortcut.0.weight", vec![6, 6, 1, 1]),
+        ]
+    );
+    // nn.Conv2d's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 3 channels x 1 x 1
+    let bound = 1.0 / 3f64.sqrt();
+    assert_eq!(n.params[2].init, Init::Uniform { lo: -bound, hi: bound });
+    assert_eq!(n.params[3].init, Init::Constant(1.0));
+    let buffers: Vec<_> = n.buffers.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        buffers[..3],
+        [
+            "residual1.shortcut.1.running_mean",
+            "residual1.shortcut.1.running_var",
+            "residual1.shortcut.1.num_batches_tracked",
+        ]
+    );
+    // FLOPs: the 1x1 conv's 2 * 6 * 12 * 3 and the sum's 72 values.
+    assert_eq!(n.layers[0].flops, 72);
+    let Op::Residual { shortcut, .. } = &n.layers[0].op else { panic!() };
+    assert_eq!(shortcut[0].flops, 2 * 6 * 12 * 3);
+}
+
+/// On a sequence the projection is a Conv1d (weight `[out, in, 1]`) striding along the length.
+#[test]
+fn shortcut_on_a_sequence_is_a_conv1d() {
+    let n = net("input sequence(2, 10); \
+         residual shortcut { conv 4 kernel 3 stride 3; } flatten; dense 1; loss mse;");
+    let Op::Residual { shortcut, .. } = &n.layers[0].op else { panic!() };
+    assert_eq!(shortcut[0].output, Shape::Sequence { channels: 4, length: 3 });
+    // length 10 -> 3 without padding: floor(9 / s) + 1 = 3 first holds for s = 4
+    assert!(matches!(shortcut[0].op, Op::Conv { stride: [1, 4], .. }));
+    assert_eq!(n.param("residual1.shortcut.0.weight").unwrap().shape, [4, 2, 1]);
 }
 
 #[test]

@@ -115,3 +115,22 @@ fn init_arguments_and_loss_options_show_as_written() {
     let t = table("network T { input 2; dense 1; loss binary_cross_entropy pos_weight 4; }");
     assert!(t.contains("loss: binary_cross_entropy pos_weight 4 (mean over the batch)"), "{t}");
 }
+
+/// A ResNet stage's first block counts as torchvision's `BasicBlock(4, 8, stride=2,
+/// downsample=Sequential(conv1x1(4, 8, 2), BatchNorm2d(8)))`: 944 parameters (summed over
+/// `parameters()` of those torch modules), 48 of them in the projection shortcut.
+#[test]
+fn a_projection_shortcut_counts_its_parameters_as_pytorch() {
+    let t = table(
+        "network T { input image(4, 8, 8); batch 2; \
+         residual shortcut { conv 8 kernel 3 stride 2 pad 1 bias none; batchnorm; relu; \
+         conv 8 kernel 3 pad 1 bias none; batchnorm; } flatten; loss mse; }",
+    );
+    assert_eq!(cells(&t, "residual1 (")[1..3], ["8x4x4", "0"]);
+    assert_eq!(
+        cells(&t, "residual1.shortcut.0 (")[..3],
+        ["residual1.shortcut.0 (conv 1x1 stride 2)", "8x4x4", "32"]
+    );
+    assert_eq!(cells(&t, "residual1.shortcut.1 (")[2], "16");
+    assert_eq!(cells(&t, "Trainable params:"), ["Trainable params: 944"]);
+}

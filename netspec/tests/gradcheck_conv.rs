@@ -1,6 +1,7 @@
 //! Finite-difference checks of the image and sequence layers: `conv` (with per-axis sizes,
 //! dilation and groups), every pool, per-channel batch norm after a conv, and `residual` with
-//! and without stochastic depth (on images and vectors).
+//! and without stochastic depth (on images and vectors), and with a projection shortcut (on
+//! images, halving the size, and on a sequence, with stochastic depth).
 //!
 //! Randomness (stochastic-depth row masks, fractional pooling's `u` draws) is frozen as in
 //! `gradcheck_regularizers.rs`: `resample(rng)` draws it, `__noise(layer)` hands it to the f64
@@ -76,6 +77,17 @@ spec!(stochastic_depth, network Net {
     conv 3 kernel 3 pad 1;
     residual stochastic_depth 0.5 { conv 3 kernel 3 pad 1; batchnorm; relu; conv 3 kernel 3 pad 1; }
     maxpool 2; flatten; dense 3; loss softmax_cross_entropy;
+});
+spec!(shortcut, network Net {
+    input image(2, 5, 5); batch 4;
+    residual shortcut { conv 3 kernel 3 stride 2 pad 1; batchnorm; tanh; }
+    residual shortcut { tanh; }
+    flatten; dense 2; loss softmax_cross_entropy;
+});
+spec!(sequence_shortcut, network Net {
+    input sequence(2, 9); batch 8;
+    residual shortcut stochastic_depth 0.5 { conv 3 kernel 3 stride 3; tanh; }
+    flatten; dense 2; loss mse;
 });
 spec!(residual_vector, network Net {
     input 4; batch 6;
@@ -163,6 +175,12 @@ proptest! {
     #[test]
     fn residual_stochastic_depth_frozen_masks(seed in any::<u64>(), scale in 0.5f32..1.5) {
         check::<stochastic_depth::Net>(stochastic_depth::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn residual_projection_shortcuts(seed in any::<u64>(), scale in 0.5f32..1.5) {
+        check::<shortcut::Net>(shortcut::SPEC, seed, scale);
+        check::<sequence_shortcut::Net>(sequence_shortcut::SPEC, seed, scale);
     }
 
     #[test]

@@ -19,7 +19,8 @@ netspec::network! {
         preprocess standardize per_channel;
         conv 4 kernel 3 pad 1; batchnorm; relu;
         residual { conv 4 kernel 3 pad 1; relu; }
-        maxpool 2; fractional_maxpool 1.5; flatten; dense 5; relu; dense 2;
+        maxpool 2; fractional_maxpool 1.5; residual shortcut { conv 6 kernel 1; relu; }
+        flatten; dense 5; relu; dense 2;
         loss softmax_cross_entropy;
     }
 }

@@ -28,6 +28,9 @@ mod flattened_image {
 mod regularizers {
     netspec::include_spec!("regularizers");
 }
+mod resnet_stage {
+    netspec::include_spec!("resnet_stage");
+}
 mod conv_net {
     netspec::include_spec!("conv_net");
 }
@@ -101,6 +104,10 @@ fn every_generated_network_trains_and_predicts() {
     let y = step_and_predict!(options::WeightedBinary, &[1.0f32; 4 * 2]);
     assert!(y.iter().all(|v| v.is_finite()));
     let y = step_and_predict!(kws_ds_cnn::KwsDsCnn, &[0usize, 1, 2, 3, 4, 5, 6, 11]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(resnet_stage::ResnetStage, &[0usize, 1, 2, 1]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(resnet_stage::SequenceStage, &[0usize, 1, 1, 0]);
     assert!(y.iter().all(|v| v.is_finite()));
 }
 

@@ -36,8 +36,9 @@ pub(super) fn code(
     let eps_lit = f32_tokens(eps, "the batch-norm eps", layer.span)?;
     let momentum_lit = f32_tokens(momentum, "the batch-norm momentum", layer.span)?;
     let (channels_lit, spatial_lit) = (usize_lit(channels), usize_lit(spatial));
-    let layer_const = format_ident!("{}", name.to_uppercase());
-    let (x_hat, inv_std) = (format_ident!("{name}_x_hat"), format_ident!("{name}_inv_std"));
+    let ident = super::ident_name(name);
+    let layer_const = format_ident!("{}", ident.to_uppercase());
+    let (x_hat, inv_std) = (format_ident!("{ident}_x_hat"), format_ident!("{ident}_inv_std"));
     let kind = if matches!(layer.input, Shape::Image { .. }) {
         "nn.BatchNorm2d"
     } else {

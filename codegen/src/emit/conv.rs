@@ -42,8 +42,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     }
     let scratch_values = channels / groups * kernel[0] * kernel[1] * out_h * out_w;
     let scratch_len = usize_lit(scratch_values);
-    let layer_const = format_ident!("{}", name.to_uppercase());
-    let work = format_ident!("{name}_work");
+    let ident = super::ident_name(name);
+    let layer_const = format_ident!("{}", ident.to_uppercase());
+    let work = format_ident!("{ident}_work");
     let rows = usize_lit(ctx.batch);
     let lits = [channels, height, width, filters, groups].map(usize_lit);
     let [c_l, h_l, w_l, f_l, g_l] = &lits;

@@ -80,18 +80,22 @@ fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf<'a>, plan: &mut Plan<'a>)
             plan.layer_out.push((&layer.name, current));
             continue;
         }
-        // y = x + F(x): the branch's steps first, then the sum.
-        let branch = match &layer.op {
-            Op::Residual { branch, .. } => Some(plan_layers(branch, current, plan)),
-            _ => None,
+        // y = x + F(x) (or S(x) + F(x)): the branch's steps first, then the shortcut's, then
+        // the sum, which reads the shortcut's output as its x.
+        let (x, branch) = match &layer.op {
+            Op::Residual { branch, shortcut, .. } => {
+                let f = plan_layers(branch, current, plan);
+                (plan_layers(shortcut, current, plan), Some(f))
+            }
+            _ => (current, None),
         };
         let y = Buf::Act(&layer.name);
         plan.buffers.push((&layer.name, layer.output.len()));
         plan.steps.push(Step {
             layer,
-            x: current,
+            x,
             y,
-            width_in: layer.input.len(),
+            width_in: if x == current { layer.input.len() } else { layer.output.len() },
             width_out: layer.output.len(),
             branch,
         });
@@ -136,14 +140,20 @@ fn f32_tokens(value: f64, what: &str, span: Span) -> Result<TokenStream, Diagnos
     Ok(if single.is_sign_negative() { quote!(-#magnitude) } else { quote!(#magnitude) })
 }
 
+/// A layer's name as a Rust identifier: a shortcut's `residual1.shortcut.0` reads
+/// `residual1_shortcut_0`.
+fn ident_name(layer: &str) -> String {
+    layer.replace('.', "_")
+}
+
 /// The field (or stack array) holding a layer's output rows.
 fn act_field(layer: &str) -> Ident {
-    format_ident!("{layer}_out")
+    format_ident!("{}_out", ident_name(layer))
 }
 
 /// The field holding dLoss/d(a layer's output).
 fn grad_field(layer: &str) -> Ident {
-    format_ident!("{layer}_grad")
+    format_ident!("{}_grad", ident_name(layer))
 }
 
 /// `Some(tokens)` as a generated `Option` expression: a backward kernel's `dx` argument, `None`

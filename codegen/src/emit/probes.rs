@@ -21,8 +21,16 @@ pub(super) fn items(
     let (mut outputs, mut grads) = (Vec::new(), Vec::new());
     for (i, &(name, buf)) in plan.layer_out.iter().enumerate() {
         let Some(layer) = layers.iter().find(|l| l.name == name) else { continue };
-        // names are kind + index: `dense1`, `leaky_relu2`
-        let kind = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        // names are kind + index: `dense1`, `leaky_relu2`; a shortcut's layers are named after
+        // their block (`residual1.shortcut.0`), their kind is their label's first word
+        let kind = match name.contains('.') {
+            true => netspec_grammar::layers::label(&layer.op)
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            false => name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string(),
+        };
         let shape = layer.output.dims().into_iter().map(usize_lit);
         infos.push(quote!(#p::LayerInfo::new(#name, #kind, &[#(#shape),*])));
         let i = usize_lit(i);

@@ -1,8 +1,11 @@
-//! `residual [stochastic_depth p] { F }`: y = x + F(x). With stochastic depth the branch is
+//! `residual [shortcut] [stochastic_depth p] { F }`: y = x + F(x), or y = S(x) + F(x) with the
+//! projection shortcut S (its conv and batch norm are layers of their own, planned before the
+//! sum, whose x is then S's output). With stochastic depth the branch is
 //! kept per sample with probability 1-p and scaled by 1/(1-p) while training, y = x + m F(x)
 //! with m in {0, 1/(1-p)} (torchvision.ops.stochastic_depth, mode "row"); eval: y = x + F(x).
 
 use netspec_grammar::Diagnostic;
+use netspec_grammar::ir::Op;
 use quote::{format_ident, quote};
 
 use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
@@ -29,8 +32,15 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
         ctx.grad_flat_mut(branch).map(|df| quote!(#p::residual_backward(#dy, #mask_arg, #w, #df);));
     // dL/dx += dy (the skip connection)
     let dx = ctx.grad_flat_mut(step.x).map(|dx| quote!(#p::add_into(#dy, #dx);));
+    // With a projection shortcut, x is its output S(x) (the step reads that buffer).
+    let (skip, projection) = match &layer.op {
+        Op::Residual { shortcut, .. } if !shortcut.is_empty() => {
+            ("S(x)", format!(", S = `{name}.shortcut` (1x1 conv, batch norm)"))
+        }
+        _ => ("x", String::new()),
+    };
     let mut code = LayerCode {
-        doc: format!("`{name}`: y = x + F(x)"),
+        doc: format!("`{name}`: y = {skip} + F(x){projection}"),
         forward: quote!(#p::residual_forward(#x, #f, #mask_arg, #w, #y);),
         backward: quote!(#df #dx),
         predict: quote!(#p::residual_forward(#one_x, #one_f, #none, #w, #one_y);),
@@ -41,9 +51,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>, drop: f64) -> Result<LayerCod
         let keep = f32_tokens(1.0 / (1.0 - drop), "1 / (1 - p)", layer.span)?;
         let len = usize_lit(ctx.batch);
         code.doc = format!(
-            "`{name}`: y = x + m F(x), m = 0 with probability {drop} and 1/(1-{drop}) otherwise, \
-             one per sample, while training (torchvision.ops.stochastic_depth, mode \"row\"); \
-             y = x + F(x) in eval"
+            "`{name}`: y = {skip} + m F(x), m = 0 with probability {drop} and 1/(1-{drop}) \
+             otherwise, one per sample, while training (torchvision.ops.stochastic_depth, mode \
+             \"row\"); y = {skip} + F(x) in eval{projection}"
         );
         code.fields.push(Field::f32s(
             &mask,

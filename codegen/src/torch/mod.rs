@@ -126,34 +126,69 @@ fn write_init(out: &mut String, net: &Network) {
         );
     }
     for layer in net.all_layers() {
-        let line = match &layer.op {
-            Op::Dense { units, bias, .. } => {
-                let bias = if *bias { "True" } else { "False" };
-                format!("nn.Linear({}, {units}, bias={bias})", layer.input.len())
-            }
-            Op::Conv { filters, .. } => {
-                conv_module(layer.input, layer.input.dims()[0], *filters, &layer.op)
-            }
-            Op::BatchNorm { eps, momentum } => {
-                let (kind, features) = match layer.input {
-                    Shape::Vector(n) => ("1d", n),
-                    Shape::Sequence { channels, .. } => ("1d", channels),
-                    Shape::Image { channels, .. } => ("2d", channels),
-                };
-                format!(
-                    "nn.BatchNorm{kind}({features}, eps={}, momentum={})",
-                    py(*eps),
-                    py(*momentum)
-                )
-            }
-            Op::LayerNorm { eps } => {
-                format!("nn.LayerNorm({}, eps={})", layer.input.len(), py(*eps))
-            }
-            _ => continue,
-        };
+        if let Op::Residual { shortcut, .. } = &layer.op
+            && !shortcut.is_empty()
+        {
+            // `{residual}.shortcut.{0,1}.*` in the state_dict, as torchvision's `downsample`.
+            let modules: Vec<String> = shortcut.iter().filter_map(module).collect();
+            let _ = writeln!(out, "        self.{} = nn.Module()", layer.name);
+            let _ = writeln!(
+                out,
+                "        self.{}.shortcut = nn.Sequential({})",
+                layer.name,
+                modules.join(", ")
+            );
+        }
+        // A shortcut's layers are registered with their block, above.
+        if layer.name.contains('.') {
+            continue;
+        }
+        let Some(line) = module(layer) else { continue };
         let _ = writeln!(out, "        self.{} = {line}", layer.name);
     }
     out.push_str("        self._activity = []\n        self.reset_parameters()\n");
+}
+
+/// The PyTorch module of a layer with parameters or buffers, `None` for the others.
+fn module(layer: &Layer) -> Option<String> {
+    Some(match &layer.op {
+        Op::Dense { units, bias, .. } => {
+            let bias = if *bias { "True" } else { "False" };
+            format!("nn.Linear({}, {units}, bias={bias})", layer.input.len())
+        }
+        Op::Conv { filters, .. } => {
+            conv_module(layer.input, layer.input.dims()[0], *filters, &layer.op)
+        }
+        Op::BatchNorm { eps, momentum } => {
+            let (kind, features) = match layer.input {
+                Shape::Vector(n) => ("1d", n),
+                Shape::Sequence { channels, .. } => ("1d", channels),
+                Shape::Image { channels, .. } => ("2d", channels),
+            };
+            format!("nn.BatchNorm{kind}({features}, eps={}, momentum={})", py(*eps), py(*momentum))
+        }
+        Op::LayerNorm { eps } => {
+            format!("nn.LayerNorm({}, eps={})", layer.input.len(), py(*eps))
+        }
+        _ => return None,
+    })
+}
+
+/// A tensor or module name as a Python attribute path: `residual1.shortcut.0.weight` ->
+/// `residual1.shortcut[0].weight` (an `nn.Sequential` is indexed).
+fn attr(name: &str) -> String {
+    let mut path = String::new();
+    for part in name.split('.') {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            let _ = write!(path, "[{part}]");
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(part);
+        }
+    }
+    path
 }
 
 /// The PyTorch module a conv layer is: `nn.Conv2d(1, 4, (10, 4), stride=2, padding=(5, 1))`,
@@ -209,7 +244,7 @@ fn write_reset(out: &mut String, net: &Network) {
          \"\"\"Draws every parameter as the spec's init schemes say (torch.nn.init).\"\"\"\n",
     );
     for p in &net.params {
-        let t = format!("self.{}", p.name);
+        let t = format!("self.{}", attr(&p.name));
         let call = match p.init {
             Init::Zeros => format!("nn.init.zeros_({t})"),
             Init::Constant(c) => format!("nn.init.constant_({t}, {})", py(c)),
@@ -230,7 +265,7 @@ fn write_reset(out: &mut String, net: &Network) {
     }
     for b in net.all_layers() {
         if matches!(b.op, Op::BatchNorm { .. }) {
-            let _ = writeln!(out, "        self.{}.reset_running_stats()", b.name);
+            let _ = writeln!(out, "        self.{}.reset_running_stats()", attr(&b.name));
         }
     }
     if net.params.is_empty()
@@ -332,8 +367,13 @@ fn write_layers(out: &mut String, net: &Network, layers: &[Layer], depth: usize)
                 )
             }
             Op::Flatten => "x = x.flatten(1)".to_string(),
-            Op::Residual { stochastic_depth, branch } => {
-                let _ = writeln!(out, "{pad}{name}_skip = x");
+            Op::Residual { stochastic_depth, branch, shortcut } => {
+                let skip = if shortcut.is_empty() {
+                    "x".to_string()
+                } else {
+                    format!("self.{name}.shortcut(x)")
+                };
+                let _ = writeln!(out, "{pad}{name}_skip = {skip}");
                 write_layers(out, net, branch, depth);
                 format!(
                     "x = _residual(self, \"{name}\", {name}_skip, x, {}, {}, noise)",
@@ -368,12 +408,16 @@ fn write_penalty(out: &mut String, net: &Network) {
                 out,
                 "        total = total + {} * self.{}.pow(2).sum()",
                 py(a / 2.0),
-                p.name
+                attr(&p.name)
             );
         }
         if let Some(a) = p.l1 {
-            let _ =
-                writeln!(out, "        total = total + {} * self.{}.abs().sum()", py(a), p.name);
+            let _ = writeln!(
+                out,
+                "        total = total + {} * self.{}.abs().sum()",
+                py(a),
+                attr(&p.name)
+            );
         }
     }
     out.push_str("        return total\n");

@@ -3,7 +3,7 @@
 
 use super::inits::resolve_init;
 use super::*;
-use crate::layers::{self, LayerKind, LayerPlan, LayerStatement, Lower, ParamPlan};
+use crate::layers::{self, LayerKind, LayerPlan, LayerStatement, Lower, ParamPlan, shortcut_plans};
 
 /// Names, shapes and the flat parameter layout, built as layers are lowered in source order.
 #[derive(Default)]
@@ -71,6 +71,11 @@ impl Lowering {
         if !checker.fits(plan.output, statement.span) {
             return None;
         }
+        Some(self.install(plan, name, input, statement.span))
+    }
+
+    /// Lays out a planned layer's parameters and buffers after the ones before it.
+    fn install(&mut self, plan: LayerPlan, name: String, input: Shape, span: Span) -> Layer {
         let mut param_indices = Vec::new();
         for (suffix, shape, role, scheme, init) in plan.params {
             let len: usize = shape.iter().product();
@@ -116,7 +121,7 @@ impl Lowering {
                 });
             }
         }
-        Some(Layer {
+        Layer {
             name,
             op: plan.op,
             input,
@@ -124,8 +129,8 @@ impl Lowering {
             params: param_indices,
             buffers: buffer_indices,
             flops: plan.flops,
-            span: statement.span,
-        })
+            span,
+        }
     }
 
     pub(super) fn residual(
@@ -160,22 +165,43 @@ impl Lowering {
         }
         let (branch, output) = self.layers(checker, &layers, input);
         let (input, output) = (input?, output?);
-        if output != input {
-            checker.error(
-                Diagnostic::error(
-                    statement.keyword.span,
-                    format!("the residual branch changes the shape from {input} to {output}"),
-                )
-                .with_label("y = x + F(x) needs F(x) shaped like x")
-                .with_help(format!("make the branch end with the shape it starts with, {input}")),
-            );
-            return None;
-        }
-        // The branch's layers count their own FLOPs; the block adds the skip connection's sum.
-        let flops = input.len() as u64;
+        let shortcut =
+            match options.get("shortcut") {
+                // The projection's layers are named as torchvision's `downsample` Sequential is.
+                Some(option) => shortcut_plans(checker, option.span, input, output)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, plan)| {
+                        let input = if i == 0 { input } else { output };
+                        self.install(plan, format!("{name}.shortcut.{i}"), input, option.span)
+                    })
+                    .collect(),
+                None if output != input => {
+                    checker.error(
+                    Diagnostic::error(
+                        statement.keyword.span,
+                        format!("the residual branch changes the shape from {input} to {output}"),
+                    )
+                    .with_label("y = x + F(x) needs F(x) shaped like x")
+                    .with_help(if input.grid().is_some() && output.grid().is_some() {
+                        format!(
+                            "make the branch end with the shape it starts with, {input}, or \
+                             project the skip path with `residual shortcut {{ ... }}` (a 1x1 \
+                             conv and batch norm)"
+                        )
+                    } else {
+                        format!("make the branch end with the shape it starts with, {input}")
+                    }),
+                );
+                    return None;
+                }
+                None => Vec::new(),
+            };
+        // The branch's and the shortcut's layers count their own FLOPs; the block adds the sum.
+        let flops = output.len() as u64;
         Some(Layer {
             name,
-            op: Op::Residual { stochastic_depth: stochastic_depth?, branch },
+            op: Op::Residual { stochastic_depth: stochastic_depth?, branch, shortcut },
             input,
             output,
             params: Vec::new(),
@@ -238,10 +264,7 @@ pub(crate) fn weight_and_bias(
         );
         return None;
     }
-    // nn.Linear / nn.Conv2d reset_parameters(): kaiming_uniform_(a=sqrt(5)) for the weight and
-    // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias; both are that same uniform distribution.
-    let bound = 1.0 / (fans.fan_in as f64).sqrt();
-    let default = ("default".to_string(), Init::Uniform { lo: -bound, hi: bound });
+    let default = default_init(fans);
     let weight = match options.get("init") {
         Some(ast::OptionAst { kind: OptionKind::Init(init), .. }) => {
             resolve_init(checker, init, fans, false)
@@ -264,6 +287,14 @@ pub(crate) fn weight_and_bias(
         params.push(("bias", vec![units], Role::Bias, scheme, init));
     }
     Some((params, has_bias))
+}
+
+/// The init of a dense or conv weight or bias without `init`: nn.Linear / nn.Conv2d
+/// reset_parameters() draw the weight by kaiming_uniform_(a=sqrt(5)) and the bias from
+/// U(-1/sqrt(fan_in), 1/sqrt(fan_in)); both are that same uniform distribution.
+pub(crate) fn default_init(fans: Fans) -> (String, Init) {
+    let bound = 1.0 / (fans.fan_in as f64).sqrt();
+    ("default".to_string(), Init::Uniform { lo: -bound, hi: bound })
 }
 
 /// Reports the errors of a layer's `init` and `bias` clauses, which do not depend on its fans,

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower, image_input, window_output};
 use crate::ast::{OptionKind, Statement};
 use crate::check::Checker;
-use crate::check::layers::{inits_are_valid, weight_and_bias};
+use crate::check::layers::{default_init, inits_are_valid, weight_and_bias};
 use crate::diagnostic::Diagnostic;
-use crate::ir::{Fans, Op, Shape};
+use crate::ir::{Fans, Op, Role, Shape};
 use crate::suggest;
 
 pub(super) const KINDS: &[LayerKind] = &[LayerKind {
@@ -94,6 +94,34 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
         output: input.with_grid(filters, out_h, out_w),
         flops,
         params,
+        fans: Some(fans),
+        norm_features: None,
+    })
+}
+
+/// A residual block's projection shortcut: a 1x1 conv without bias from `input` to `output`'s
+/// channels with `stride`, initialized as nn.Conv2d / nn.Conv1d are by default.
+pub(crate) fn projection(input: Shape, output: Shape, stride: [usize; 2]) -> Option<LayerPlan> {
+    let ((channels, _, _), (filters, out_h, out_w)) = (input.grid()?, output.grid()?);
+    let fans = Fans { fan_in: channels, fan_out: filters };
+    let weight_shape = match input {
+        Shape::Sequence { .. } => vec![filters, channels, 1],
+        _ => vec![filters, channels, 1, 1],
+    };
+    let (scheme, init) = default_init(fans);
+    Some(LayerPlan {
+        op: Op::Conv {
+            filters,
+            kernel: [1, 1],
+            stride,
+            pad: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        },
+        output: input.with_grid(filters, out_h, out_w),
+        flops: 2 * (filters * out_h * out_w * channels) as u64,
+        params: vec![("weight", weight_shape, Role::Weight, scheme, init)],
         fans: Some(fans),
         norm_features: None,
     })

@@ -24,6 +24,7 @@ use crate::diagnostic::Diagnostic;
 use crate::ir::{Fans, Init, Op, Role, Shape};
 
 pub(crate) use activation::ActivationRule;
+pub(crate) use residual::shortcut_plans;
 
 /// One kind of layer.
 pub struct LayerKind {

@@ -41,20 +41,25 @@ fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
             |m| m > 0.0 && m <= 1.0,
         )
     });
-    let input = layer.input?;
+    Some(batchnorm_plan(layer.input?, eps?, momentum?))
+}
+
+/// Batch norm over `input` (a `batchnorm` layer, or the norm of a residual's projection
+/// shortcut with PyTorch's defaults).
+pub(crate) fn batchnorm_plan(input: Shape, eps: f64, momentum: f64) -> LayerPlan {
     let features = match input {
         Shape::Vector(n) => n,
         Shape::Image { channels, .. } | Shape::Sequence { channels, .. } => channels,
     };
-    Some(LayerPlan {
-        op: Op::BatchNorm { eps: eps?, momentum: momentum? },
+    LayerPlan {
+        op: Op::BatchNorm { eps, momentum },
         output: input,
         // Eval mode folds the statistics into one scale and shift per value.
         flops: 2 * input.len() as u64,
         params: gamma_and_beta(features),
         fans: None,
         norm_features: Some(features),
-    })
+    }
 }
 
 /// nn.LayerNorm(features) on a vector: each sample's features normalized by their own mean

@@ -462,10 +462,12 @@ fn layers(
                     })
                     .collect()
             }
-            Op::Residual { stochastic_depth, branch } => {
+            Op::Residual { stochastic_depth, branch, shortcut } => {
                 let f = layers(net, branch, params, a.clone(), mode, seen);
-                // y = x + m F(x), m from the frozen row mask while training
-                a.iter()
+                // the projection S(x) (a 1x1 conv and batch norm), or x itself
+                let skip = layers(net, shortcut, params, a.clone(), mode, seen);
+                // y = S(x) + m F(x), m from the frozen row mask while training
+                skip.iter()
                     .zip(&f)
                     .enumerate()
                     .map(|(n, (x, f))| {
@@ -662,7 +664,9 @@ fn feeds_batch_norm(net: &ir::Network, param: &ir::Param) -> bool {
         layers.windows(2).any(|pair| {
             pair[0].name == param.layer && matches!(pair[1].op, ir::Op::BatchNorm { .. })
         }) || layers.iter().any(|layer| match &layer.op {
-            ir::Op::Residual { branch, .. } => walk(branch, param),
+            ir::Op::Residual { branch, shortcut, .. } => {
+                walk(branch, param) || walk(shortcut, param)
+            }
             _ => false,
         })
     }
