@@ -185,6 +185,8 @@ pub enum OptionKind {
     Groups(Number),
     /// `count_pad true|false`
     CountPad(Word),
+    /// `affine true|false` (batch norm)
+    Affine(Word),
     /// `eps E`
     Eps(Number),
     /// `momentum M`

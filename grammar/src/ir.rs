@@ -220,6 +220,8 @@ pub enum Op {
         eps: f64,
         /// Running-statistics update weight (0.1 unless given), as in PyTorch.
         momentum: f64,
+        /// Whether the layer has gamma and beta (`affine false` removes them: y = x_hat).
+        affine: bool,
     },
     /// `layernorm`: nn.LayerNorm over the features of a vector, y = (x - mean) /
     /// sqrt(var + eps) * gamma + beta with the biased variance of each sample's features;

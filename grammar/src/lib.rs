@@ -57,6 +57,7 @@ const KEYWORDS: &[&str] = &[
     "dilation",
     "groups",
     "count_pad",
+    "affine",
     "eps",
     "momentum",
     "weight",

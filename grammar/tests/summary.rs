@@ -115,3 +115,20 @@ fn init_arguments_and_loss_options_show_as_written() {
     let t = table("network T { input 2; dense 1; loss binary_cross_entropy pos_weight 4; }");
     assert!(t.contains("loss: binary_cross_entropy pos_weight 4 (mean over the batch)"), "{t}");
 }
+
+/// The totals count what PyTorch's `parameters()` and floating-point `buffers()` hold:
+/// `sum(p.numel() for p in m.parameters())` = 514 and the running statistics = 20 for
+/// `nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False), nn.Flatten(),
+/// nn.Linear(64, 6), nn.BatchNorm1d(6))` (torch 2.15); the row of the layer without `affine`
+/// counts no parameters.
+#[test]
+fn batchnorm_without_affine_counts_buffers_but_no_parameters() {
+    let t = table(
+        "network T { input image(3, 6, 6); batch 4; conv 4 kernel 3; batchnorm affine false; \
+         flatten; dense 6; batchnorm; loss mse; }",
+    );
+    assert!(t.contains("Trainable params: 514\n"), "{t}");
+    assert!(t.contains("Non-trainable buffers: 20 "), "{t}");
+    assert_eq!(cells(&t, "batchnorm1")[..3], ["batchnorm1 (batchnorm affine false)", "4x4x4", "0"]);
+    assert_eq!(cells(&t, "batchnorm2")[..3], ["batchnorm2 (batchnorm)", "6", "12"]);
+}

@@ -1,7 +1,7 @@
 //! Finite-difference checks of the regularizers: dropout (both rescale rules), DropConnect,
-//! batch norm (on vectors and per channel on an image, through the batch statistics while
-//! training, through the running statistics in eval), Gaussian noise, activity penalties and
-//! multi-task heads.
+//! batch norm (on vectors and per channel on an image, with and without gamma and beta, through
+//! the batch statistics while training, through the running statistics in eval), Gaussian
+//! noise, activity penalties and multi-task heads.
 //!
 //! Masks and noise are frozen by the test hook: `resample(rng)` draws them, `__noise(layer)`
 //! hands them to the f64 oracle (`common::loss_in`), and `loss_and_grad` keeps using them, so
@@ -35,6 +35,15 @@ spec!(batchnorm_vector, network Net {
 spec!(batchnorm_image, network Net {
     input image(3, 2, 2); batch 4; batchnorm; flatten; dense 5; leaky_relu 0.1; dense 3;
     loss softmax_cross_entropy;
+});
+// `affine false`: no gamma or beta, so the gradient reaches only the layers before.
+spec!(batchnorm_no_affine, network Net {
+    input 5; batch 6; dense 7; batchnorm affine false; tanh; dense 4;
+    batchnorm eps 1e-3 momentum 0.3 affine false; dense 2; loss mse;
+});
+spec!(batchnorm_no_affine_image, network Net {
+    input image(3, 2, 2); batch 4; batchnorm affine false; flatten; dense 5; leaky_relu 0.1;
+    dense 3; loss softmax_cross_entropy;
 });
 spec!(noise_and_activity, network Net {
     input 4; batch 5; noise gaussian 0.3; dense 8; relu; noise gaussian 0.5; dense 3; tanh;
@@ -85,6 +94,16 @@ proptest! {
     #[test]
     fn batchnorm_per_channel_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
         check::<batchnorm_image::Net>(batchnorm_image::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_without_affine(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_no_affine::Net>(batchnorm_no_affine::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_without_affine_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_no_affine_image::Net>(batchnorm_no_affine_image::SPEC, seed, scale);
     }
 
     #[test]

@@ -40,6 +40,9 @@ mod loss_and_init_options {
 mod kws_ds_cnn {
     netspec::include_spec!("kws_ds_cnn");
 }
+mod batchnorm_options {
+    netspec::include_spec!("batchnorm_options");
+}
 
 /// One SGD step on inputs and targets of the right sizes (after fitting the preprocessing on
 /// them), then a prediction.
@@ -101,6 +104,8 @@ fn every_generated_network_trains_and_predicts() {
     let y = step_and_predict!(options::WeightedBinary, &[1.0f32; 4 * 2]);
     assert!(y.iter().all(|v| v.is_finite()));
     let y = step_and_predict!(kws_ds_cnn::KwsDsCnn, &[0usize, 1, 2, 3, 4, 5, 6, 11]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(batchnorm_options::BatchNormOptions, &[0usize, 1, 2, 1]);
     assert!(y.iter().all(|v| v.is_finite()));
 }
 

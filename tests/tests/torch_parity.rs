@@ -65,6 +65,9 @@ mod kws_ds_cnn {
 mod activity {
     netspec::include_spec!("activity");
 }
+mod batchnorm_options {
+    netspec::include_spec!("batchnorm_options");
+}
 
 /// Training steps replayed in torch.
 const STEPS: usize = 3;
@@ -343,6 +346,7 @@ fn exported_modules_match_netspec() {
     classifier!(digits_cnn::DigitsCnn, "digits_cnn", 10);
     classifier!(kws_ds_cnn::KwsDsCnn, "kws_ds_cnn", 12);
     classifier!(activity::Activity, "activity", 4);
+    classifier!(batchnorm_options::BatchNormOptions, "batchnorm_options", 3);
     let batch = Regularized::BATCH;
     let make = move |rng: &mut Rng| {
         let labels = (0..batch).map(|_| rng.below(10)).collect();

@@ -22,8 +22,12 @@ pub(super) fn code(
     };
     let param = |role| layer.params.iter().map(|&i| &ctx.net.params[i]).find(|p| p.role == role);
     let buffer = |kind| layer.buffers.iter().map(|&i| &ctx.net.buffers[i]).find(|b| b.kind == kind);
-    let gamma = param(Role::NormWeight).ok_or_else(|| internal("weight"))?;
-    let beta = param(Role::NormBias).ok_or_else(|| internal("bias"))?;
+    // `affine false` lays out neither gamma nor beta.
+    let affine = match (param(Role::NormWeight), param(Role::NormBias)) {
+        (Some(gamma), Some(beta)) => Some((gamma.offset, beta.offset)),
+        (None, None) => None,
+        _ => return Err(internal("weight or bias")),
+    };
     let mean = buffer(BufferKind::RunningMean).ok_or_else(|| internal("running_mean"))?;
     let var = buffer(BufferKind::RunningVar).ok_or_else(|| internal("running_var"))?;
     let count = buffer(BufferKind::NumBatchesTracked).ok_or_else(|| internal("counter"))?;
@@ -31,8 +35,9 @@ pub(super) fn code(
         None => (layer.input.len(), 1),
         Some((channels, height, width)) => (channels, height * width),
     };
-    let [g, b, m, v, c] =
-        [gamma.offset, beta.offset, mean.offset, var.offset, count.offset].map(usize_lit);
+    let (gamma, beta) = affine.unwrap_or_default();
+    let [g, b, m, v, c] = [gamma, beta, mean.offset, var.offset, count.offset].map(usize_lit);
+    let affine_lit = affine.is_some();
     let eps_lit = f32_tokens(eps, "the batch-norm eps", layer.span)?;
     let momentum_lit = f32_tokens(momentum, "the batch-norm momentum", layer.span)?;
     let (channels_lit, spatial_lit) = (usize_lit(channels), usize_lit(spatial));
@@ -43,10 +48,15 @@ pub(super) fn code(
     } else {
         "nn.BatchNorm1d"
     };
+    let (torch_affine, params_doc) = match affine {
+        Some((gamma, beta)) => {
+            (String::new(), format!("gamma = params[{gamma}..], beta = params[{beta}..]"))
+        }
+        None => (", affine=False".to_string(), "no gamma or beta".to_string()),
+    };
     let doc_const = format!(
-        "`{name}` ({kind}({channels}, eps={eps}, momentum={momentum})): {channels} channel(s) of \
-         {spatial} value(s) per sample; gamma = params[{}..], beta = params[{}..]",
-        gamma.offset, beta.offset
+        "`{name}` ({kind}({channels}, eps={eps}, momentum={momentum}{torch_affine})): {channels} \
+         channel(s) of {spatial} value(s) per sample; {params_doc}"
     );
     let x_hat_rows = ctx.sample_field(&x_hat, step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
@@ -56,9 +66,10 @@ pub(super) fn code(
     let bn = quote!(Self::#layer_const);
     let predict = quote!(#bn.forward_eval(&self.core.params, &self.core.buffers, #one_x, #one_y););
     let x_len = usize_lit(ctx.batch * step.width_out);
+    let (scale, shift) = if affine.is_some() { ("gamma ", " + beta") } else { ("", "") };
     Ok(LayerCode {
         doc: format!(
-            "`{name}`: y = gamma (x - mean) / sqrt(var + {eps}) + beta per channel ({kind}); \
+            "`{name}`: y = {scale}(x - mean) / sqrt(var + {eps}){shift} per channel ({kind}); \
              training mode: the batch mean and biased variance, running statistics updated \
              (unbiased running_var, momentum {momentum}); eval: the running statistics"
         ),
@@ -71,6 +82,7 @@ pub(super) fn code(
                 running_mean: #m,
                 running_var: #v,
                 counter: #c,
+                affine: #affine_lit,
             };
         },
         fields: vec![

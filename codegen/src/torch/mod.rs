@@ -134,14 +134,15 @@ fn write_init(out: &mut String, net: &Network) {
             Op::Conv { filters, .. } => {
                 conv_module(layer.input, layer.input.dims()[0], *filters, &layer.op)
             }
-            Op::BatchNorm { eps, momentum } => {
+            Op::BatchNorm { eps, momentum, affine } => {
                 let (kind, features) = match layer.input {
                     Shape::Vector(n) => ("1d", n),
                     Shape::Sequence { channels, .. } => ("1d", channels),
                     Shape::Image { channels, .. } => ("2d", channels),
                 };
+                let affine = if *affine { "" } else { ", affine=False" };
                 format!(
-                    "nn.BatchNorm{kind}({features}, eps={}, momentum={})",
+                    "nn.BatchNorm{kind}({features}, eps={}, momentum={}{affine})",
                     py(*eps),
                     py(*momentum)
                 )

@@ -1,4 +1,5 @@
-//! Normalization layers: `batchnorm [eps E] [momentum M]` and `layernorm [eps E]`.
+//! Normalization layers: `batchnorm [eps E] [momentum M] [affine false]` and
+//! `layernorm [eps E]`.
 
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower};
 use crate::check::Checker;
@@ -9,9 +10,13 @@ pub(super) const KINDS: &[LayerKind] = &[
     LayerKind {
         keyword: "batchnorm",
         argument: Argument::None,
-        options: &["eps", "momentum"],
+        options: &["eps", "momentum", "affine"],
         lower: Lower::Plan(batchnorm),
-        label: |op| matches!(op, Op::BatchNorm { .. }).then(|| "batchnorm".into()),
+        label: |op| match op {
+            Op::BatchNorm { affine: false, .. } => Some("batchnorm affine false".into()),
+            Op::BatchNorm { .. } => Some("batchnorm".into()),
+            _ => None,
+        },
     },
     LayerKind {
         keyword: "layernorm",
@@ -23,7 +28,8 @@ pub(super) const KINDS: &[LayerKind] = &[
 ];
 
 /// nn.BatchNorm1d on vectors and sequences (per channel), nn.BatchNorm2d (per channel) on
-/// images: gamma and beta per feature, and running statistics (buffers).
+/// images: gamma and beta per feature (none with `affine false`, as `affine=False`), and
+/// running statistics (buffers).
 fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {
     let eps = layer.number("eps").map_or(Some(1e-5), |n| {
         checker.positive(
@@ -41,17 +47,24 @@ fn batchnorm(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerP
             |m| m > 0.0 && m <= 1.0,
         )
     });
+    let affine = layer.flag(
+        checker,
+        "affine",
+        true,
+        "`affine false` leaves out gamma and beta (PyTorch's `affine=False`); the default is \
+         `affine true`",
+    );
     let input = layer.input?;
     let features = match input {
         Shape::Vector(n) => n,
         Shape::Image { channels, .. } | Shape::Sequence { channels, .. } => channels,
     };
     Some(LayerPlan {
-        op: Op::BatchNorm { eps: eps?, momentum: momentum? },
+        op: Op::BatchNorm { eps: eps?, momentum: momentum?, affine: affine? },
         output: input,
         // Eval mode folds the statistics into one scale and shift per value.
         flops: 2 * input.len() as u64,
-        params: gamma_and_beta(features),
+        params: if affine? { gamma_and_beta(features) } else { Vec::new() },
         fans: None,
         norm_features: Some(features),
     })

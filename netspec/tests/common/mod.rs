@@ -266,8 +266,9 @@ fn layers(
                     .collect()
             }
             Op::BatchNorm { eps, .. } => {
-                let gamma = param(Role::NormWeight).unwrap();
-                let beta = param(Role::NormBias).unwrap();
+                // `affine false`: gamma 1, beta 0
+                let gamma = param(Role::NormWeight).map(|p| p.offset);
+                let beta = param(Role::NormBias).map(|p| p.offset);
                 let channels = layer.input.dims()[0];
                 let spatial = layer.input.len() / channels;
                 let buffer = |kind| {
@@ -297,7 +298,8 @@ fn layers(
                     } else {
                         (running_mean[c], running_var[c])
                     };
-                    let (g, b) = (params[gamma.offset + c], params[beta.offset + c]);
+                    let g = gamma.map_or(1.0, |offset| params[offset + c]);
+                    let b = beta.map_or(0.0, |offset| params[offset + c]);
                     for (x, y) in a.iter().zip(&mut y) {
                         for i in c * spatial..(c + 1) * spatial {
                             y[i] = g * (x[i] - mean) / (var + eps).sqrt() + b;

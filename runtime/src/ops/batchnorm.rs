@@ -58,15 +58,28 @@ pub struct BatchNorm {
     pub running_var: usize,
     /// Index of `num_batches_tracked` in the i64 buffers.
     pub counter: usize,
+    /// Whether the layer has gamma and beta (PyTorch's `affine`); without them `y = x_hat`
+    /// and `gamma` and `beta` are not read.
+    pub affine: bool,
 }
+
+/// Gamma and beta per channel, `None` for a layer without them (`y = x_hat`).
+type Affine<'a> = Option<(&'a [f32], &'a [f32])>;
+
+/// dgamma and dbeta per channel, `None` for a layer without gamma and beta.
+type AffineGrads<'a> = Option<(&'a mut [f32], &'a mut [f32])>;
 
 use super::two_mut;
 use crate::math::{powi, sqrt};
 
 impl BatchNorm {
-    fn gamma_beta<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    fn gamma_beta<'a>(&self, params: &'a [f32]) -> Affine<'a> {
         let c = self.shape.channels;
-        (&params[self.gamma..][..c], &params[self.beta..][..c])
+        self.affine.then(|| (&params[self.gamma..][..c], &params[self.beta..][..c]))
+    }
+
+    fn gamma_beta_grads<'a>(&self, grads: &'a mut [f32]) -> AffineGrads<'a> {
+        self.affine.then(|| two_mut(grads, self.gamma, self.beta, self.shape.channels))
     }
 
     fn running<'a>(&self, buffers: &'a [f32]) -> (&'a [f32], &'a [f32]) {
@@ -128,11 +141,10 @@ impl BatchNorm {
         x_hat: &mut [f32],
         inv_std: &mut [f32],
     ) {
-        let (gamma, beta) = self.gamma_beta(params);
-        let c = self.shape.channels;
-        let (mean, var) = two_mut(buffers, self.running_mean, self.running_var, c);
-        let count = &mut counters[self.counter];
-        forward_train(self.shape, x, y, x_hat, inv_std, gamma, beta, mean, var, count);
+        let running = two_mut(buffers, self.running_mean, self.running_var, self.shape.channels);
+        let affine = self.gamma_beta(params);
+        normalize_batch(self.shape, x, y, Some((x_hat, inv_std)), affine, Some(running));
+        counters[self.counter] += 1;
     }
 
     /// [`backward_train`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
@@ -145,15 +157,15 @@ impl BatchNorm {
         dy: &[f32],
         dx: Option<&mut [f32]>,
     ) {
-        let (gamma, _) = self.gamma_beta(params);
-        let (dgamma, dbeta) = two_mut(grads, self.gamma, self.beta, self.shape.channels);
-        backward_train(self.shape, dy, x_hat, inv_std, gamma, dgamma, dbeta, dx);
+        let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
+        let dparams = self.gamma_beta_grads(grads);
+        backward_batch(self.shape, dy, x_hat, inv_std, gamma, dparams, dx);
     }
 
     /// [`forward_eval`] on the layer's tensors.
     pub fn forward_eval(&self, params: &[f32], buffers: &[f32], x: &[f32], y: &mut [f32]) {
-        let ((gamma, beta), (mean, var)) = (self.gamma_beta(params), self.running(buffers));
-        forward_eval(self.shape, x, y, gamma, beta, mean, var);
+        let (mean, var) = self.running(buffers);
+        normalize_running(self.shape, x, y, self.gamma_beta(params), mean, var);
     }
 
     /// [`backward_eval`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
@@ -166,9 +178,10 @@ impl BatchNorm {
         dy: &[f32],
         dx: Option<&mut [f32]>,
     ) {
-        let ((gamma, _), (mean, var)) = (self.gamma_beta(params), self.running(buffers));
-        let (dgamma, dbeta) = two_mut(grads, self.gamma, self.beta, self.shape.channels);
-        backward_eval(self.shape, dy, x, gamma, mean, var, dgamma, dbeta, dx);
+        let (mean, var) = self.running(buffers);
+        let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
+        let dparams = self.gamma_beta_grads(grads);
+        backward_running(self.shape, dy, x, gamma, mean, var, dparams, dx);
     }
 }
 
@@ -188,6 +201,23 @@ pub fn forward_train(
     running_var: &mut [f32],
     num_batches_tracked: &mut i64,
 ) {
+    let running = Some((running_mean, running_var));
+    normalize_batch(shape, x, y, Some((x_hat, inv_std)), Some((gamma, beta)), running);
+    *num_batches_tracked += 1;
+}
+
+/// `y = gamma * x_hat + beta` (`y = x_hat` without `affine`), `x_hat = (x - mean) * inv_std`
+/// with the mean and biased variance of each channel over the rows of `x`; `keep` receives
+/// `x_hat` and `inv_std` for the backward pass, and `running` (mean, var) the update
+/// `running = (1 - momentum) running + momentum batch` with the unbiased variance.
+fn normalize_batch(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    mut keep: Option<(&mut [f32], &mut [f32])>,
+    affine: Affine<'_>,
+    mut running: Option<(&mut [f32], &mut [f32])>,
+) {
     let width = shape.width();
     let m = shape.count(x.len());
     for c in 0..shape.channels {
@@ -198,24 +228,29 @@ pub fn forward_train(
         let squares: f64 = rows().flatten().map(|&v| powi(f64::from(v) - mean, 2)).sum();
         let var = squares / m as f64;
         let istd = 1.0 / sqrt(var + f64::from(shape.eps));
-        inv_std[c] = istd as f32;
         let (mean32, istd32) = (mean as f32, istd as f32);
-        for ((x, y), x_hat) in
-            x.chunks_exact(width).zip(y.chunks_exact_mut(width)).zip(x_hat.chunks_exact_mut(width))
-        {
-            for i in shape.range(c) {
+        let (scale, shift) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
+        for (i, (x, y)) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)).enumerate() {
+            for j in shape.range(c) {
+                let x_hat = (x[j] - mean32) * istd32;
+                if let Some((kept, _)) = keep.as_mut() {
+                    kept[i * width + j] = x_hat;
+                }
                 // y = gamma * x_hat + beta
-                x_hat[i] = (x[i] - mean32) * istd32;
-                y[i] = gamma[c] * x_hat[i] + beta[c];
+                y[j] = scale * x_hat + shift;
             }
         }
-        // running = (1 - momentum) running + momentum batch; running_var takes the unbiased var.
-        let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
-        let mom = f64::from(shape.momentum);
-        running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
-        running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
+        if let Some((_, inv_std)) = keep.as_mut() {
+            inv_std[c] = istd32;
+        }
+        if let Some((running_mean, running_var)) = running.as_mut() {
+            // running = (1 - momentum) running + momentum batch, the unbiased variance.
+            let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
+            let mom = f64::from(shape.momentum);
+            running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
+            running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
+        }
     }
-    *num_batches_tracked += 1;
 }
 
 /// Backward of [`forward_train`] through the batch statistics:
@@ -230,6 +265,19 @@ pub fn backward_train(
     gamma: &[f32],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    backward_batch(shape, dy, x_hat, inv_std, Some(gamma), Some((dgamma, dbeta)), dx);
+}
+
+/// [`backward_train`] with gamma 1 and no dgamma, dbeta for a layer without `affine`.
+fn backward_batch(
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: Option<&[f32]>,
+    mut dparams: AffineGrads<'_>,
     mut dx: Option<&mut [f32]>,
 ) {
     let width = shape.width();
@@ -242,10 +290,12 @@ pub fn backward_train(
                 sum_dy_xhat += f64::from(dy[i]) * f64::from(x_hat[i]);
             }
         }
-        dgamma[c] += sum_dy_xhat as f32;
-        dbeta[c] += sum_dy as f32;
+        if let Some((dgamma, dbeta)) = dparams.as_mut() {
+            dgamma[c] += sum_dy_xhat as f32;
+            dbeta[c] += sum_dy as f32;
+        }
         let Some(dx) = dx.as_deref_mut() else { continue };
-        let scale = gamma[c] * inv_std[c];
+        let scale = gamma.map_or(1.0, |gamma| gamma[c]) * inv_std[c];
         let (mean_dy, mean_dy_xhat) = ((sum_dy / m as f64) as f32, (sum_dy_xhat / m as f64) as f32);
         for ((dy, x_hat), dx) in
             dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(dx.chunks_exact_mut(width))
@@ -268,12 +318,24 @@ pub fn forward_eval(
     running_mean: &[f32],
     running_var: &[f32],
 ) {
+    normalize_running(shape, x, y, Some((gamma, beta)), running_mean, running_var);
+}
+
+/// [`forward_eval`], `y = (x - running_mean) / sqrt(running_var + eps)` without `affine`.
+fn normalize_running(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    affine: Affine<'_>,
+    running_mean: &[f32],
+    running_var: &[f32],
+) {
     let width = shape.width();
     for (x, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
         for c in 0..shape.channels {
             let inv_std = 1.0 / sqrt(running_var[c] + shape.eps);
-            let (scale, shift) =
-                (gamma[c] * inv_std, beta[c] - gamma[c] * inv_std * running_mean[c]);
+            let (gamma, beta) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
+            let (scale, shift) = (gamma * inv_std, beta - gamma * inv_std * running_mean[c]);
             for i in shape.range(c) {
                 y[i] = scale * x[i] + shift;
             }
@@ -293,24 +355,43 @@ pub fn backward_eval(
     running_var: &[f32],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    let dparams = Some((dgamma, dbeta));
+    backward_running(shape, dy, x, Some(gamma), running_mean, running_var, dparams, dx);
+}
+
+/// [`backward_eval`] with gamma 1 and no dgamma, dbeta for a layer without `affine`.
+#[allow(clippy::too_many_arguments)]
+fn backward_running(
+    shape: NormShape,
+    dy: &[f32],
+    x: &[f32],
+    gamma: Option<&[f32]>,
+    running_mean: &[f32],
+    running_var: &[f32],
+    mut dparams: AffineGrads<'_>,
     mut dx: Option<&mut [f32]>,
 ) {
     let width = shape.width();
     for c in 0..shape.channels {
         let inv_std = 1.0 / sqrt(running_var[c] + shape.eps);
-        let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
-        for (dy, x) in dy.chunks_exact(width).zip(x.chunks_exact(width)) {
-            for i in shape.range(c) {
-                sum_dy += dy[i];
-                sum_dy_xhat += dy[i] * (x[i] - running_mean[c]) * inv_std;
+        if let Some((dgamma, dbeta)) = dparams.as_mut() {
+            let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
+            for (dy, x) in dy.chunks_exact(width).zip(x.chunks_exact(width)) {
+                for i in shape.range(c) {
+                    sum_dy += dy[i];
+                    sum_dy_xhat += dy[i] * (x[i] - running_mean[c]) * inv_std;
+                }
             }
+            dgamma[c] += sum_dy_xhat;
+            dbeta[c] += sum_dy;
         }
-        dgamma[c] += sum_dy_xhat;
-        dbeta[c] += sum_dy;
         if let Some(dx) = dx.as_deref_mut() {
+            let scale = gamma.map_or(1.0, |gamma| gamma[c]) * inv_std;
             for (dy, dx) in dy.chunks_exact(width).zip(dx.chunks_exact_mut(width)) {
                 for i in shape.range(c) {
-                    dx[i] += gamma[c] * inv_std * dy[i];
+                    dx[i] += scale * dy[i];
                 }
             }
         }
