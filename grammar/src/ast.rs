@@ -187,6 +187,8 @@ pub enum OptionKind {
     CountPad(Word),
     /// `affine true|false` (batch norm)
     Affine(Word),
+    /// `track_running_stats true|false` (batch norm)
+    TrackRunningStats(Word),
     /// `eps E`
     Eps(Number),
     /// `momentum M`

@@ -58,6 +58,7 @@ const KEYWORDS: &[&str] = &[
     "groups",
     "count_pad",
     "affine",
+    "track_running_stats",
     "eps",
     "momentum",
     "weight",

@@ -102,8 +102,14 @@ fn batchnorm_has_gamma_beta_and_running_statistics_per_feature_or_channel() {
     let n = net(
         "input image(3, 4, 4); batchnorm; flatten; dense 5; batchnorm eps 1e-3 momentum 0.01; loss mse;",
     );
-    assert_eq!(n.layers[0].op, Op::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true });
-    assert_eq!(n.layers[3].op, Op::BatchNorm { eps: 1e-3, momentum: 0.01, affine: true });
+    assert_eq!(
+        n.layers[0].op,
+        Op::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true, track_running_stats: true }
+    );
+    assert_eq!(
+        n.layers[3].op,
+        Op::BatchNorm { eps: 1e-3, momentum: 0.01, affine: true, track_running_stats: true }
+    );
     let gamma = n.param("batchnorm1.weight").unwrap();
     assert_eq!(
         (gamma.shape.clone(), gamma.role, gamma.init),

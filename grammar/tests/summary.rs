@@ -132,3 +132,18 @@ fn batchnorm_without_affine_counts_buffers_but_no_parameters() {
     assert_eq!(cells(&t, "batchnorm1")[..3], ["batchnorm1 (batchnorm affine false)", "4x4x4", "0"]);
     assert_eq!(cells(&t, "batchnorm2")[..3], ["batchnorm2 (batchnorm)", "6", "12"]);
 }
+
+/// Without running statistics there are no buffers, as torch's `buffers()` of
+/// `nn.BatchNorm2d(4, track_running_stats=False)` is empty; gamma and beta still count.
+#[test]
+fn batchnorm_without_running_statistics_counts_no_buffers() {
+    let t = table(
+        "network T { input image(3, 6, 6); batch 4; conv 4 kernel 3; \
+         batchnorm track_running_stats false; flatten; dense 6; loss mse; }",
+    );
+    // conv 3 * 4 * 9 + 4, gamma and beta 2 * 4, dense 64 * 6 + 6
+    assert!(t.contains(&format!("Trainable params: {}\n", 112 + 8 + 390)), "{t}");
+    assert!(t.contains("Non-trainable buffers: 0 "), "{t}");
+    let row = cells(&t, "batchnorm1");
+    assert_eq!(row[..3], ["batchnorm1 (batchnorm track_running_stats false)", "4x4x4", "8"]);
+}

@@ -10,7 +10,10 @@
 //! batch variance, `y = gamma * (x - mean) / sqrt(var + eps) + beta`, and update
 //! `running = (1 - momentum) * running + momentum * batch` with the *unbiased* variance
 //! `var * m / (m - 1)` for `running_var`; `num_batches_tracked += 1`.
-//! Eval mode: normalize with `running_mean` and `running_var`.
+//! Eval mode: normalize with `running_mean` and `running_var`. Without running statistics
+//! (`track_running_stats=False`) eval normalizes each row with its own statistics over its
+//! `spatial` values per channel, as PyTorch's eval does on a batch of one sample, so that a
+//! sample's output does not depend on the other samples predicted with it.
 
 /// The shape a batch-norm layer sees: per-sample `channels * spatial` values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +64,10 @@ pub struct BatchNorm {
     /// Whether the layer has gamma and beta (PyTorch's `affine`); without them `y = x_hat`
     /// and `gamma` and `beta` are not read.
     pub affine: bool,
+    /// Whether the layer keeps running statistics (PyTorch's `track_running_stats`); without
+    /// them `running_mean`, `running_var` and `counter` are not read, and eval normalizes each
+    /// row by its own statistics.
+    pub track_running_stats: bool,
 }
 
 /// Gamma and beta per channel, `None` for a layer without them (`y = x_hat`).
@@ -89,7 +96,8 @@ impl BatchNorm {
 
     /// The forward pass in the network's mode: [`BatchNorm::forward_train`] while training
     /// (which keeps `x_hat` and `inv_std` for the backward pass), else
-    /// [`BatchNorm::forward_eval`].
+    /// [`BatchNorm::forward_eval`]; without running statistics, eval keeps each row's `x_hat`
+    /// and `inv_std` (`rows * channels` values) for the backward pass.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
@@ -103,8 +111,10 @@ impl BatchNorm {
     ) {
         if training {
             self.forward_train(params, buffers, counters, x, y, x_hat, inv_std);
-        } else {
+        } else if self.track_running_stats {
             self.forward_eval(params, buffers, x, y);
+        } else {
+            self.forward_rows(params, x, y, Some((x_hat, inv_std)));
         }
     }
 
@@ -124,12 +134,15 @@ impl BatchNorm {
     ) {
         if training {
             self.backward_train(params, grads, x_hat, inv_std, dy, dx);
-        } else {
+        } else if self.track_running_stats {
             self.backward_eval(params, buffers, grads, x, dy, dx);
+        } else {
+            self.backward_rows(params, grads, x_hat, inv_std, dy, dx);
         }
     }
 
-    /// [`forward_train`] on the layer's tensors.
+    /// [`forward_train`] on the layer's tensors (the running statistics only if it keeps
+    /// them).
     #[allow(clippy::too_many_arguments)]
     pub fn forward_train(
         &self,
@@ -141,10 +154,15 @@ impl BatchNorm {
         x_hat: &mut [f32],
         inv_std: &mut [f32],
     ) {
-        let running = two_mut(buffers, self.running_mean, self.running_var, self.shape.channels);
+        let c = self.shape.channels;
+        let running = self
+            .track_running_stats
+            .then(|| two_mut(buffers, self.running_mean, self.running_var, c));
         let affine = self.gamma_beta(params);
-        normalize_batch(self.shape, x, y, Some((x_hat, inv_std)), affine, Some(running));
-        counters[self.counter] += 1;
+        normalize_batch(self.shape, x, y, Some((x_hat, inv_std)), affine, running);
+        if self.track_running_stats {
+            counters[self.counter] += 1;
+        }
     }
 
     /// [`backward_train`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
@@ -162,10 +180,60 @@ impl BatchNorm {
         backward_batch(self.shape, dy, x_hat, inv_std, gamma, dparams, dx);
     }
 
-    /// [`forward_eval`] on the layer's tensors.
+    /// [`forward_eval`] on the layer's tensors; without running statistics each row is
+    /// normalized by its own (`buffers` is not read then).
     pub fn forward_eval(&self, params: &[f32], buffers: &[f32], x: &[f32], y: &mut [f32]) {
+        if !self.track_running_stats {
+            return self.forward_rows(params, x, y, None);
+        }
         let (mean, var) = self.running(buffers);
         normalize_running(self.shape, x, y, self.gamma_beta(params), mean, var);
+    }
+
+    /// Each row normalized by its own mean and biased variance per channel (PyTorch's eval
+    /// without running statistics, on that sample alone); `keep` receives each row's `x_hat`
+    /// and `inv_std` (`channels` values per row).
+    fn forward_rows(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        keep: Option<(&mut [f32], &mut [f32])>,
+    ) {
+        let (width, c) = (self.shape.width(), self.shape.channels);
+        let affine = self.gamma_beta(params);
+        let rows = x.chunks_exact(width).zip(y.chunks_exact_mut(width));
+        match keep {
+            Some((x_hat, inv_std)) => {
+                let kept = x_hat.chunks_exact_mut(width).zip(inv_std.chunks_exact_mut(c));
+                for ((x, y), keep) in rows.zip(kept) {
+                    normalize_batch(self.shape, x, y, Some(keep), affine, None);
+                }
+            }
+            None => rows.for_each(|(x, y)| normalize_batch(self.shape, x, y, None, affine, None)),
+        }
+    }
+
+    /// Backward of [`BatchNorm::forward_rows`]: [`backward_train`] row by row, through each
+    /// row's own statistics.
+    fn backward_rows(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x_hat: &[f32],
+        inv_std: &[f32],
+        dy: &[f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let (width, c) = (self.shape.width(), self.shape.channels);
+        let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
+        let rows =
+            dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(inv_std.chunks_exact(c));
+        for (i, ((dy, x_hat), inv_std)) in rows.enumerate() {
+            let dx = dx.as_deref_mut().map(|dx| &mut dx[i * width..][..width]);
+            let dparams = self.gamma_beta_grads(grads);
+            backward_batch(self.shape, dy, x_hat, inv_std, gamma, dparams, dx);
+        }
     }
 
     /// [`backward_eval`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
