@@ -13,10 +13,13 @@ use netspec_runtime::{Preprocessor, Rng};
 /// The specs the examples train.
 const SPECS: [&str; 3] = ["../specs/digits.nn", "../specs/digits_cnn.nn", "../specs/activity.nn"];
 /// The specs also frozen, for `tests/frozen.rs`.
-const FROZEN: [&str; 2] = ["../specs/digits.nn", "../specs/digits_cnn.nn"];
+const FROZEN: [&str; 3] =
+    ["../specs/digits.nn", "../specs/digits_cnn.nn", "../tests/specs/batchnorm_options.nn"];
 
 fn main() -> Result<(), Box<dyn Error>> {
     netspec_build::compile(&SPECS)?;
+    // Batch norm without gamma, beta or running statistics, for `tests/frozen.rs` only.
+    netspec_build::compile(&FROZEN[2..])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     for spec in FROZEN {
         let stem = Path::new(spec).file_stem().and_then(|s| s.to_str()).unwrap_or("network");

@@ -121,3 +121,17 @@ fn a_projection_shortcut_freezes() {
     assert!(code.contains("static STAGE_FROZEN_BUFFERS : [f32 ; 4]"), "{code}");
     assert!(!code.contains("self . core"), "{code}");
 }
+
+/// A batch norm without gamma, beta or running statistics reads neither from the frozen
+/// network: no buffers static is made, and its eval normalizes each sample by its own
+/// statistics.
+#[test]
+fn batchnorm_without_affine_or_running_statistics_freezes() {
+    let spec = "network Bn { input image(1, 3, 3); batch 2; \
+         batchnorm affine false track_running_stats false; flatten; dense 1; loss mse; }";
+    let weights = checkpoint(&[("dense1.weight", &[1, 9]), ("dense1.bias", &[1])]);
+    let code = generate_frozen(spec, &Config::default(), &weights).unwrap().to_string();
+    assert!(code.contains("static BN_FROZEN_PARAMS : [f32 ; 10]"), "{code}");
+    assert!(!code.contains("BN_FROZEN_BUFFERS") && !code.contains("self . core"), "{code}");
+    assert!(code.contains("track_running_stats : false"), "{code}");
+}

@@ -17,6 +17,8 @@ netspec::include_spec!("digits");
 netspec::include_spec!("digits_frozen");
 netspec::include_spec!("digits_cnn");
 netspec::include_spec!("digits_cnn_frozen");
+netspec::include_spec!("batchnorm_options");
+netspec::include_spec!("batchnorm_options_frozen");
 
 fn inputs() -> Vec<[f32; 64]> {
     let mut digits = Dataset::digits();
@@ -58,6 +60,24 @@ fn frozen_cnn_predicts_the_loaded_network_bit_for_bit() -> Result<(), Box<dyn st
     net.predict_batch(x.as_flattened(), batch.as_flattened_mut())?;
     for (x, want) in x.iter().zip(&batch) {
         let got = DigitsCnnFrozen.predict(x);
+        assert_eq!(bits(&got), bits(&net.predict(x)));
+        assert_eq!(bits(&got), bits(want));
+    }
+    Ok(())
+}
+
+#[test]
+fn frozen_batch_norm_options_predict_bit_for_bit() -> Result<(), Box<dyn std::error::Error>> {
+    // `affine false` and `track_running_stats false`: eval normalizes each sample by its own
+    // statistics, in the frozen network as in the loaded one's predict and predict_batch.
+    let mut net = BatchNormOptions::new(&mut Rng::seed(1));
+    net.load(weights("batchnorm_options"))?;
+    let mut rng = Rng::seed(5);
+    let x: Vec<[f32; 72]> = (0..9).map(|_| std::array::from_fn(|_| rng.normal(0.2, 1.5))).collect();
+    let mut batch = vec![[0.0f32; 3]; x.len()];
+    net.predict_batch(x.as_flattened(), batch.as_flattened_mut())?;
+    for (x, want) in x.iter().zip(&batch) {
+        let got = BatchNormOptionsFrozen.predict(x);
         assert_eq!(bits(&got), bits(&net.predict(x)));
         assert_eq!(bits(&got), bits(want));
     }

@@ -185,6 +185,10 @@ pub enum OptionKind {
     Groups(Number),
     /// `count_pad true|false`
     CountPad(Word),
+    /// `affine true|false` (batch norm)
+    Affine(Word),
+    /// `track_running_stats true|false` (batch norm)
+    TrackRunningStats(Word),
     /// `eps E`
     Eps(Number),
     /// `momentum M`

@@ -222,6 +222,11 @@ pub enum Op {
         eps: f64,
         /// Running-statistics update weight (0.1 unless given), as in PyTorch.
         momentum: f64,
+        /// Whether the layer has gamma and beta (`affine false` removes them: y = x_hat).
+        affine: bool,
+        /// Whether it keeps running statistics for eval (`track_running_stats false`: no
+        /// buffers, and eval normalizes each sample by its own statistics).
+        track_running_stats: bool,
     },
     /// `layernorm`: nn.LayerNorm over the features of a vector, y = (x - mean) /
     /// sqrt(var + eps) * gamma + beta with the biased variance of each sample's features;

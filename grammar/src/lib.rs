@@ -57,6 +57,8 @@ const KEYWORDS: &[&str] = &[
     "dilation",
     "groups",
     "count_pad",
+    "affine",
+    "track_running_stats",
     "eps",
     "momentum",
     "weight",

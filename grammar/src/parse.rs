@@ -202,6 +202,8 @@ fn option(node: Node) -> OptionAst {
         (Rule::dilation_clause, Some(v)) => OptionKind::Dilation(sizes(v)),
         (Rule::groups_clause, Some(v)) => OptionKind::Groups(number(v)),
         (Rule::count_pad_clause, Some(v)) => OptionKind::CountPad(word(v)),
+        (Rule::affine_clause, Some(v)) => OptionKind::Affine(word(v)),
+        (Rule::track_running_stats_clause, Some(v)) => OptionKind::TrackRunningStats(word(v)),
         (Rule::eps_clause, Some(v)) => OptionKind::Eps(number(v)),
         (Rule::momentum_clause, Some(v)) => OptionKind::Momentum(number(v)),
         (Rule::weight_clause, Some(v)) => OptionKind::Weight(number(v)),

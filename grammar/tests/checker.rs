@@ -102,8 +102,14 @@ fn batchnorm_has_gamma_beta_and_running_statistics_per_feature_or_channel() {
     let n = net(
         "input image(3, 4, 4); batchnorm; flatten; dense 5; batchnorm eps 1e-3 momentum 0.01; loss mse;",
     );
-    assert_eq!(n.layers[0].op, Op::BatchNorm { eps: 1e-5, momentum: 0.1 });
-    assert_eq!(n.layers[3].op, Op::BatchNorm { eps: 1e-3, momentum: 0.01 });
+    assert_eq!(
+        n.layers[0].op,
+        Op::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true, track_running_stats: true }
+    );
+    assert_eq!(
+        n.layers[3].op,
+        Op::BatchNorm { eps: 1e-3, momentum: 0.01, affine: true, track_running_stats: true }
+    );
     let gamma = n.param("batchnorm1.weight").unwrap();
     assert_eq!(
         (gamma.shape.clone(), gamma.role, gamma.init),
@@ -168,7 +174,10 @@ fn shortcut_projects_the_skip_path_with_the_needed_stride() {
         panic!("{:?}", shortcut[0].op)
     };
     assert_eq!((filters, kernel, stride, pad, groups, bias), (6, [1, 1], [2, 3], [0, 0], 1, false));
-    assert_eq!(shortcut[1].op, Op::BatchNorm { eps: 1e-5, momentum: 0.1 });
+    assert_eq!(
+        shortcut[1].op,
+        Op::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true, track_running_stats: true }
+    );
     // The same shape still gets the projection, with stride 1.
     let Op::Residual { stochastic_depth, shortcut, .. } = &n.layers[1].op else { panic!() };
     assert_eq!(*stochastic_depth, 0.1);

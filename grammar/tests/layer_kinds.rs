@@ -215,3 +215,63 @@ fn conv_option_errors_say_how_to_fix_them() {
     let e = errors("input 8; maxpool 2; loss mse;");
     assert!(e[0].2.contains("input sequence(C, L)"), "{}", e[0].2);
 }
+
+/// `batchnorm affine false` (nn.BatchNorm2d(C, affine=False)): no `.weight` or `.bias`, the
+/// running statistics kept; other options combine with it; a word other than true or false is
+/// an error at the word.
+#[test]
+fn batchnorm_without_affine_has_buffers_but_no_parameters() {
+    let n = net("input image(3, 4, 4); batchnorm affine false eps 1e-3 momentum 0.2; \
+         conv 2 kernel 3; batchnorm affine true; flatten; loss mse;");
+    assert_eq!(
+        n.layers[0].op,
+        Op::BatchNorm { eps: 1e-3, momentum: 0.2, affine: false, track_running_stats: true }
+    );
+    assert!(n.layers[0].params.is_empty());
+    let names: Vec<&str> = n.buffers.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names[..3],
+        ["batchnorm1.running_mean", "batchnorm1.running_var", "batchnorm1.num_batches_tracked"]
+    );
+    assert_eq!(n.buffers[0].shape, [3]);
+    // conv 2 x 3 x 3 x 3 + 2, then batchnorm2's gamma and beta
+    assert_eq!(n.param_count(), 2 * 27 + 2 + 2 * 2);
+    assert_eq!(n.param("batchnorm2.weight").unwrap().shape, [2]);
+    assert_eq!(n.buffer_count(), 2 * 3 + 2 * 2);
+    assert_eq!(netspec_grammar::layers::label(&n.layers[0].op), "batchnorm affine false");
+    assert_eq!(netspec_grammar::layers::label(&n.layers[2].op), "batchnorm");
+    let e = errors("input 4; batch 4; batchnorm affine no; loss mse;");
+    assert_eq!(e[0].0, "`affine` takes `true` or `false`, not `no`");
+    assert_eq!(e[0].1, "no");
+    let e = errors("input 4; layernorm affine false; loss mse;");
+    assert!(e[0].0.contains("`affine` does not apply to `layernorm`"), "{}", e[0].0);
+}
+
+/// `batchnorm track_running_stats false` (track_running_stats=False): no buffers at all; refused
+/// where a sample has one value per channel, since eval normalizes each sample by its own
+/// statistics.
+#[test]
+fn batchnorm_without_running_statistics_has_no_buffers() {
+    let n = net("input sequence(2, 5); batchnorm track_running_stats false affine false; \
+         conv 3 kernel 2; batchnorm track_running_stats false; flatten; loss mse;");
+    assert!(n.buffers.is_empty());
+    assert_eq!(n.buffer_count(), 0);
+    assert_eq!(
+        n.layers[0].op,
+        Op::BatchNorm { eps: 1e-5, momentum: 0.1, affine: false, track_running_stats: false }
+    );
+    assert_eq!(n.param("batchnorm2.weight").unwrap().shape, [3]);
+    assert_eq!(
+        netspec_grammar::layers::label(&n.layers[0].op),
+        "batchnorm affine false track_running_stats false"
+    );
+    let e = errors("input 4; batch 4; dense 3; batchnorm track_running_stats false; loss mse;");
+    assert!(e[0].0.contains("needs more than one value per channel"), "{}", e[0].0);
+    assert!(e[0].0.contains("a vector of 3 features"), "{}", e[0].0);
+    assert_eq!(e[0].1, "track_running_stats false");
+    assert!(e[0].2.contains("layernorm"), "{}", e[0].2);
+    let e = errors("input image(3, 1, 1); batchnorm track_running_stats false; flatten; loss mse;");
+    assert!(e[0].0.contains("3x1x1, one value per channel"), "{}", e[0].0);
+    let e = errors("input image(3, 2, 2); batchnorm track_running_stats yes; flatten; loss mse;");
+    assert_eq!(e[0].0, "`track_running_stats` takes `true` or `false`, not `yes`");
+}

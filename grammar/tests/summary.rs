@@ -134,3 +134,35 @@ fn a_projection_shortcut_counts_its_parameters_as_pytorch() {
     assert_eq!(cells(&t, "residual1.shortcut.1 (")[2], "16");
     assert_eq!(cells(&t, "Trainable params:"), ["Trainable params: 944"]);
 }
+
+/// The totals count what PyTorch's `parameters()` and floating-point `buffers()` hold:
+/// `sum(p.numel() for p in m.parameters())` = 514 and the running statistics = 20 for
+/// `nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False), nn.Flatten(),
+/// nn.Linear(64, 6), nn.BatchNorm1d(6))` (torch 2.15); the row of the layer without `affine`
+/// counts no parameters.
+#[test]
+fn batchnorm_without_affine_counts_buffers_but_no_parameters() {
+    let t = table(
+        "network T { input image(3, 6, 6); batch 4; conv 4 kernel 3; batchnorm affine false; \
+         flatten; dense 6; batchnorm; loss mse; }",
+    );
+    assert!(t.contains("Trainable params: 514\n"), "{t}");
+    assert!(t.contains("Non-trainable buffers: 20 "), "{t}");
+    assert_eq!(cells(&t, "batchnorm1")[..3], ["batchnorm1 (batchnorm affine false)", "4x4x4", "0"]);
+    assert_eq!(cells(&t, "batchnorm2")[..3], ["batchnorm2 (batchnorm)", "6", "12"]);
+}
+
+/// Without running statistics there are no buffers, as torch's `buffers()` of
+/// `nn.BatchNorm2d(4, track_running_stats=False)` is empty; gamma and beta still count.
+#[test]
+fn batchnorm_without_running_statistics_counts_no_buffers() {
+    let t = table(
+        "network T { input image(3, 6, 6); batch 4; conv 4 kernel 3; \
+         batchnorm track_running_stats false; flatten; dense 6; loss mse; }",
+    );
+    // conv 3 * 4 * 9 + 4, gamma and beta 2 * 4, dense 64 * 6 + 6
+    assert!(t.contains(&format!("Trainable params: {}\n", 112 + 8 + 390)), "{t}");
+    assert!(t.contains("Non-trainable buffers: 0 "), "{t}");
+    let row = cells(&t, "batchnorm1");
+    assert_eq!(row[..3], ["batchnorm1 (batchnorm track_running_stats false)", "4x4x4", "8"]);
+}

@@ -1,6 +1,7 @@
 //! Finite-difference checks of the regularizers: dropout (both rescale rules), DropConnect,
-//! batch norm (on vectors and per channel on an image, through the batch statistics while
-//! training, through the running statistics in eval), Gaussian noise, activity penalties and
+//! batch norm (on vectors and per channel on an image, with and without gamma and beta, through
+//! the batch statistics while training, through the running statistics in eval, or each
+//! sample's own statistics without running statistics), Gaussian noise, activity penalties and
 //! multi-task heads.
 //!
 //! Masks and noise are frozen by the test hook: `resample(rng)` draws them, `__noise(layer)`
@@ -35,6 +36,26 @@ spec!(batchnorm_vector, network Net {
 spec!(batchnorm_image, network Net {
     input image(3, 2, 2); batch 4; batchnorm; flatten; dense 5; leaky_relu 0.1; dense 3;
     loss softmax_cross_entropy;
+});
+// `affine false`: no gamma or beta, so the gradient reaches only the layers before.
+spec!(batchnorm_no_affine, network Net {
+    input 5; batch 6; dense 7; batchnorm affine false; tanh; dense 4;
+    batchnorm eps 1e-3 momentum 0.3 affine false; dense 2; loss mse;
+});
+spec!(batchnorm_no_affine_image, network Net {
+    input image(3, 2, 2); batch 4; batchnorm affine false; flatten; dense 5; leaky_relu 0.1;
+    dense 3; loss softmax_cross_entropy;
+});
+// `track_running_stats false`: batch statistics while training, each sample's own in eval (the
+// eval loss's gradient flows through them), with and without gamma and beta.
+spec!(batchnorm_untracked_image, network Net {
+    input image(2, 3, 3); batch 4; batchnorm track_running_stats false; conv 3 kernel 2;
+    batchnorm affine false track_running_stats false; flatten; dense 3;
+    loss softmax_cross_entropy;
+});
+spec!(batchnorm_untracked_sequence, network Net {
+    input sequence(3, 5); batch 3; batchnorm track_running_stats false momentum 0.5; flatten;
+    dense 4; tanh; dense 2; loss mse;
 });
 spec!(noise_and_activity, network Net {
     input 4; batch 5; noise gaussian 0.3; dense 8; relu; noise gaussian 0.5; dense 3; tanh;
@@ -85,6 +106,26 @@ proptest! {
     #[test]
     fn batchnorm_per_channel_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
         check::<batchnorm_image::Net>(batchnorm_image::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_without_affine(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_no_affine::Net>(batchnorm_no_affine::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_without_affine_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_no_affine_image::Net>(batchnorm_no_affine_image::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_without_running_statistics_on_an_image(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_untracked_image::Net>(batchnorm_untracked_image::SPEC, seed, scale);
+    }
+
+    #[test]
+    fn batchnorm_without_running_statistics_on_a_sequence(seed in any::<u64>(), scale in 0.5f32..2.0) {
+        check::<batchnorm_untracked_sequence::Net>(batchnorm_untracked_sequence::SPEC, seed, scale);
     }
 
     #[test]

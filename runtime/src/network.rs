@@ -387,7 +387,7 @@ pub const fn buffer_count(buffers: &[BufferInfo]) -> usize {
 /// dropout, DropConnect and noise are applied, batch norm normalizes with the batch statistics
 /// and updates its running statistics. Eval mode: dropout is the identity (`rescale test`:
 /// times 1-p), DropConnect uses the mean network W, noise is off, batch norm uses its running
-/// statistics.
+/// statistics (without them, `track_running_stats false`, each sample's own statistics).
 ///
 /// No method allocates after [`Network::new`] but `fit_preprocess`, `save` and `load`.
 pub trait Network: Sized + Sync {

@@ -43,6 +43,9 @@ mod loss_and_init_options {
 mod kws_ds_cnn {
     netspec::include_spec!("kws_ds_cnn");
 }
+mod batchnorm_options {
+    netspec::include_spec!("batchnorm_options");
+}
 
 /// One SGD step on inputs and targets of the right sizes (after fitting the preprocessing on
 /// them), then a prediction.
@@ -108,6 +111,8 @@ fn every_generated_network_trains_and_predicts() {
     let y = step_and_predict!(resnet_stage::ResnetStage, &[0usize, 1, 2, 1]);
     assert!(y.iter().all(|v| v.is_finite()));
     let y = step_and_predict!(resnet_stage::SequenceStage, &[0usize, 1, 1, 0]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let y = step_and_predict!(batchnorm_options::BatchNormOptions, &[0usize, 1, 2, 1]);
     assert!(y.iter().all(|v| v.is_finite()));
 }
 

@@ -68,6 +68,9 @@ mod activity {
 mod resnet_stage {
     netspec::include_spec!("resnet_stage");
 }
+mod batchnorm_options {
+    netspec::include_spec!("batchnorm_options");
+}
 
 /// Training steps replayed in torch.
 const STEPS: usize = 3;
@@ -348,6 +351,7 @@ fn exported_modules_match_netspec() {
     classifier!(activity::Activity, "activity", 4);
     classifier!(resnet_stage::ResnetStage, "resnet_stage", 3);
     classifier!(resnet_stage::SequenceStage, "resnet_stage", 2);
+    classifier!(batchnorm_options::BatchNormOptions, "batchnorm_options", 3);
     let batch = Regularized::BATCH;
     let make = move |rng: &mut Rng| {
         let labels = (0..batch).map(|_| rng.below(10)).collect();

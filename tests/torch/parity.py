@@ -45,6 +45,21 @@ def flat(outputs, heads):
     return outputs
 
 
+def per_sample(model):
+    """Whether a batch norm of the module keeps no running statistics: torch's eval then
+    normalizes with the statistics of the batch given, netspec's `predict` with each sample's own,
+    which is torch's eval of that sample alone. Such modules are evaluated one sample at a time."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.track_running_stats
+               for m in model.modules())
+
+
+def evaluate(model, x, heads):
+    """Eval outputs of the rows of `x`, one row at a time where `per_sample(model)`."""
+    if per_sample(model):
+        return torch.cat([flat(model(x[i:i + 1]), heads) for i in range(x.shape[0])])
+    return flat(model(x), heads)
+
+
 def load_strict(model, path):
     """load_state_dict(strict=True), after checking every dtype and shape equals the module's."""
     state = load_file(path)
@@ -84,7 +99,7 @@ def run(case):
     load_strict(model, os.path.join(case, "init.safetensors"))
     model.eval()
     with torch.no_grad():
-        check("eval (init)", flat(model(torch.from_numpy(data["eval.x"])), heads),
+        check("eval (init)", evaluate(model, torch.from_numpy(data["eval.x"]), heads),
               data["eval.init"], EVAL_TOL, worst)
 
     # 2. K training steps on netspec's batches and masks: losses, first gradients, parameters
@@ -122,7 +137,7 @@ def run(case):
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
               os.path.join(case, "torch_final.safetensors"))
     with torch.no_grad():
-        ours = flat(model(torch.from_numpy(data["eval.x"])), heads)
+        ours = evaluate(model, torch.from_numpy(data["eval.x"]), heads)
     save_file({"eval": ours.contiguous()}, os.path.join(case, "torch_eval.safetensors"))
 
     # 4. netspec's trained checkpoint in eval mode, directly and through ONNX
@@ -131,15 +146,20 @@ def run(case):
     fresh.eval()
     x = torch.from_numpy(data["eval.x"])
     with torch.no_grad():
-        check("eval (trained)", flat(fresh(x), heads), data["eval.final"], EVAL_TOL, worst)
+        check("eval (trained)", evaluate(fresh, x, heads), data["eval.final"], EVAL_TOL, worst)
     path = os.path.join(case, "model.onnx")
+    # A batch norm without running statistics exports for a fixed batch only: one sample.
+    rows = per_sample(fresh)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(fresh, (x,), path, dynamo=False, input_names=["x"],
-                          output_names=heads or ["y"], dynamic_axes={"x": {0: "n"}})
+        torch.onnx.export(fresh, (x[:1] if rows else x,), path, dynamo=False, input_names=["x"],
+                          output_names=heads or ["y"],
+                          dynamic_axes=None if rows else {"x": {0: "n"}})
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    got = session.run(None, {"x": data["eval.x"]})
-    check("onnx", np.concatenate(got, axis=1), data["eval.final"], EVAL_TOL, worst)
+    eval_x = data["eval.x"]
+    batches = [eval_x[i:i + 1] for i in range(len(eval_x))] if rows else [eval_x]
+    got = np.concatenate([np.concatenate(session.run(None, {"x": b}), axis=1) for b in batches])
+    check("onnx", got, data["eval.final"], EVAL_TOL, worst)
 
     shown = {k: v for k, v in worst.items() if " " not in k or k.startswith("eval") or k == "onnx"}
     print(f"{meta['class']:12} " + "  ".join(f"{k} {v:.1e}" for k, v in shown.items()),

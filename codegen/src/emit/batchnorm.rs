@@ -22,17 +22,30 @@ pub(super) fn code(
     };
     let param = |role| layer.params.iter().map(|&i| &ctx.net.params[i]).find(|p| p.role == role);
     let buffer = |kind| layer.buffers.iter().map(|&i| &ctx.net.buffers[i]).find(|b| b.kind == kind);
-    let gamma = param(Role::NormWeight).ok_or_else(|| internal("weight"))?;
-    let beta = param(Role::NormBias).ok_or_else(|| internal("bias"))?;
-    let mean = buffer(BufferKind::RunningMean).ok_or_else(|| internal("running_mean"))?;
-    let var = buffer(BufferKind::RunningVar).ok_or_else(|| internal("running_var"))?;
-    let count = buffer(BufferKind::NumBatchesTracked).ok_or_else(|| internal("counter"))?;
+    // `affine false` lays out neither gamma nor beta.
+    let affine = match (param(Role::NormWeight), param(Role::NormBias)) {
+        (Some(gamma), Some(beta)) => Some((gamma.offset, beta.offset)),
+        (None, None) => None,
+        _ => return Err(internal("weight or bias")),
+    };
+    // `track_running_stats false` lays out no buffers.
+    let running = match (
+        buffer(BufferKind::RunningMean),
+        buffer(BufferKind::RunningVar),
+        buffer(BufferKind::NumBatchesTracked),
+    ) {
+        (Some(mean), Some(var), Some(count)) => Some((mean.offset, var.offset, count.offset)),
+        (None, None, None) => None,
+        _ => return Err(internal("running statistics")),
+    };
     let (channels, spatial) = match layer.input.grid() {
         None => (layer.input.len(), 1),
         Some((channels, height, width)) => (channels, height * width),
     };
-    let [g, b, m, v, c] =
-        [gamma.offset, beta.offset, mean.offset, var.offset, count.offset].map(usize_lit);
+    let (gamma, beta) = affine.unwrap_or_default();
+    let (mean, var, count) = running.unwrap_or_default();
+    let [g, b, m, v, c] = [gamma, beta, mean, var, count].map(usize_lit);
+    let (affine_lit, track_lit) = (affine.is_some(), running.is_some());
     let eps_lit = f32_tokens(eps, "the batch-norm eps", layer.span)?;
     let momentum_lit = f32_tokens(momentum, "the batch-norm momentum", layer.span)?;
     let (channels_lit, spatial_lit) = (usize_lit(channels), usize_lit(spatial));
@@ -44,10 +57,16 @@ pub(super) fn code(
     } else {
         "nn.BatchNorm1d"
     };
+    let (torch_affine, params_doc) = match affine {
+        Some((gamma, beta)) => {
+            (String::new(), format!("gamma = params[{gamma}..], beta = params[{beta}..]"))
+        }
+        None => (", affine=False".to_string(), "no gamma or beta".to_string()),
+    };
+    let torch_track = if running.is_some() { "" } else { ", track_running_stats=False" };
     let doc_const = format!(
-        "`{name}` ({kind}({channels}, eps={eps}, momentum={momentum})): {channels} channel(s) of \
-         {spatial} value(s) per sample; gamma = params[{}..], beta = params[{}..]",
-        gamma.offset, beta.offset
+        "`{name}` ({kind}({channels}, eps={eps}, momentum={momentum}{torch_affine}{torch_track})): {channels} \
+         channel(s) of {spatial} value(s) per sample; {params_doc}"
     );
     let x_hat_rows = ctx.sample_field(&x_hat, step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
@@ -55,13 +74,33 @@ pub(super) fn code(
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let bn = quote!(Self::#layer_const);
-    let predict = quote!(#bn.forward_eval(&self.core.params, &self.core.buffers, #one_x, #one_y););
+    // Without running statistics eval reads no buffers (a frozen network may have none).
+    let buffers = if running.is_some() { quote!(&self.core.buffers) } else { quote!(&[]) };
+    let predict = quote!(#bn.forward_eval(&self.core.params, #buffers, #one_x, #one_y););
     let x_len = usize_lit(ctx.batch * step.width_out);
+    let (scale, shift) = if affine.is_some() { ("gamma ", " + beta") } else { ("", "") };
+    let modes = if running.is_some() {
+        format!(
+            "running statistics updated (unbiased running_var, momentum {momentum}); eval: the \
+             running statistics"
+        )
+    } else {
+        "no running statistics; eval: each sample's own mean and biased variance".to_string()
+    };
+    // Eval without running statistics keeps each sample's 1/sqrt(var + eps) for the backward.
+    let (inv_std_len, inv_std_doc, x_hat_doc) = if running.is_some() {
+        (channels_lit.clone(), "per channel, last training forward", "training forward")
+    } else {
+        (
+            usize_lit(ctx.batch * channels),
+            "per channel (per sample in eval), last forward",
+            "forward",
+        )
+    };
     Ok(LayerCode {
         doc: format!(
-            "`{name}`: y = gamma (x - mean) / sqrt(var + {eps}) + beta per channel ({kind}); \
-             training mode: the batch mean and biased variance, running statistics updated \
-             (unbiased running_var, momentum {momentum}); eval: the running statistics"
+            "`{name}`: y = {scale}(x - mean) / sqrt(var + {eps}){shift} per channel ({kind}); \
+             training mode: the batch mean and biased variance, {modes}"
         ),
         items: quote! {
             #[doc = #doc_const]
@@ -72,6 +111,8 @@ pub(super) fn code(
                 running_mean: #m,
                 running_var: #v,
                 counter: #c,
+                affine: #affine_lit,
+                track_running_stats: #track_lit,
             };
         },
         fields: vec![
@@ -79,13 +120,13 @@ pub(super) fn code(
                 &x_hat,
                 quote!(0.0),
                 &x_len,
-                format!("`{name}` normalized input of the last training forward."),
+                format!("`{name}` normalized input of the last {x_hat_doc}."),
             ),
             Field::f32s(
                 &inv_std,
                 quote!(0.0),
-                &channels_lit,
-                format!("`{name}` 1/sqrt(batch var + eps) per channel, last training forward."),
+                &inv_std_len,
+                format!("`{name}` 1/sqrt(batch var + eps) {inv_std_doc}."),
             ),
         ],
         forward: quote! {

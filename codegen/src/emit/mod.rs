@@ -391,7 +391,7 @@ fn layer_code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
         Op::Activation(a) => elementwise::activation(ctx, step, *a),
         Op::Dropout { p, rescale } => elementwise::dropout(ctx, step, *p, *rescale),
         Op::GaussianNoise { sigma } => elementwise::noise(ctx, step, *sigma),
-        Op::BatchNorm { eps, momentum } => batchnorm::code(ctx, step, *eps, *momentum),
+        Op::BatchNorm { eps, momentum, .. } => batchnorm::code(ctx, step, *eps, *momentum),
         Op::LayerNorm { eps } => layernorm::code(ctx, step, *eps),
         Op::Conv { .. } => conv::code(ctx, step),
         Op::MaxPool(_)

@@ -159,13 +159,19 @@ fn module(layer: &Layer) -> Option<String> {
         Op::Conv { filters, .. } => {
             conv_module(layer.input, layer.input.dims()[0], *filters, &layer.op)
         }
-        Op::BatchNorm { eps, momentum } => {
+        Op::BatchNorm { eps, momentum, affine, track_running_stats } => {
             let (kind, features) = match layer.input {
                 Shape::Vector(n) => ("1d", n),
                 Shape::Sequence { channels, .. } => ("1d", channels),
                 Shape::Image { channels, .. } => ("2d", channels),
             };
-            format!("nn.BatchNorm{kind}({features}, eps={}, momentum={})", py(*eps), py(*momentum))
+            let affine = if *affine { "" } else { ", affine=False" };
+            let track = if *track_running_stats { "" } else { ", track_running_stats=False" };
+            format!(
+                "nn.BatchNorm{kind}({features}, eps={}, momentum={}{affine}{track})",
+                py(*eps),
+                py(*momentum)
+            )
         }
         Op::LayerNorm { eps } => {
             format!("nn.LayerNorm({}, eps={})", layer.input.len(), py(*eps))
@@ -264,7 +270,7 @@ fn write_reset(out: &mut String, net: &Network) {
         let _ = writeln!(out, "        {call}  # {}", p.init_scheme);
     }
     for b in net.all_layers() {
-        if matches!(b.op, Op::BatchNorm { .. }) {
+        if matches!(b.op, Op::BatchNorm { track_running_stats: true, .. }) {
             let _ = writeln!(out, "        self.{}.reset_running_stats()", attr(&b.name));
         }
     }

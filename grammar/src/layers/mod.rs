@@ -152,7 +152,9 @@ impl LayerStatement<'_> {
         help: &str,
     ) -> Option<bool> {
         let word: &Word = match self.options.get(name).map(|o| &o.kind) {
-            Some(OptionKind::CountPad(w)) => w,
+            Some(
+                OptionKind::CountPad(w) | OptionKind::Affine(w) | OptionKind::TrackRunningStats(w),
+            ) => w,
             _ => return Some(default),
         };
         match word.text.as_str() {

@@ -116,6 +116,6 @@ pub(crate) fn shortcut_plans(
     }
     let conv = super::conv::projection(input, output, [stride_h, stride_w])?;
     // nn.BatchNorm2d / nn.BatchNorm1d defaults: eps 1e-5, momentum 0.1.
-    let norm = super::norm::batchnorm_plan(conv.output, 1e-5, 0.1);
+    let norm = super::norm::batchnorm_plan(conv.output, 1e-5, 0.1, true, true);
     Some([conv, norm])
 }

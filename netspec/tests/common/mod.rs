@@ -266,17 +266,18 @@ fn layers(
                     .collect()
             }
             Op::BatchNorm { eps, .. } => {
-                let gamma = param(Role::NormWeight).unwrap();
-                let beta = param(Role::NormBias).unwrap();
+                // `affine false`: gamma 1, beta 0
+                let gamma = param(Role::NormWeight).map(|p| p.offset);
+                let beta = param(Role::NormBias).map(|p| p.offset);
                 let channels = layer.input.dims()[0];
                 let spatial = layer.input.len() / channels;
+                // `track_running_stats false`: no buffers
                 let buffer = |kind| {
-                    let b = layer
-                        .buffers
-                        .iter()
-                        .map(|&i| &net.buffers[i])
-                        .find(|b| b.kind == kind)
-                        .unwrap();
+                    let Some(b) =
+                        layer.buffers.iter().map(|&i| &net.buffers[i]).find(|b| b.kind == kind)
+                    else {
+                        return vec![];
+                    };
                     if mode.buffers.is_empty() {
                         // PyTorch's initial running statistics.
                         vec![if kind == BufferKind::RunningVar { 1.0 } else { 0.0 }; b.len]
@@ -286,19 +287,26 @@ fn layers(
                 };
                 let (running_mean, running_var) =
                     (buffer(BufferKind::RunningMean), buffer(BufferKind::RunningVar));
+                // The mean and biased variance of channel c over these samples.
+                let stats = |samples: &[Vec<f64>], c: usize| {
+                    let values = || samples.iter().flat_map(|x| &x[c * spatial..(c + 1) * spatial]);
+                    let m = (samples.len() * spatial) as f64;
+                    let mean = values().sum::<f64>() / m;
+                    (mean, values().map(|v| (v - mean).powi(2)).sum::<f64>() / m)
+                };
                 let mut y = a.clone();
                 for c in 0..channels {
-                    let values = || a.iter().flat_map(|x| &x[c * spatial..(c + 1) * spatial]);
-                    let (mean, var) = if mode.training {
-                        // batch mean, biased batch variance
-                        let m = (a.len() * spatial) as f64;
-                        let mean = values().sum::<f64>() / m;
-                        (mean, values().map(|v| (v - mean).powi(2)).sum::<f64>() / m)
-                    } else {
-                        (running_mean[c], running_var[c])
-                    };
-                    let (g, b) = (params[gamma.offset + c], params[beta.offset + c]);
-                    for (x, y) in a.iter().zip(&mut y) {
+                    let g = gamma.map_or(1.0, |offset| params[offset + c]);
+                    let b = beta.map_or(0.0, |offset| params[offset + c]);
+                    for (s, (x, y)) in a.iter().zip(&mut y).enumerate() {
+                        let (mean, var) = if mode.training {
+                            stats(&a, c)
+                        } else if running_mean.is_empty() {
+                            // no running statistics: the sample's own
+                            stats(&a[s..s + 1], c)
+                        } else {
+                            (running_mean[c], running_var[c])
+                        };
                         for i in c * spatial..(c + 1) * spatial {
                             y[i] = g * (x[i] - mean) / (var + eps).sqrt() + b;
                         }

@@ -10,7 +10,10 @@
 //! batch variance, `y = gamma * (x - mean) / sqrt(var + eps) + beta`, and update
 //! `running = (1 - momentum) * running + momentum * batch` with the *unbiased* variance
 //! `var * m / (m - 1)` for `running_var`; `num_batches_tracked += 1`.
-//! Eval mode: normalize with `running_mean` and `running_var`.
+//! Eval mode: normalize with `running_mean` and `running_var`. Without running statistics
+//! (`track_running_stats=False`) eval normalizes each row with its own statistics over its
+//! `spatial` values per channel, as PyTorch's eval does on a batch of one sample, so that a
+//! sample's output does not depend on the other samples predicted with it.
 
 /// The shape a batch-norm layer sees: per-sample `channels * spatial` values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,15 +61,32 @@ pub struct BatchNorm {
     pub running_var: usize,
     /// Index of `num_batches_tracked` in the i64 buffers.
     pub counter: usize,
+    /// Whether the layer has gamma and beta (PyTorch's `affine`); without them `y = x_hat`
+    /// and `gamma` and `beta` are not read.
+    pub affine: bool,
+    /// Whether the layer keeps running statistics (PyTorch's `track_running_stats`); without
+    /// them `running_mean`, `running_var` and `counter` are not read, and eval normalizes each
+    /// row by its own statistics.
+    pub track_running_stats: bool,
 }
+
+/// Gamma and beta per channel, `None` for a layer without them (`y = x_hat`).
+type Affine<'a> = Option<(&'a [f32], &'a [f32])>;
+
+/// dgamma and dbeta per channel, `None` for a layer without gamma and beta.
+type AffineGrads<'a> = Option<(&'a mut [f32], &'a mut [f32])>;
 
 use super::two_mut;
 use crate::math::{powi, sqrt};
 
 impl BatchNorm {
-    fn gamma_beta<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    fn gamma_beta<'a>(&self, params: &'a [f32]) -> Affine<'a> {
         let c = self.shape.channels;
-        (&params[self.gamma..][..c], &params[self.beta..][..c])
+        self.affine.then(|| (&params[self.gamma..][..c], &params[self.beta..][..c]))
+    }
+
+    fn gamma_beta_grads<'a>(&self, grads: &'a mut [f32]) -> AffineGrads<'a> {
+        self.affine.then(|| two_mut(grads, self.gamma, self.beta, self.shape.channels))
     }
 
     fn running<'a>(&self, buffers: &'a [f32]) -> (&'a [f32], &'a [f32]) {
@@ -76,7 +96,8 @@ impl BatchNorm {
 
     /// The forward pass in the network's mode: [`BatchNorm::forward_train`] while training
     /// (which keeps `x_hat` and `inv_std` for the backward pass), else
-    /// [`BatchNorm::forward_eval`].
+    /// [`BatchNorm::forward_eval`]; without running statistics, eval keeps each row's `x_hat`
+    /// and `inv_std` (`rows * channels` values) for the backward pass.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
@@ -90,8 +111,10 @@ impl BatchNorm {
     ) {
         if training {
             self.forward_train(params, buffers, counters, x, y, x_hat, inv_std);
-        } else {
+        } else if self.track_running_stats {
             self.forward_eval(params, buffers, x, y);
+        } else {
+            self.forward_rows(params, x, y, Some((x_hat, inv_std)));
         }
     }
 
@@ -111,12 +134,15 @@ impl BatchNorm {
     ) {
         if training {
             self.backward_train(params, grads, x_hat, inv_std, dy, dx);
-        } else {
+        } else if self.track_running_stats {
             self.backward_eval(params, buffers, grads, x, dy, dx);
+        } else {
+            self.backward_rows(params, grads, x_hat, inv_std, dy, dx);
         }
     }
 
-    /// [`forward_train`] on the layer's tensors.
+    /// [`forward_train`] on the layer's tensors (the running statistics only if it keeps
+    /// them).
     #[allow(clippy::too_many_arguments)]
     pub fn forward_train(
         &self,
@@ -128,11 +154,15 @@ impl BatchNorm {
         x_hat: &mut [f32],
         inv_std: &mut [f32],
     ) {
-        let (gamma, beta) = self.gamma_beta(params);
         let c = self.shape.channels;
-        let (mean, var) = two_mut(buffers, self.running_mean, self.running_var, c);
-        let count = &mut counters[self.counter];
-        forward_train(self.shape, x, y, x_hat, inv_std, gamma, beta, mean, var, count);
+        let running = self
+            .track_running_stats
+            .then(|| two_mut(buffers, self.running_mean, self.running_var, c));
+        let affine = self.gamma_beta(params);
+        normalize_batch(self.shape, x, y, Some((x_hat, inv_std)), affine, running);
+        if self.track_running_stats {
+            counters[self.counter] += 1;
+        }
     }
 
     /// [`backward_train`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
@@ -145,15 +175,65 @@ impl BatchNorm {
         dy: &[f32],
         dx: Option<&mut [f32]>,
     ) {
-        let (gamma, _) = self.gamma_beta(params);
-        let (dgamma, dbeta) = two_mut(grads, self.gamma, self.beta, self.shape.channels);
-        backward_train(self.shape, dy, x_hat, inv_std, gamma, dgamma, dbeta, dx);
+        let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
+        let dparams = self.gamma_beta_grads(grads);
+        backward_batch(self.shape, dy, x_hat, inv_std, gamma, dparams, dx);
     }
 
-    /// [`forward_eval`] on the layer's tensors.
+    /// [`forward_eval`] on the layer's tensors; without running statistics each row is
+    /// normalized by its own (`buffers` is not read then).
     pub fn forward_eval(&self, params: &[f32], buffers: &[f32], x: &[f32], y: &mut [f32]) {
-        let ((gamma, beta), (mean, var)) = (self.gamma_beta(params), self.running(buffers));
-        forward_eval(self.shape, x, y, gamma, beta, mean, var);
+        if !self.track_running_stats {
+            return self.forward_rows(params, x, y, None);
+        }
+        let (mean, var) = self.running(buffers);
+        normalize_running(self.shape, x, y, self.gamma_beta(params), mean, var);
+    }
+
+    /// Each row normalized by its own mean and biased variance per channel (PyTorch's eval
+    /// without running statistics, on that sample alone); `keep` receives each row's `x_hat`
+    /// and `inv_std` (`channels` values per row).
+    fn forward_rows(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        y: &mut [f32],
+        keep: Option<(&mut [f32], &mut [f32])>,
+    ) {
+        let (width, c) = (self.shape.width(), self.shape.channels);
+        let affine = self.gamma_beta(params);
+        let rows = x.chunks_exact(width).zip(y.chunks_exact_mut(width));
+        match keep {
+            Some((x_hat, inv_std)) => {
+                let kept = x_hat.chunks_exact_mut(width).zip(inv_std.chunks_exact_mut(c));
+                for ((x, y), keep) in rows.zip(kept) {
+                    normalize_batch(self.shape, x, y, Some(keep), affine, None);
+                }
+            }
+            None => rows.for_each(|(x, y)| normalize_batch(self.shape, x, y, None, affine, None)),
+        }
+    }
+
+    /// Backward of [`BatchNorm::forward_rows`]: [`backward_train`] row by row, through each
+    /// row's own statistics.
+    fn backward_rows(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        x_hat: &[f32],
+        inv_std: &[f32],
+        dy: &[f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let (width, c) = (self.shape.width(), self.shape.channels);
+        let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
+        let rows =
+            dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(inv_std.chunks_exact(c));
+        for (i, ((dy, x_hat), inv_std)) in rows.enumerate() {
+            let dx = dx.as_deref_mut().map(|dx| &mut dx[i * width..][..width]);
+            let dparams = self.gamma_beta_grads(grads);
+            backward_batch(self.shape, dy, x_hat, inv_std, gamma, dparams, dx);
+        }
     }
 
     /// [`backward_eval`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
@@ -166,9 +246,10 @@ impl BatchNorm {
         dy: &[f32],
         dx: Option<&mut [f32]>,
     ) {
-        let ((gamma, _), (mean, var)) = (self.gamma_beta(params), self.running(buffers));
-        let (dgamma, dbeta) = two_mut(grads, self.gamma, self.beta, self.shape.channels);
-        backward_eval(self.shape, dy, x, gamma, mean, var, dgamma, dbeta, dx);
+        let (mean, var) = self.running(buffers);
+        let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
+        let dparams = self.gamma_beta_grads(grads);
+        backward_running(self.shape, dy, x, gamma, mean, var, dparams, dx);
     }
 }
 
@@ -188,6 +269,23 @@ pub fn forward_train(
     running_var: &mut [f32],
     num_batches_tracked: &mut i64,
 ) {
+    let running = Some((running_mean, running_var));
+    normalize_batch(shape, x, y, Some((x_hat, inv_std)), Some((gamma, beta)), running);
+    *num_batches_tracked += 1;
+}
+
+/// `y = gamma * x_hat + beta` (`y = x_hat` without `affine`), `x_hat = (x - mean) * inv_std`
+/// with the mean and biased variance of each channel over the rows of `x`; `keep` receives
+/// `x_hat` and `inv_std` for the backward pass, and `running` (mean, var) the update
+/// `running = (1 - momentum) running + momentum batch` with the unbiased variance.
+fn normalize_batch(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    mut keep: Option<(&mut [f32], &mut [f32])>,
+    affine: Affine<'_>,
+    mut running: Option<(&mut [f32], &mut [f32])>,
+) {
     let width = shape.width();
     let m = shape.count(x.len());
     for c in 0..shape.channels {
@@ -198,24 +296,29 @@ pub fn forward_train(
         let squares: f64 = rows().flatten().map(|&v| powi(f64::from(v) - mean, 2)).sum();
         let var = squares / m as f64;
         let istd = 1.0 / sqrt(var + f64::from(shape.eps));
-        inv_std[c] = istd as f32;
         let (mean32, istd32) = (mean as f32, istd as f32);
-        for ((x, y), x_hat) in
-            x.chunks_exact(width).zip(y.chunks_exact_mut(width)).zip(x_hat.chunks_exact_mut(width))
-        {
-            for i in shape.range(c) {
+        let (scale, shift) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
+        for (i, (x, y)) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)).enumerate() {
+            for j in shape.range(c) {
+                let x_hat = (x[j] - mean32) * istd32;
+                if let Some((kept, _)) = keep.as_mut() {
+                    kept[i * width + j] = x_hat;
+                }
                 // y = gamma * x_hat + beta
-                x_hat[i] = (x[i] - mean32) * istd32;
-                y[i] = gamma[c] * x_hat[i] + beta[c];
+                y[j] = scale * x_hat + shift;
             }
         }
-        // running = (1 - momentum) running + momentum batch; running_var takes the unbiased var.
-        let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
-        let mom = f64::from(shape.momentum);
-        running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
-        running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
+        if let Some((_, inv_std)) = keep.as_mut() {
+            inv_std[c] = istd32;
+        }
+        if let Some((running_mean, running_var)) = running.as_mut() {
+            // running = (1 - momentum) running + momentum batch, the unbiased variance.
+            let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
+            let mom = f64::from(shape.momentum);
+            running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
+            running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
+        }
     }
-    *num_batches_tracked += 1;
 }
 
 /// Backward of [`forward_train`] through the batch statistics:
@@ -230,6 +333,19 @@ pub fn backward_train(
     gamma: &[f32],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    backward_batch(shape, dy, x_hat, inv_std, Some(gamma), Some((dgamma, dbeta)), dx);
+}
+
+/// [`backward_train`] with gamma 1 and no dgamma, dbeta for a layer without `affine`.
+fn backward_batch(
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: Option<&[f32]>,
+    mut dparams: AffineGrads<'_>,
     mut dx: Option<&mut [f32]>,
 ) {
     let width = shape.width();
@@ -242,10 +358,12 @@ pub fn backward_train(
                 sum_dy_xhat += f64::from(dy[i]) * f64::from(x_hat[i]);
             }
         }
-        dgamma[c] += sum_dy_xhat as f32;
-        dbeta[c] += sum_dy as f32;
+        if let Some((dgamma, dbeta)) = dparams.as_mut() {
+            dgamma[c] += sum_dy_xhat as f32;
+            dbeta[c] += sum_dy as f32;
+        }
         let Some(dx) = dx.as_deref_mut() else { continue };
-        let scale = gamma[c] * inv_std[c];
+        let scale = gamma.map_or(1.0, |gamma| gamma[c]) * inv_std[c];
         let (mean_dy, mean_dy_xhat) = ((sum_dy / m as f64) as f32, (sum_dy_xhat / m as f64) as f32);
         for ((dy, x_hat), dx) in
             dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(dx.chunks_exact_mut(width))
@@ -268,12 +386,24 @@ pub fn forward_eval(
     running_mean: &[f32],
     running_var: &[f32],
 ) {
+    normalize_running(shape, x, y, Some((gamma, beta)), running_mean, running_var);
+}
+
+/// [`forward_eval`], `y = (x - running_mean) / sqrt(running_var + eps)` without `affine`.
+fn normalize_running(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    affine: Affine<'_>,
+    running_mean: &[f32],
+    running_var: &[f32],
+) {
     let width = shape.width();
     for (x, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
         for c in 0..shape.channels {
             let inv_std = 1.0 / sqrt(running_var[c] + shape.eps);
-            let (scale, shift) =
-                (gamma[c] * inv_std, beta[c] - gamma[c] * inv_std * running_mean[c]);
+            let (gamma, beta) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
+            let (scale, shift) = (gamma * inv_std, beta - gamma * inv_std * running_mean[c]);
             for i in shape.range(c) {
                 y[i] = scale * x[i] + shift;
             }
@@ -293,24 +423,43 @@ pub fn backward_eval(
     running_var: &[f32],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    let dparams = Some((dgamma, dbeta));
+    backward_running(shape, dy, x, Some(gamma), running_mean, running_var, dparams, dx);
+}
+
+/// [`backward_eval`] with gamma 1 and no dgamma, dbeta for a layer without `affine`.
+#[allow(clippy::too_many_arguments)]
+fn backward_running(
+    shape: NormShape,
+    dy: &[f32],
+    x: &[f32],
+    gamma: Option<&[f32]>,
+    running_mean: &[f32],
+    running_var: &[f32],
+    mut dparams: AffineGrads<'_>,
     mut dx: Option<&mut [f32]>,
 ) {
     let width = shape.width();
     for c in 0..shape.channels {
         let inv_std = 1.0 / sqrt(running_var[c] + shape.eps);
-        let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
-        for (dy, x) in dy.chunks_exact(width).zip(x.chunks_exact(width)) {
-            for i in shape.range(c) {
-                sum_dy += dy[i];
-                sum_dy_xhat += dy[i] * (x[i] - running_mean[c]) * inv_std;
+        if let Some((dgamma, dbeta)) = dparams.as_mut() {
+            let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
+            for (dy, x) in dy.chunks_exact(width).zip(x.chunks_exact(width)) {
+                for i in shape.range(c) {
+                    sum_dy += dy[i];
+                    sum_dy_xhat += dy[i] * (x[i] - running_mean[c]) * inv_std;
+                }
             }
+            dgamma[c] += sum_dy_xhat;
+            dbeta[c] += sum_dy;
         }
-        dgamma[c] += sum_dy_xhat;
-        dbeta[c] += sum_dy;
         if let Some(dx) = dx.as_deref_mut() {
+            let scale = gamma.map_or(1.0, |gamma| gamma[c]) * inv_std;
             for (dy, dx) in dy.chunks_exact(width).zip(dx.chunks_exact_mut(width)) {
                 for i in shape.range(c) {
-                    dx[i] += gamma[c] * inv_std * dy[i];
+                    dx[i] += scale * dy[i];
                 }
             }
         }
