@@ -486,7 +486,8 @@ impl Conv2d {
     }
 
     /// Values of the workspace [`Conv2d::forward_batch`] and [`Conv2d::backward_batch`] need
-    /// for up to `rows` samples: one [`Conv2d::shard_len`] per shard of [`SHARD_ROWS`].
+    /// for up to `rows` samples: per shard of [`SHARD_ROWS`] samples, an im2col scratch,
+    /// partial weight and bias gradients and the packing space of [`ConvShape::pack_len`].
     pub fn batch_workspace_len(&self, rows: usize) -> usize {
         rows.div_ceil(SHARD_ROWS) * self.shard_len()
     }
