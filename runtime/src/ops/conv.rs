@@ -476,8 +476,8 @@ pub const PACKED_MIN_FILTERS: usize = 4 * MR;
 pub const SHARD_ROWS: usize = 16;
 
 impl Conv2d {
-    /// Values of one shard's workspace: a partial weight gradient, a partial bias gradient and
-    /// an im2col scratch.
+    /// Values of one shard's workspace: a partial weight gradient, a partial bias gradient, an
+    /// im2col scratch and the packing space of [`ConvShape::pack_len`].
     fn shard_len(&self) -> usize {
         self.shape.weight_len()
             + self.shape.filters
