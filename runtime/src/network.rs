@@ -38,7 +38,7 @@ use crate::pipeline::augment::{Augmentation, Augmenter};
 use crate::pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 use crate::probe::{LayerInfo, LayerView, tensor_norms};
 use crate::rng::Rng;
-use crate::threads::{in_row_shards, threads, with_threads};
+use crate::threads::{for_work, in_row_shards, with_threads};
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
 /// of single-output networks, a generated struct with one array per head otherwise.
@@ -642,7 +642,7 @@ pub trait Network: Sized + Sync {
         let n = check_samples(Self::NAME, inputs.len(), Self::INPUT, outputs.len(), width)?;
         let (x, y) = (Self::Input::samples(inputs), Self::Output::samples_mut(outputs));
         let macs = (n as u64).saturating_mul(Self::FLOPS / 2);
-        let groups = if macs >= crate::ops::gemm::PARALLEL_MIN as u64 { threads() } else { 1 };
+        let groups = for_work(macs);
         // Each sample's output is computed on its own, so any cut gives the same bits.
         let shard = n.div_ceil(groups).max(1);
         // The shards are the parallelism: each runs its layers on its own thread.

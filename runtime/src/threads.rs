@@ -59,6 +59,13 @@ pub fn with_threads<R>(_n: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Threads for a pass of `macs` multiply-adds: [`threads`] from
+/// [`PARALLEL_MIN`](crate::ops::gemm::PARALLEL_MIN) on, else 1 (a smaller pass loses more to
+/// the hand-off than it gains).
+pub(crate) fn for_work(macs: u64) -> usize {
+    if macs >= crate::ops::gemm::PARALLEL_MIN as u64 { threads() } else { 1 }
+}
+
 /// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
 #[cfg(feature = "std")]
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {

@@ -2,10 +2,10 @@
 //! register-tiled [`crate::ops::kernels`].
 
 use crate::ops::dropout::{dropconnect_sample, mask_gradient, mask_weights};
-use crate::ops::gemm::{PARALLEL_MIN, SHARD_ROWS, View, gemm, workspace_len};
+use crate::ops::gemm::{SHARD_ROWS, View, gemm, workspace_len};
 use crate::ops::kernels::{dense_backward_db, dense_backward_dw, dense_backward_dx, dense_forward};
 use crate::rng::Rng;
-use crate::threads::{in_row_shards, threads};
+use crate::threads::{for_work, in_row_shards};
 
 /// Where a dense layer's weight (`[OUT, IN]`) and bias (`[OUT]`) lie in the flat parameter
 /// buffer; `IN` and `OUT` come from the rows its methods take.
@@ -110,7 +110,7 @@ impl Dense {
         let w = self.weight::<IN, OUT>(params);
         let bias = self.bias.map(|b| &params[b..][..OUT]);
         let rows = x.len().min(y.len());
-        let groups = if rows * IN * OUT >= PARALLEL_MIN { threads() } else { 1 };
+        let groups = for_work((rows * IN * OUT) as u64);
         let shard = |x: &[[f32; IN]], y: &mut [[f32; OUT]]| dense_forward(w, bias, x, y);
         in_row_shards((&x[..rows], &mut y[..rows]), SHARD_ROWS, groups, &shard);
     }

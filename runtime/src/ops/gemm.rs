@@ -97,7 +97,7 @@ pub fn gemm_on(
     pack_b(b, n, k, packed_b);
     let fused = isa == Isa::Avx2Fma && Isa::detect() == Isa::Avx2Fma;
     let shard = Shard { n, k, a, packed_b, accumulate, fused };
-    let groups = if m * n * k >= PARALLEL_MIN { crate::threads::threads() } else { 1 };
+    let groups = crate::threads::for_work((m * n * k) as u64);
     let shards = m.div_ceil(SHARD_ROWS);
     let a_len = SHARD_ROWS * k;
     run_groups(&shard, 0, shards, groups.clamp(1, shards.max(1)), c, packed_a, a_len);
