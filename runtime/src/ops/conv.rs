@@ -28,6 +28,8 @@ use core::ops::Range;
 
 use crate::ops::gemm::{MR, View, gemm, workspace_len};
 
+mod depthwise;
+
 /// A bad shape or buffer handed to a convolution or pooling kernel. Returned before anything
 /// is written.
 #[derive(Debug, Clone, PartialEq)]
@@ -492,12 +494,11 @@ impl Conv2d {
         rows.div_ceil(SHARD_ROWS) * self.shard_len()
     }
 
-    /// Threads for `rows` samples: the pool's when the pass has at least
-    /// [`PARALLEL_MIN`](crate::ops::gemm::PARALLEL_MIN) multiply-adds.
+    /// Threads for a pass over `rows` samples ([`crate::threads::for_work`]).
     fn groups(&self, rows: usize) -> usize {
         let plane = self.shape.out_height() * self.shape.out_width();
         let macs = rows.saturating_mul(self.shape.weight_len()).saturating_mul(plane);
-        if macs >= crate::ops::gemm::PARALLEL_MIN { crate::threads::threads() } else { 1 }
+        crate::threads::for_work(macs as u64)
     }
 
     /// One shard's workspace as its partial weight gradient, partial bias gradient, im2col
@@ -683,11 +684,16 @@ fn forward_body(
     let (in_len, out_len) = (shape.input_len(), shape.output_len());
     let plane = shape.out_height() * shape.out_width();
     let groups = Groups::of(&shape);
+    let depthwise = depthwise::applies(&shape);
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
-        y.fill(0.0);
-        for g in 0..shape.groups {
-            let cols = columns(&shape, &x[groups.input(g)], scratch);
-            forward_product(&mut y[groups.output(g)], &weight[groups.weight(g)], cols, plane);
+        if depthwise {
+            depthwise::forward(&shape, weight, x, y, scratch);
+        } else {
+            y.fill(0.0);
+            for g in 0..shape.groups {
+                let cols = columns(&shape, &x[groups.input(g)], scratch);
+                forward_product(&mut y[groups.output(g)], &weight[groups.weight(g)], cols, plane);
+            }
         }
         if let Some(bias) = bias {
             for (y, &b) in y.chunks_exact_mut(plane).zip(bias) {
@@ -832,21 +838,6 @@ fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
 fn forward_product(y: &mut [f32], weight: &[f32], cols: &[f32], plane: usize) {
     let taps = cols.len() / plane;
     axpy_rows(y, weight, taps, 1, cols, plane);
-}
-
-/// The weight-gradient product of one group: `dw[f, q] += dy[f, :] · cols[q, :]`.
-#[inline(always)]
-fn weight_grad_product(dweight: &mut [f32], dy: &[f32], cols: &[f32], plane: usize) {
-    add_dots(dweight, dy, cols, plane);
-}
-
-/// The input-gradient product of one group: `dcols[q, :] = sum_f w[f, q] dy[f, :]`, summed
-/// over the group's filters in order (overwrites `dcols`).
-#[inline(always)]
-fn input_grad_product(dcols: &mut [f32], weight: &[f32], dy: &[f32], plane: usize) {
-    let taps = dcols.len() / plane;
-    dcols.fill(0.0);
-    axpy_rows(dcols, weight, 1, taps, dy, plane);
 }
 
 // The two matrix products of a conv layer over one sample's columns, register-tiled (as the
@@ -1022,8 +1013,8 @@ fn backward_body(
     x: &[f32],
     dy: &[f32],
     dweight: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
-    mut dx: Option<&mut [f32]>,
+    dbias: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
     scratch: &mut [f32],
     rows: usize,
 ) -> Result<(), ConvError> {
@@ -1043,31 +1034,121 @@ fn backward_body(
         check_len(F, "dx", dx.len(), x.len(), "rows * in_channels * height * width")?;
     }
     check_scratch(F, &shape, scratch)?;
+    backward_rows(shape, weight, (x, dy), dweight, dbias, dx, scratch, &mut Tiled);
+    Ok(())
+}
+
+/// The two products of a conv's backward pass over one group of one sample: register-tiled
+/// loops ([`Tiled`]) or the packed matrix product ([`Packed`]).
+trait GradProducts {
+    /// `dweight[f, q] += dy[f, :] · cols[q, :]`.
+    fn weight_grad(&mut self, dweight: &mut [f32], dy: &[f32], cols: &[f32], plane: usize);
+
+    /// `out[q, :] (+)= sum_f weight[f, q] dy[f, :]`: added to `out` when `accumulate`, else
+    /// overwriting it.
+    fn input_grad(
+        &mut self,
+        out: &mut [f32],
+        weight: &[f32],
+        dy: &[f32],
+        plane: usize,
+        accumulate: bool,
+    );
+}
+
+/// [`GradProducts`] by [`add_dots`] and [`axpy_rows`] (sums over the filters in order).
+struct Tiled;
+
+impl GradProducts for Tiled {
+    #[inline(always)]
+    fn weight_grad(&mut self, dweight: &mut [f32], dy: &[f32], cols: &[f32], plane: usize) {
+        add_dots(dweight, dy, cols, plane);
+    }
+
+    #[inline(always)]
+    fn input_grad(
+        &mut self,
+        out: &mut [f32],
+        weight: &[f32],
+        dy: &[f32],
+        plane: usize,
+        accumulate: bool,
+    ) {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        let taps = out.len() / plane;
+        axpy_rows(out, weight, 1, taps, dy, plane);
+    }
+}
+
+/// [`GradProducts`] by the packed matrix product ([`crate::ops::gemm`], fused multiply-adds
+/// where the CPU has them), packing into the held space of [`ConvShape::pack_len`] values.
+struct Packed<'a>(&'a mut [f32]);
+
+impl GradProducts for Packed<'_> {
+    fn weight_grad(&mut self, dweight: &mut [f32], dy: &[f32], cols: &[f32], plane: usize) {
+        let (filters, taps) = (dy.len() / plane, cols.len() / plane);
+        let (dy, cols) = (View::rows(dy, plane), View::transposed(cols, plane));
+        gemm((filters, taps, plane), dy, cols, dweight, true, self.0);
+    }
+
+    fn input_grad(
+        &mut self,
+        out: &mut [f32],
+        weight: &[f32],
+        dy: &[f32],
+        plane: usize,
+        accumulate: bool,
+    ) {
+        let (taps, filters) = (out.len() / plane, dy.len() / plane);
+        let (w_t, dy) = (View::transposed(weight, taps), View::rows(dy, plane));
+        gemm((taps, plane, filters), w_t, dy, out, accumulate, self.0);
+    }
+}
+
+/// The backward pass over whole samples once the lengths are checked: per sample, the bias
+/// gradient, then per group `dW += dy cols^T` and `dx += col2im(W^T dy)` (for a pointwise
+/// conv `dx += W^T dy` straight; a depthwise one through [`depthwise::backward`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_rows(
+    shape: ConvShape,
+    weight: &[f32],
+    (x, dy): (&[f32], &[f32]),
+    dweight: &mut [f32],
+    mut dbias: Option<&mut [f32]>,
+    mut dx: Option<&mut [f32]>,
+    scratch: &mut [f32],
+    products: &mut impl GradProducts,
+) {
     let (in_len, out_len) = (shape.input_len(), shape.output_len());
     let plane = shape.out_height() * shape.out_width();
     let groups = Groups::of(&shape);
-    for r in 0..rows {
-        let x = &x[r * in_len..(r + 1) * in_len];
-        let dy = &dy[r * out_len..(r + 1) * out_len];
+    let depthwise = depthwise::applies(&shape);
+    for (r, (x, dy)) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)).enumerate() {
         add_bias_grad(dbias.as_deref_mut(), dy, plane);
+        let mut dx = dx.as_deref_mut().map(|dx| &mut dx[r * in_len..(r + 1) * in_len]);
+        if depthwise {
+            depthwise::backward(&shape, weight, x, dy, dweight, dx, scratch);
+            continue;
+        }
         for g in 0..shape.groups {
             let (dy, w) = (&dy[groups.output(g)], &weight[groups.weight(g)]);
             let cols = columns(&shape, &x[groups.input(g)], scratch);
-            weight_grad_product(&mut dweight[groups.weight(g)], dy, cols, plane);
+            products.weight_grad(&mut dweight[groups.weight(g)], dy, cols, plane);
             let Some(dx) = dx.as_deref_mut() else { continue };
-            let dx = &mut dx[r * in_len..(r + 1) * in_len][groups.input(g)];
+            let dx = &mut dx[groups.input(g)];
             if shape.is_pointwise() {
                 // The columns are the input itself: dx += W^T dy.
-                let taps = dx.len() / plane;
-                axpy_rows(dx, w, 1, taps, dy, plane);
+                products.input_grad(dx, w, dy, plane, true);
             } else {
                 // dx += col2im(W^T dy)
-                input_grad_product(scratch, w, dy, plane);
+                products.input_grad(scratch, w, dy, plane, false);
                 col2im(&shape, scratch, dx);
             }
         }
     }
-    Ok(())
 }
 
 /// `dbias[f] += sum dy[f, :]` over one sample's output gradient, when the layer has a bias.
@@ -1080,11 +1161,9 @@ fn add_bias_grad(dbias: Option<&mut [f32]>, dy: &[f32], plane: usize) {
     }
 }
 
-/// [`conv2d_backward`] with its two products through the packed matrix product
-/// ([`crate::ops::gemm`], fused multiply-adds where the CPU has them), for layers with at
-/// least [`PACKED_MIN_FILTERS`] filters per group: `dW += dy cols^T` and `dcols = W^T dy`
-/// (for a pointwise conv `dx += W^T dy` straight). `pack` holds [`ConvShape::pack_len`]
-/// values; the shape and lengths are the caller's to check.
+/// [`conv2d_backward`] with its two products through the packed matrix product ([`Packed`]),
+/// for layers with at least [`PACKED_MIN_FILTERS`] filters per group. `pack` holds
+/// [`ConvShape::pack_len`] values; the shape and lengths are the caller's to check.
 #[allow(clippy::too_many_arguments)]
 fn backward_packed(
     shape: ConvShape,
@@ -1092,32 +1171,11 @@ fn backward_packed(
     x: &[f32],
     dy: &[f32],
     dweight: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
-    mut dx: Option<&mut [f32]>,
+    dbias: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
     (scratch, pack): (&mut [f32], &mut [f32]),
 ) {
-    let (in_len, out_len) = (shape.input_len(), shape.output_len());
-    let plane = shape.out_height() * shape.out_width();
-    let (per_group, taps) = (shape.filters / shape.groups, shape.taps());
-    let groups = Groups::of(&shape);
-    for (r, (x, dy)) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)).enumerate() {
-        add_bias_grad(dbias.as_deref_mut(), dy, plane);
-        for g in 0..shape.groups {
-            let (dy, w) = (View::rows(&dy[groups.output(g)], plane), &weight[groups.weight(g)]);
-            let cols = columns(&shape, &x[groups.input(g)], scratch);
-            let dweight = &mut dweight[groups.weight(g)];
-            gemm((per_group, taps, plane), dy, View::transposed(cols, plane), dweight, true, pack);
-            let Some(dx) = dx.as_deref_mut() else { continue };
-            let dx = &mut dx[r * in_len..(r + 1) * in_len][groups.input(g)];
-            let w_t = View::transposed(w, taps);
-            if shape.is_pointwise() {
-                gemm((taps, plane, per_group), w_t, dy, dx, true, pack);
-            } else {
-                gemm((taps, plane, per_group), w_t, dy, scratch, false, pack);
-                col2im(&shape, scratch, dx);
-            }
-        }
-    }
+    backward_rows(shape, weight, (x, dy), dweight, dbias, dx, scratch, &mut Packed(pack));
 }
 
 #[cfg(test)]
@@ -1323,6 +1381,113 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Depthwise convs with stride 1 run on padded channels ([`depthwise`]): their output is
+    /// bit-identical to im2col's summation order, and output, weight, bias and input gradients
+    /// are within 1e-6 of f64 loops, for a narrow image (the DS-CNN's 5 columns), a multiplier
+    /// of 2 with dilation and uneven padding, and a sequence; a stride-2 depthwise conv and one
+    /// whose padded channels outgrow the scratch keep the im2col kernel.
+    #[test]
+    fn depthwise_convs_match_plain_loops() {
+        let depthwise = |c, hw: [usize; 2], filters, kernel: [usize; 2], pad, dilation| ConvShape {
+            in_channels: c,
+            height: hw[0],
+            width: hw[1],
+            filters,
+            kernel,
+            stride: [1, 1],
+            pad,
+            dilation,
+            groups: c,
+        };
+        let shapes = [
+            depthwise(3, [6, 5], 3, [3, 3], [1, 1], [1, 1]),
+            depthwise(2, [7, 9], 4, [3, 2], [2, 0], [2, 3]),
+            depthwise(4, [1, 12], 4, [1, 5], [0, 2], [1, 1]),
+        ];
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * 37 + seed * 11) % 23) as f32 / 11.0 - 1.0).collect()
+        };
+        for shape in shapes {
+            assert!(depthwise::applies(&shape), "{shape:?}");
+            let (rows, plane) = (2, shape.out_height() * shape.out_width());
+            let (taps, hw) = (shape.kernel[0] * shape.kernel[1], shape.height * shape.width);
+            let (w, b) = (values(shape.weight_len(), 1), values(shape.filters, 2));
+            let x = values(rows * shape.input_len(), 3);
+            let dy = values(rows * shape.output_len(), 4);
+            let mut scratch = vec![f32::NAN; shape.scratch_len()];
+            let mut y = vec![f32::NAN; dy.len()];
+            conv2d_forward(shape, &w, Some(&b), &x, &mut y, &mut scratch, rows).unwrap();
+            let (mut dw, mut db, mut dx) =
+                (vec![0.5; w.len()], vec![0.25; b.len()], values(x.len(), 5));
+            let (dbs, dxs) = (Some(&mut db[..]), Some(&mut dx[..]));
+            conv2d_backward(shape, &w, &x, &dy, &mut dw, dbs, dxs, &mut scratch, rows).unwrap();
+
+            let mut cols = vec![0.0; shape.scratch_len()];
+            let mut want_y = vec![0.0f64; y.len()];
+            let (mut want_dw, mut want_db) = (vec![0.5f64; w.len()], vec![0.25f64; b.len()]);
+            let mut want_dx: Vec<f64> = values(x.len(), 5).into_iter().map(f64::from).collect();
+            let per_channel = shape.filters / shape.in_channels;
+            for n in 0..rows {
+                for f in 0..shape.filters {
+                    let c = f / per_channel;
+                    let x = &x[n * shape.input_len() + c * hw..][..hw];
+                    im2col(
+                        &ConvShape { in_channels: 1, groups: 1, filters: 1, ..shape },
+                        x,
+                        &mut cols,
+                    );
+                    let (out, dy) = (
+                        n * shape.output_len() + f * plane,
+                        &dy[n * shape.output_len() + f * plane..][..plane],
+                    );
+                    for p in 0..plane {
+                        // im2col's order in f32: the taps from 0, then the bias.
+                        let mut acc = 0.0f32;
+                        for t in 0..taps {
+                            acc += w[f * taps + t] * cols[t * plane + p];
+                        }
+                        assert_eq!((acc + b[f]).to_bits(), y[out + p].to_bits(), "{shape:?}");
+                        for t in 0..taps {
+                            want_y[out + p] += w[f * taps + t] as f64 * cols[t * plane + p] as f64;
+                            want_dw[f * taps + t] += dy[p] as f64 * cols[t * plane + p] as f64;
+                        }
+                        want_y[out + p] += b[f] as f64;
+                        want_db[f] += dy[p] as f64;
+                    }
+                    // dx through col2im of w[f, t] dy, in f64.
+                    let mut dcols = vec![0.0f32; cols.len()];
+                    for t in 0..taps {
+                        for p in 0..plane {
+                            dcols[t * plane + p] = 1.0;
+                            let mut unit = vec![0.0f32; hw];
+                            col2im(
+                                &ConvShape { in_channels: 1, groups: 1, filters: 1, ..shape },
+                                &dcols,
+                                &mut unit,
+                            );
+                            dcols[t * plane + p] = 0.0;
+                            for (i, &u) in unit.iter().enumerate() {
+                                want_dx[n * shape.input_len() + c * hw + i] +=
+                                    u as f64 * w[f * taps + t] as f64 * dy[p] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+            for (got, want) in [(&y, &want_y), (&dw, &want_dw), (&db, &want_db), (&dx, &want_dx)] {
+                for (g, w) in got.iter().zip(want) {
+                    assert!(
+                        (*g as f64 - w).abs() <= 1e-6 * w.abs().max(1.0),
+                        "{shape:?}: {g} against {w}"
+                    );
+                }
+            }
+        }
+        let strided = ConvShape { stride: [2, 1], ..shapes[0] };
+        let tiny = depthwise(2, [1, 1], 2, [3, 3], [1, 1], [1, 1]);
+        assert!(!depthwise::applies(&strided) && !depthwise::applies(&tiny));
     }
 
     #[test]
