@@ -7,6 +7,7 @@ use netspec_runtime::ops::pool::{
     fractional_start, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
     maxpool2d_forward,
 };
+use netspec_runtime::threads::with_threads;
 
 fn scratch_for(shape: ConvShape) -> Vec<f32> {
     vec![f32::NAN; shape.scratch_len()]
@@ -214,18 +215,23 @@ fn maxpool_by_hand_ties_and_padding() {
 
 /// Unpadded max pooling (its own loop orders: one for 2x2 windows with stride 2, one for the
 /// rest) against a brute-force scan of each window, row by row, over values with many ties and
-/// a few NaNs, on two samples of 3 channels of 7x9.
+/// a few NaNs: on two samples of 3 channels of 7x9, and on 40 samples of 8 channels of 64x64
+/// (past the threads' threshold: shards of 16, 16 and 8 samples) on 1, 2 and 3 threads.
 #[test]
 fn unpadded_maxpool_matches_a_window_by_window_scan() {
-    for (kernel, stride) in [([2, 3], [2, 1]), ([2, 2], [2, 2]), ([3, 2], [1, 3])] {
-        let (channels, height, width) = (3, 7, 9);
+    let cases =
+        [((2, 3, 7, 9), 1), ((40, 8, 64, 64), 1), ((40, 8, 64, 64), 2), ((40, 8, 64, 64), 3)];
+    for (((rows, channels, height, width), threads), (kernel, stride)) in cases
+        .into_iter()
+        .flat_map(|case| [([2, 3], [2, 1]), ([2, 2], [2, 2]), ([3, 2], [1, 3])].map(|k| (case, k)))
+    {
         let s = PoolShape { channels, height, width, kernel, stride, pad: [0, 0], count_pad: true };
-        let (rows, in_len, out_len) = (2, s.input_len(), s.output_len());
+        let (in_len, out_len) = (s.input_len(), s.output_len());
         let x: Vec<f32> = (0..rows * in_len)
             .map(|i| if i % 17 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 })
             .collect();
         let (mut y, mut a) = (vec![0.0; rows * out_len], vec![0; rows * out_len]);
-        maxpool2d_forward(s, &x, &mut y, &mut a, rows).unwrap();
+        with_threads(threads, || maxpool2d_forward(s, &x, &mut y, &mut a, rows)).unwrap();
         let (oh_n, ow_n, plane) = (s.out_height(), s.out_width(), height * width);
         for n in 0..rows {
             for c in 0..channels {
@@ -243,7 +249,8 @@ fn unpadded_maxpool_matches_a_window_by_window_scan() {
                         }
                         let o = n * out_len + (c * oh_n + oh) * ow_n + ow;
                         let got = (y[o].to_bits(), a[o]);
-                        assert_eq!(got, (best.to_bits(), at as u32), "{kernel:?} {stride:?}: {o}");
+                        let case = (kernel, stride, threads);
+                        assert_eq!(got, (best.to_bits(), at as u32), "{case:?}: {o}");
                     }
                 }
             }

@@ -203,24 +203,59 @@ pub fn maxpool2d_forward(
         rows,
     )?;
     check_len(F, "argmax", argmax.len(), y.len(), OUT_FORMULA)?;
-    let PoolShape { channels, height, width, .. } = shape;
+    // Each sample is pooled on its own (its argmaxes index its own row), so the shards'
+    // threads change no result.
+    let samples = PoolRows { x, y, argmax, lens: [in_len, out_len] };
+    let threads = crate::threads::for_work((rows * in_len) as u64);
+    let pool = |s: PoolRows<'_>| max_rows(&shape, s.x, s.y, s.argmax);
+    crate::threads::in_shards(samples, rows.div_ceil(POOL_SHARD_ROWS), threads, &pool);
+    Ok(())
+}
+
+/// Samples per shard of [`maxpool2d_forward`].
+const POOL_SHARD_ROWS: usize = 16;
+
+/// Whole samples of a max-pooling pass: input rows, output rows and their argmaxes (`lens`:
+/// values per input and per output row).
+struct PoolRows<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    argmax: &'a mut [u32],
+    lens: [usize; 2],
+}
+
+impl crate::threads::Shards for PoolRows<'_> {
+    fn split(self, k: usize) -> (Self, Self) {
+        let [in_len, out_len] = self.lens;
+        let (x0, x1) = self.x.split_at((k * POOL_SHARD_ROWS * in_len).min(self.x.len()));
+        let at = (k * POOL_SHARD_ROWS * out_len).min(self.y.len());
+        let ((y0, y1), (a0, a1)) = (self.y.split_at_mut(at), self.argmax.split_at_mut(at));
+        let lens = self.lens;
+        (PoolRows { x: x0, y: y0, argmax: a0, lens }, PoolRows { x: x1, y: y1, argmax: a1, lens })
+    }
+}
+
+/// [`maxpool2d_forward`] on whole samples whose lengths are checked.
+fn max_rows(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let PoolShape { channels, height, width, .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
+    let (in_len, out_len) = (shape.input_len(), shape.output_len());
     let rows_iter = x
         .chunks_exact(in_len)
         .zip(y.chunks_exact_mut(out_len))
         .zip(argmax.chunks_exact_mut(out_len));
     for ((x, y), argmax) in rows_iter {
         if shape.kernel == [2, 2] && shape.stride == [2, 2] && shape.pad == [0, 0] {
-            max_2x2(&shape, x, y, argmax);
+            max_2x2(shape, x, y, argmax);
             continue;
         }
         for c in 0..channels {
             let base = c * height * width;
             for oh in 0..oh_n {
                 // Window rows clipped to the image (pad <= k/2 keeps them non-empty).
-                let hs = valid_range(&shape, 0, oh, height);
+                let hs = valid_range(shape, 0, oh, height);
                 for ow in 0..ow_n {
-                    let ws = valid_range(&shape, 1, ow, width);
+                    let ws = valid_range(shape, 1, ow, width);
                     let (best, at) = window_max(x, base, width, hs.clone(), ws);
                     let o = (c * oh_n + oh) * ow_n + ow;
                     y[o] = best;
@@ -229,7 +264,6 @@ pub fn maxpool2d_forward(
             }
         }
     }
-    Ok(())
 }
 
 /// Max pooling of one row through 2x2 windows with stride 2 and no padding (the most common
