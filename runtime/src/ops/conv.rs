@@ -18,7 +18,9 @@
 //! gradient are then axpys and the weight gradient dot products over whole contiguous output
 //! planes, which the compiler vectorizes. On the DigitsCnn shapes (8x8, batch 32) this is 2.5
 //! to 4 times faster than direct loops over `(filter, channel, kh, kw, oh)` with clipped `ow`
-//! ranges (measured by the ignored `conv_bench` test). Nothing allocates.
+//! ranges (measured by the ignored `conv_bench` test). Depthwise convs (one input channel per
+//! group) with stride 1 skip im2col and run on a zero-padded copy of each channel, in the same
+//! scratch. Nothing allocates.
 //!
 //! Every function checks the shape and every buffer length before touching anything and
 //! returns a [`ConvError`] instead of panicking; the pools in [`crate::ops::pool`] share it.
