@@ -1431,15 +1431,13 @@ mod tests {
             let (mut want_dw, mut want_db) = (vec![0.5f64; w.len()], vec![0.25f64; b.len()]);
             let mut want_dx: Vec<f64> = values(x.len(), 5).into_iter().map(f64::from).collect();
             let per_channel = shape.filters / shape.in_channels;
+            // One channel and one filter: im2col's and col2im's view of a single channel.
+            let single = ConvShape { in_channels: 1, groups: 1, filters: 1, ..shape };
             for n in 0..rows {
                 for f in 0..shape.filters {
                     let c = f / per_channel;
                     let x = &x[n * shape.input_len() + c * hw..][..hw];
-                    im2col(
-                        &ConvShape { in_channels: 1, groups: 1, filters: 1, ..shape },
-                        x,
-                        &mut cols,
-                    );
+                    im2col(&single, x, &mut cols);
                     let (out, dy) = (
                         n * shape.output_len() + f * plane,
                         &dy[n * shape.output_len() + f * plane..][..plane],
@@ -1464,11 +1462,7 @@ mod tests {
                         for p in 0..plane {
                             dcols[t * plane + p] = 1.0;
                             let mut unit = vec![0.0f32; hw];
-                            col2im(
-                                &ConvShape { in_channels: 1, groups: 1, filters: 1, ..shape },
-                                &dcols,
-                                &mut unit,
-                            );
+                            col2im(&single, &dcols, &mut unit);
                             dcols[t * plane + p] = 0.0;
                             for (i, &u) in unit.iter().enumerate() {
                                 want_dx[n * shape.input_len() + c * hw + i] +=

@@ -111,7 +111,7 @@ pub(super) fn forward(
     let layout = Layout::of(shape);
     let (padded, rest) = scratch.split_at_mut(layout.padded());
     let run = &mut rest[..layout.run];
-    let taps = shape.kernel[0] * shape.kernel[1];
+    let taps = shape.taps();
     let per_channel = shape.filters / shape.groups;
     let plane = layout.oh * layout.ow;
     let mut filters = weight.chunks_exact(taps).zip(y.chunks_exact_mut(plane));
@@ -166,7 +166,7 @@ pub(super) fn backward(
     let layout = Layout::of(shape);
     let (padded, rest) = scratch.split_at_mut(layout.padded());
     let run = &mut rest[..layout.run];
-    let (taps, hw) = (shape.kernel[0] * shape.kernel[1], shape.height * shape.width);
+    let (taps, hw) = (shape.taps(), shape.height * shape.width);
     let per_channel = shape.filters / shape.groups;
     let plane = layout.oh * layout.ow;
     for (c, x) in x.chunks_exact(hw).enumerate() {
