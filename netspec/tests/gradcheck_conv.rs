@@ -45,7 +45,7 @@ spec!(batchnorm_conv, network Net {
     flatten; dense 3; loss softmax_cross_entropy;
 });
 spec!(conv_options, network Net {
-    input image(4, 9, 7); batch 3;
+    input image(2, 7, 5); batch 3;
     conv 4 kernel (4, 3) stride (2, 1) pad (1, 2) dilation (1, 2); tanh;
     conv 4 kernel 3 pad 1 groups 4; relu; conv 6 kernel 1 groups 2 bias none; tanh;
     avgpool 3 stride 2 pad 1 count_pad false; global_maxpool; dense 3;
@@ -67,15 +67,15 @@ spec!(sequence_global_avg, network Net {
 });
 spec!(residual, network Net {
     input image(2, 4, 4); batch 3;
-    conv 3 kernel 3 pad 1;
-    residual { conv 3 kernel 3 pad 1; tanh; conv 3 kernel 3 pad 1; }
+    conv 2 kernel 3 pad 1;
+    residual { conv 2 kernel 3 pad 1; tanh; conv 2 kernel 3 pad 1; }
     flatten; dense 3; loss softmax_cross_entropy;
     penalty l2 1e-2;
 });
 spec!(stochastic_depth, network Net {
     input image(2, 4, 4); batch 8;
-    conv 3 kernel 3 pad 1;
-    residual stochastic_depth 0.5 { conv 3 kernel 3 pad 1; batchnorm; relu; conv 3 kernel 3 pad 1; }
+    conv 2 kernel 3 pad 1;
+    residual stochastic_depth 0.5 { conv 2 kernel 3 pad 1; batchnorm; relu; conv 2 kernel 3 pad 1; }
     maxpool 2; flatten; dense 3; loss softmax_cross_entropy;
 });
 spec!(shortcut, network Net {
