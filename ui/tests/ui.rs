@@ -2,7 +2,7 @@
 //! mistakes whose diagnostics (one error at the offending token, then its help at the same
 //! token, since a stable proc macro cannot print `= help:` below a location) are
 //! pinned in `tests/ui/fail/*.stderr`. Regenerate those with
-//! `TRYBUILD=overwrite cargo test -p netspec --test ui`, then read every diff.
+//! `TRYBUILD=overwrite cargo test -p netspec-ui`, then read every diff.
 
 #[test]
 fn ui() {
