@@ -105,31 +105,64 @@ pub(crate) fn in_shards<S: Shards>(work: S, count: usize, groups: usize, f: &(im
     );
 }
 
-/// Matching pieces of two slices, `shard` elements per shard.
-struct RowPieces<'a, A, B> {
-    x: &'a [A],
-    y: &'a mut [B],
+/// Matching pieces of `R` shared and `W` mutable slices, each cut at the same offsets,
+/// `shard` elements per piece (an empty slice yields empty pieces); `start` is the offset of
+/// the first one.
+struct Pieces<'a, A, B, const R: usize, const W: usize> {
+    start: usize,
+    read: [&'a [A]; R],
+    write: [&'a mut [B]; W],
     shard: usize,
 }
 
-impl<A: Sync, B: Send> Shards for RowPieces<'_, A, B> {
+impl<A: Sync, B: Send, const R: usize, const W: usize> Shards for Pieces<'_, A, B, R, W> {
     fn split(self, k: usize) -> (Self, Self) {
-        let at = (k * self.shard).min(self.x.len()).min(self.y.len());
-        let ((x0, x1), (y0, y1)) = (self.x.split_at(at), self.y.split_at_mut(at));
-        let shard = self.shard;
-        (RowPieces { x: x0, y: y0, shard }, RowPieces { x: x1, y: y1, shard })
+        let at = k * self.shard;
+        let read = self.read.map(|s| s.split_at(at.min(s.len())));
+        let mut write = self.write.map(|s| s.split_at_mut(at.min(s.len())));
+        let (start, shard) = (self.start, self.shard);
+        let first = Pieces {
+            start,
+            read: read.map(|(first, _)| first),
+            write: core::array::from_fn(|i| core::mem::take(&mut write[i].0)),
+            shard,
+        };
+        let rest = Pieces {
+            start: start + at,
+            read: read.map(|(_, rest)| rest),
+            write: core::array::from_fn(|i| core::mem::take(&mut write[i].1)),
+            shard,
+        };
+        (first, rest)
     }
 }
 
-/// Runs `f` on matching pieces of `x` and `y` of `shard` rows each (the last one shorter), in
-/// `groups` groups of consecutive pieces ([`in_shards`]): for row-wise kernels, whose rows come
-/// out the same whichever piece holds them.
+/// Runs `f(start, read, write)` on matching pieces of the slices `read` and `write`, `shard`
+/// elements each (the last one shorter; `start` is the pieces' offset in the slices), in
+/// `groups` groups of consecutive pieces ([`in_shards`]): for kernels that work element by
+/// element or row by row, whose results come out the same whichever piece holds them. The
+/// pieces cover the longest slice.
+pub(crate) fn in_pieces<A: Sync, B: Send, const R: usize, const W: usize>(
+    read: [&[A]; R],
+    write: [&mut [B]; W],
+    shard: usize,
+    groups: usize,
+    f: &(impl Fn(usize, [&[A]; R], [&mut [B]; W]) + Sync),
+) {
+    let len = read.iter().map(|s| s.len()).chain(write.iter().map(|s| s.len())).max();
+    let count = len.unwrap_or(0).div_ceil(shard.max(1));
+    let work = Pieces { start: 0, read, write, shard: shard.max(1) };
+    in_shards(work, count, groups, &|p: Pieces<'_, A, B, R, W>| f(p.start, p.read, p.write));
+}
+
+/// [`in_pieces`] on one shared and one mutable slice of rows, `shard` rows per piece.
 pub(crate) fn in_row_shards<A: Sync, B: Send>(
     (x, y): (&[A], &mut [B]),
     shard: usize,
     groups: usize,
     f: &(impl Fn(&[A], &mut [B]) + Sync),
 ) {
-    let count = y.len().min(x.len()).div_ceil(shard);
-    in_shards(RowPieces { x, y, shard }, count, groups, &|p: RowPieces<'_, A, B>| f(p.x, p.y));
+    let rows = x.len().min(y.len());
+    let (x, y) = (&x[..rows], &mut y[..rows]);
+    in_pieces([x], [y], shard, groups, &|_, [x], [y]| f(x, y));
 }

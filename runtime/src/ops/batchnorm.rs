@@ -281,43 +281,253 @@ type Running<'a> = Option<(&'a mut [f32], &'a mut [f32])>;
 /// (`channels` values).
 type Keep<'a> = Option<(&'a mut [f32], &'a mut [f32])>;
 
-/// The batch-statistics kernels, built for AVX2 where the CPU has it (their f64 sums run 4
+/// Channels whose statistics one parallel pass holds (on the stack).
+const CHANNEL_BLOCK: usize = 64;
+
+/// How a pass over the batch is cut: `(threads, channels per block)`. On one thread a block is
+/// one channel (its values stay in the cache from the sums to the normalization); on more,
+/// [`CHANNEL_BLOCK`] channels are summed channel by channel across the threads, then
+/// normalized across them in pieces of rows. Every value comes from the same operations
+/// either way, so the thread count changes no bit.
+fn channel_blocks(len: usize) -> (usize, usize) {
+    // About four multiply-adds per value: two sums and the normalization (forward), two sums
+    // and the input gradient (backward).
+    let threads = crate::threads::for_work(4 * len as u64);
+    let block = if threads > 1 { CHANNEL_BLOCK } else { 1 };
+    (threads, block)
+}
+
+/// Values per piece of whole rows when `len` values are cut for `threads` threads.
+fn row_pieces(shape: NormShape, len: usize, threads: usize) -> usize {
+    let width = shape.width().max(1);
+    (len / width).div_ceil(threads).max(1) * width
+}
+
+/// Runs `f(c)` for each channel `c` of `first..first + out.len()` across `threads` threads,
+/// into `out[c - first]`.
+fn per_channel<T: Send>(
+    first: usize,
+    out: &mut [T],
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+) {
+    let none: [&[f32]; 0] = [];
+    crate::threads::in_pieces(none, [out], 1, threads, &|i, [], [piece]| {
+        piece[0] = f(first + i);
+    });
+}
+
+/// The kernels the passes call: the dispatched builds, or in the tests the baseline ones.
+#[derive(Clone, Copy)]
+struct Kernels {
+    mean_var: fn(NormShape, &[f32], usize) -> (f64, f64),
+    grad_sums: fn(NormShape, &[f32], &[f32], usize) -> [f64; 2],
+    normalize_rows: NormalizeRows,
+    input_grad_rows: InputGradRows,
+}
+
+/// [`dispatch::normalize_rows`]'s signature.
+type NormalizeRows = fn(NormShape, usize, &[Normalize], &[f32], &mut [f32], &mut [f32]);
+
+/// [`dispatch::input_grad_rows`]'s signature.
+type InputGradRows = fn(NormShape, usize, &[InputGrad], &[f32], &[f32], &mut [f32]);
+
+const DISPATCHED: Kernels = Kernels {
+    mean_var: dispatch::mean_var,
+    grad_sums: dispatch::grad_sums,
+    normalize_rows: dispatch::normalize_rows,
+    input_grad_rows: dispatch::input_grad_rows,
+};
+
+/// Normalizing one channel: `x_hat = (x - mean) * istd`, `y = scale * x_hat + shift`.
+#[derive(Clone, Copy, Default)]
+struct Normalize {
+    mean: f32,
+    istd: f32,
+    scale: f32,
+    shift: f32,
+}
+
+/// One channel's input gradient: `dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat)`,
+/// `scale = gamma * inv_std`.
+#[derive(Clone, Copy, Default)]
+struct InputGrad {
+    scale: f32,
+    mean_dy: f32,
+    mean_dy_xhat: f32,
+}
+
+/// `y = gamma * x_hat + beta` (`y = x_hat` without `affine`), `x_hat = (x - mean) * inv_std`
+/// with the mean and biased variance of each channel over the rows of `x`; `keep` receives
+/// `x_hat` and `inv_std` for the backward pass, and `running` (mean, var) the update
+/// `running = (1 - momentum) running + momentum batch` with the unbiased variance.
+fn normalize_batch(
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    keep: Keep<'_>,
+    affine: Affine<'_>,
+    running: Running<'_>,
+) {
+    normalize_batch_with(DISPATCHED, shape, x, y, keep, affine, running);
+}
+
+/// [`normalize_batch`] through `kernels`.
+fn normalize_batch_with(
+    kernels: Kernels,
+    shape: NormShape,
+    x: &[f32],
+    y: &mut [f32],
+    mut keep: Keep<'_>,
+    affine: Affine<'_>,
+    mut running: Running<'_>,
+) {
+    let m = shape.count(x.len());
+    let (threads, block) = channel_blocks(x.len());
+    let piece = row_pieces(shape, x.len(), threads);
+    for first in (0..shape.channels).step_by(block) {
+        let count = block.min(shape.channels - first);
+        let mut moments = [(0.0, 0.0); CHANNEL_BLOCK];
+        per_channel(first, &mut moments[..count], threads, |c| (kernels.mean_var)(shape, x, c));
+        let mut norms = [Normalize::default(); CHANNEL_BLOCK];
+        for (i, (&(mean, var), norm)) in moments[..count].iter().zip(&mut norms).enumerate() {
+            let c = first + i;
+            let istd = 1.0 / sqrt(var + f64::from(shape.eps));
+            let (scale, shift) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
+            *norm = Normalize { mean: mean as f32, istd: istd as f32, scale, shift };
+            if let Some((_, inv_std)) = keep.as_mut() {
+                inv_std[c] = istd as f32;
+            }
+            if let Some((running_mean, running_var)) = running.as_mut() {
+                // running = (1 - momentum) running + momentum batch, the unbiased variance.
+                let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
+                let mom = f64::from(shape.momentum);
+                running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
+                running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
+            }
+        }
+        let norms = &norms[..count];
+        let x_hat = keep.as_mut().map_or(&mut [][..], |(x_hat, _)| &mut x_hat[..]);
+        crate::threads::in_pieces([x], [&mut *y, x_hat], piece, threads, &|_, [x], [y, x_hat]| {
+            (kernels.normalize_rows)(shape, first, norms, x, y, x_hat);
+        });
+    }
+}
+
+/// Backward of [`normalize_batch`] through the batch statistics:
+/// `dx = gamma * inv_std / m * (m dy - sum(dy) - x_hat sum(dy x_hat))`, added to `dx` when
+/// given; `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)` when given (gamma 1 without
+/// `affine`).
+fn backward_batch(
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: Option<&[f32]>,
+    dparams: AffineGrads<'_>,
+    dx: Option<&mut [f32]>,
+) {
+    backward_batch_with(DISPATCHED, shape, dy, x_hat, inv_std, gamma, dparams, dx);
+}
+
+/// [`backward_batch`] through `kernels`.
+#[allow(clippy::too_many_arguments)]
+fn backward_batch_with(
+    kernels: Kernels,
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: Option<&[f32]>,
+    mut dparams: AffineGrads<'_>,
+    mut dx: Option<&mut [f32]>,
+) {
+    let m = shape.count(dy.len());
+    let (threads, block) = channel_blocks(dy.len());
+    let piece = row_pieces(shape, dy.len(), threads);
+    for first in (0..shape.channels).step_by(block) {
+        let count = block.min(shape.channels - first);
+        let mut sums = [[0.0; 2]; CHANNEL_BLOCK];
+        per_channel(first, &mut sums[..count], threads, |c| {
+            (kernels.grad_sums)(shape, dy, x_hat, c)
+        });
+        let mut terms = [InputGrad::default(); CHANNEL_BLOCK];
+        for (i, (&[sum_dy, sum_dy_xhat], term)) in sums[..count].iter().zip(&mut terms).enumerate()
+        {
+            let c = first + i;
+            if let Some((dgamma, dbeta)) = dparams.as_mut() {
+                dgamma[c] += sum_dy_xhat as f32;
+                dbeta[c] += sum_dy as f32;
+            }
+            *term = InputGrad {
+                scale: gamma.map_or(1.0, |gamma| gamma[c]) * inv_std[c],
+                mean_dy: (sum_dy / m as f64) as f32,
+                mean_dy_xhat: (sum_dy_xhat / m as f64) as f32,
+            };
+        }
+        let Some(dx) = dx.as_deref_mut() else { continue };
+        let terms = &terms[..count];
+        crate::threads::in_pieces([dy, x_hat], [dx], piece, threads, &|_, [dy, x_hat], [dx]| {
+            (kernels.input_grad_rows)(shape, first, terms, dy, x_hat, dx);
+        });
+    }
+}
+
+/// Backward of [`forward_train`] through the batch statistics:
+/// `dx = gamma * inv_std / m * (m dy - sum(dy) - x_hat sum(dy x_hat))`, added to `dx` when given;
+/// `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_train(
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    backward_batch(shape, dy, x_hat, inv_std, Some(gamma), Some((dgamma, dbeta)), dx);
+}
+
+/// The kernels of the passes above, built for AVX2 where the CPU has it (the f64 sums run 4
 /// lanes to a register) and for the baseline.
 #[cfg_attr(not(test), allow(dead_code))] // the baseline build is called by the tests only
 mod dispatch {
     use super::*;
 
     crate::ops::kernels::dispatched_kernels! {
-        /// `y = gamma * x_hat + beta` (`y = x_hat` without `affine`), `x_hat = (x - mean) *
-        /// inv_std` with the mean and biased variance of each channel over the rows of `x`;
-        /// `keep` receives `x_hat` and `inv_std` for the backward pass, and `running` (mean,
-        /// var) the update `running = (1 - momentum) running + momentum batch` with the
-        /// unbiased variance.
-        fn normalize_batch<>(
+        /// The mean and biased variance of channel `c` over the rows of `x`, summed in f64.
+        fn mean_var<>(shape: NormShape, x: &[f32], c: usize) -> (f64, f64)
+            = mean_var_body, mean_var_body;
+
+        /// `[sum(dy), sum(dy x_hat)]` of channel `c` over the rows, in f64.
+        fn grad_sums<>(shape: NormShape, dy: &[f32], x_hat: &[f32], c: usize) -> [f64; 2]
+            = grad_sums_body, grad_sums_body;
+
+        /// Channels `first..first + norms.len()` of whole rows of `x` normalized into `y`
+        /// (and `x_hat`, unless it is empty).
+        fn normalize_rows<>(
             shape: NormShape,
+            first: usize,
+            norms: &[Normalize],
             x: &[f32],
             y: &mut [f32],
-            keep: Keep<'_>,
-            affine: Affine<'_>,
-            running: Running<'_>,
-        ) = normalize_batch_body, normalize_batch_body;
+            x_hat: &mut [f32],
+        ) = normalize_rows_body, normalize_rows_body;
 
-        /// Backward of [`normalize_batch`] through the batch statistics:
-        /// `dx = gamma * inv_std / m * (m dy - sum(dy) - x_hat sum(dy x_hat))`, added to `dx`
-        /// when given; `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)` when given (gamma 1
-        /// without `affine`).
-        fn backward_batch<>(
+        /// `dx += scale * (dy - mean(dy) - x_hat * mean(dy x_hat))` on channels
+        /// `first..first + terms.len()` of whole rows.
+        fn input_grad_rows<>(
             shape: NormShape,
+            first: usize,
+            terms: &[InputGrad],
             dy: &[f32],
             x_hat: &[f32],
-            inv_std: &[f32],
-            gamma: Option<&[f32]>,
-            dparams: AffineGrads<'_>,
-            dx: Option<&mut [f32]>,
-        ) = backward_batch_body, backward_batch_body;
+            dx: &mut [f32],
+        ) = input_grad_rows_body, input_grad_rows_body;
     }
 }
-use dispatch::{backward_batch, normalize_batch};
 
 /// `[sum f(a[i], b[i])]` over channel `c`'s values in every row of `a` and `b`, in f64 with 8
 /// partial sums per result (one running sum would be a chain of dependent additions), added
@@ -353,104 +563,68 @@ fn channel_sums<const K: usize>(
 }
 
 #[inline(always)]
-fn normalize_batch_body(
+fn mean_var_body(shape: NormShape, x: &[f32], c: usize) -> (f64, f64) {
+    let m = shape.count(x.len()) as f64;
+    let [sum] = channel_sums(shape, c, (x, x), |v, _| [v]);
+    let mean = sum / m;
+    let [squares] = channel_sums(shape, c, (x, x), |v, _| [powi(v - mean, 2)]);
+    (mean, squares / m)
+}
+
+#[inline(always)]
+fn grad_sums_body(shape: NormShape, dy: &[f32], x_hat: &[f32], c: usize) -> [f64; 2] {
+    channel_sums(shape, c, (dy, x_hat), |d, h| [d, d * h])
+}
+
+#[inline(always)]
+fn normalize_rows_body(
     shape: NormShape,
+    first: usize,
+    norms: &[Normalize],
     x: &[f32],
     y: &mut [f32],
-    mut keep: Keep<'_>,
-    affine: Affine<'_>,
-    mut running: Running<'_>,
+    x_hat: &mut [f32],
 ) {
     let width = shape.width();
-    let m = shape.count(x.len());
-    for c in 0..shape.channels {
-        // Batch mean and biased variance, summed in f64.
-        let [sum] = channel_sums(shape, c, (x, x), |v, _| [v]);
-        let mean = sum / m as f64;
-        let [squares] = channel_sums(shape, c, (x, x), |v, _| [powi(v - mean, 2)]);
-        let var = squares / m as f64;
-        let istd = 1.0 / sqrt(var + f64::from(shape.eps));
-        let (mean32, istd32) = (mean as f32, istd as f32);
-        let (scale, shift) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
-        let rows = x.chunks_exact(width).zip(y.chunks_exact_mut(width));
-        match keep.as_mut() {
-            Some((kept, inv_std)) => {
-                for ((x, y), kept) in rows.zip(kept.chunks_exact_mut(width)) {
-                    let range = shape.range(c);
-                    let (x, y, kept) = (&x[range.clone()], &mut y[range.clone()], &mut kept[range]);
-                    for ((&x, y), kept) in x.iter().zip(y).zip(kept) {
-                        *kept = (x - mean32) * istd32;
-                        // y = gamma * x_hat + beta
-                        *y = scale * *kept + shift;
-                    }
+    for (r, (x, y)) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)).enumerate() {
+        for (c, n) in (first..).zip(norms) {
+            let range = shape.range(c);
+            let (x, y) = (&x[range.clone()], &mut y[range.clone()]);
+            if x_hat.is_empty() {
+                for (&x, y) in x.iter().zip(y) {
+                    *y = n.scale * ((x - n.mean) * n.istd) + n.shift;
                 }
-                inv_std[c] = istd32;
-            }
-            None => {
-                for (x, y) in rows {
-                    let range = shape.range(c);
-                    for (&x, y) in x[range.clone()].iter().zip(&mut y[range]) {
-                        *y = scale * ((x - mean32) * istd32) + shift;
-                    }
+            } else {
+                let kept = &mut x_hat[r * width..][range];
+                for ((&x, y), kept) in x.iter().zip(y).zip(kept) {
+                    *kept = (x - n.mean) * n.istd;
+                    // y = gamma * x_hat + beta
+                    *y = n.scale * *kept + n.shift;
                 }
             }
-        }
-        if let Some((running_mean, running_var)) = running.as_mut() {
-            // running = (1 - momentum) running + momentum batch, the unbiased variance.
-            let unbiased = if m > 1 { var * m as f64 / (m - 1) as f64 } else { var };
-            let mom = f64::from(shape.momentum);
-            running_mean[c] = ((1.0 - mom) * f64::from(running_mean[c]) + mom * mean) as f32;
-            running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
         }
     }
 }
 
-/// Backward of [`forward_train`] through the batch statistics:
-/// `dx = gamma * inv_std / m * (m dy - sum(dy) - x_hat sum(dy x_hat))`, added to `dx` when given;
-/// `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward_train(
-    shape: NormShape,
-    dy: &[f32],
-    x_hat: &[f32],
-    inv_std: &[f32],
-    gamma: &[f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-    dx: Option<&mut [f32]>,
-) {
-    backward_batch(shape, dy, x_hat, inv_std, Some(gamma), Some((dgamma, dbeta)), dx);
-}
-
 #[inline(always)]
-fn backward_batch_body(
+fn input_grad_rows_body(
     shape: NormShape,
+    first: usize,
+    terms: &[InputGrad],
     dy: &[f32],
     x_hat: &[f32],
-    inv_std: &[f32],
-    gamma: Option<&[f32]>,
-    mut dparams: AffineGrads<'_>,
-    mut dx: Option<&mut [f32]>,
+    dx: &mut [f32],
 ) {
     let width = shape.width();
-    let m = shape.count(dy.len());
-    for c in 0..shape.channels {
-        let [sum_dy, sum_dy_xhat] = channel_sums(shape, c, (dy, x_hat), |d, h| [d, d * h]);
-        if let Some((dgamma, dbeta)) = dparams.as_mut() {
-            dgamma[c] += sum_dy_xhat as f32;
-            dbeta[c] += sum_dy as f32;
-        }
-        let Some(dx) = dx.as_deref_mut() else { continue };
-        let scale = gamma.map_or(1.0, |gamma| gamma[c]) * inv_std[c];
-        let (mean_dy, mean_dy_xhat) = ((sum_dy / m as f64) as f32, (sum_dy_xhat / m as f64) as f32);
-        for ((dy, x_hat), dx) in
-            dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(dx.chunks_exact_mut(width))
-        {
+    let rows =
+        dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(dx.chunks_exact_mut(width));
+    for ((dy, x_hat), dx) in rows {
+        for (c, t) in (first..).zip(terms) {
             let range = shape.range(c);
             let (dy, x_hat, dx) = (&dy[range.clone()], &x_hat[range.clone()], &mut dx[range]);
             for ((&dy, &x_hat), dx) in dy.iter().zip(x_hat).zip(dx) {
                 // gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat))
-                *dx += scale * (dy - mean_dy - x_hat * mean_dy_xhat);
+                *dx += t.scale * (dy - t.mean_dy - x_hat * t.mean_dy_xhat);
             }
         }
     }
@@ -550,6 +724,61 @@ fn backward_running(
 mod tests {
     use super::*;
 
+    const BASELINE: Kernels = Kernels {
+        mean_var: dispatch::baseline::mean_var,
+        grad_sums: dispatch::baseline::grad_sums,
+        normalize_rows: dispatch::baseline::normalize_rows,
+        input_grad_rows: dispatch::baseline::input_grad_rows,
+    };
+
+    /// The bits of y, inv_std, the running mean and variance (from 0.5 and 2), dgamma and
+    /// dbeta (from 0.25 and 0.5) and dx (from 1) after a training forward and backward pass.
+    fn run_both_passes(
+        kernels: Kernels,
+        shape: NormShape,
+        x: &[f32],
+        dy: &[f32],
+        (gamma, beta): (&[f32], &[f32]),
+    ) -> [Vec<u32>; 7] {
+        let c = shape.channels;
+        let (mut y, mut x_hat, mut inv_std) =
+            (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; c]);
+        let (mut mean, mut var) = (vec![0.5; c], vec![2.0; c]);
+        let keep = Some((&mut x_hat[..], &mut inv_std[..]));
+        let running = Some((&mut mean[..], &mut var[..]));
+        normalize_batch_with(kernels, shape, x, &mut y, keep, Some((gamma, beta)), running);
+        let (mut dgamma, mut dbeta, mut dx) = (vec![0.25; c], vec![0.5; c], vec![1.0; x.len()]);
+        let dparams = Some((&mut dgamma[..], &mut dbeta[..]));
+        let dx_given = Some(&mut dx[..]);
+        backward_batch_with(kernels, shape, dy, &x_hat, &inv_std, Some(gamma), dparams, dx_given);
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect();
+        [bits(&y), bits(&inv_std), bits(&mean), bits(&var), bits(&dgamma), bits(&dbeta), bits(&dx)]
+    }
+
+    /// Past the threshold of work the passes run on blocks of channels across the threads:
+    /// the same bits on 1, 2 and 3 threads, with a block of 64 channels and one of 6, and
+    /// channels of 243 values (8-lane blocks and a remainder).
+    #[cfg(feature = "std")]
+    #[test]
+    fn batch_passes_agree_on_any_thread_count() {
+        let shape = NormShape { channels: 70, spatial: 243, eps: 1e-5, momentum: 0.1 };
+        let len = 62 * 70 * 243;
+        assert!(crate::threads::with_threads(2, || channel_blocks(len)) == (2, CHANNEL_BLOCK));
+        let values = |seed: u32| -> Vec<f32> {
+            let mut rng = crate::Rng::seed(u64::from(seed));
+            (0..len).map(|_| rng.uniform(-2.0, 2.0) + seed as f32).collect()
+        };
+        let (x, dy, gamma, beta) = (values(1), values(2), values(3), values(4));
+        let run = |threads| {
+            crate::threads::with_threads(threads, || {
+                run_both_passes(DISPATCHED, shape, &x, &dy, (&gamma[..70], &beta[..70]))
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
+
     /// The batch-statistics kernels against f64 formulas (within 1e-5 of the values'
     /// scale), on channels of 13 values (8-lane blocks and a remainder), and their AVX2 and
     /// baseline builds bit for bit.
@@ -562,43 +791,8 @@ mod tests {
         };
         let (x, dy) = (values(rows * width, 1), values(rows * width, 2));
         let (gamma, beta) = (values(3, 3), values(3, 4));
-        type Outputs = [Vec<u32>; 7];
-        type Normalize = fn(NormShape, &[f32], &mut [f32], Keep<'_>, Affine<'_>, Running<'_>);
-        type Backward = fn(
-            NormShape,
-            &[f32],
-            &[f32],
-            &[f32],
-            Option<&[f32]>,
-            AffineGrads<'_>,
-            Option<&mut [f32]>,
-        );
-        let run = |normalize: Normalize, backward: Backward| -> Outputs {
-            let (mut y, mut x_hat, mut inv_std) =
-                (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; 3]);
-            let (mut mean, mut var) = (vec![0.5; 3], vec![2.0; 3]);
-            let keep = Some((&mut x_hat[..], &mut inv_std[..]));
-            let running = Some((&mut mean[..], &mut var[..]));
-            normalize(shape, &x, &mut y, keep, Some((&gamma, &beta)), running);
-            let (mut dgamma, mut dbeta, mut dx) = (vec![0.25; 3], vec![0.5; 3], vec![1.0; x.len()]);
-            let dparams = Some((&mut dgamma[..], &mut dbeta[..]));
-            backward(shape, &dy, &x_hat, &inv_std, Some(&gamma), dparams, Some(&mut dx));
-            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect();
-            [
-                bits(&y),
-                bits(&inv_std),
-                bits(&mean),
-                bits(&var),
-                bits(&dgamma),
-                bits(&dbeta),
-                bits(&dx),
-            ]
-        };
-        let got = run(normalize_batch, backward_batch);
-        assert_eq!(
-            got,
-            run(dispatch::baseline::normalize_batch, dispatch::baseline::backward_batch)
-        );
+        let got = run_both_passes(DISPATCHED, shape, &x, &dy, (&gamma, &beta));
+        assert_eq!(got, run_both_passes(BASELINE, shape, &x, &dy, (&gamma, &beta)));
 
         let value = |v: &Vec<u32>, i: usize| f64::from(f32::from_bits(v[i]));
         let m = (rows * shape.spatial) as f64;
