@@ -648,14 +648,11 @@ pub fn assert_matches_oracle(
         }
         let name = net.params.iter().find(|p| (p.offset..p.offset + p.len).contains(&j)).unwrap();
         let error = (analytic as f64 - numeric).abs();
-        // A bias right before a training-mode batch norm has gradient exactly 0 (the batch mean
-        // absorbs any shift); in f32 it is the residue of a sum of terms that cancel, scaled by
-        // gamma / sigma, so it is held to the scale of the network's gradients instead.
-        let absolute = if mode.training && feeds_batch_norm(&net, name) {
-            1e-4 * largest.max(1.0)
-        } else {
-            1e-5
-        };
+        // A bias whose shift a batch norm absorbs has gradient exactly 0; in f32 it is the
+        // residue of a sum of terms that cancel, scaled by gamma / sigma, so it is held to the
+        // scale of the network's gradients instead.
+        let absolute =
+            if shift_absorbed(&net, name, mode.training) { 1e-4 * largest.max(1.0) } else { 1e-5 };
         assert!(
             error <= 1e-3 * numeric.abs() + absolute,
             "training {}: {}[{}]: analytic {analytic}, numeric {numeric}",
@@ -666,18 +663,31 @@ pub fn assert_matches_oracle(
     }
 }
 
-/// Whether `param` is the bias of a layer whose output goes straight into a batch norm.
-fn feeds_batch_norm(net: &ir::Network, param: &ir::Param) -> bool {
-    fn walk(layers: &[ir::Layer], param: &ir::Param) -> bool {
-        layers.windows(2).any(|pair| {
-            pair[0].name == param.layer && matches!(pair[1].op, ir::Op::BatchNorm { .. })
+/// Whether `param` is a bias (or a norm's beta) whose shift a batch norm absorbs, so that its
+/// exact gradient is 0: its layer's output reaches the batch norm through nothing but convs
+/// without padding (which turn a shift of each channel into a shift of each channel), and the
+/// batch norm normalizes by the batch's statistics (training) or by each sample's
+/// (`track_running_stats false`).
+fn shift_absorbed(net: &ir::Network, param: &ir::Param, training: bool) -> bool {
+    fn walk(layers: &[ir::Layer], param: &ir::Param, training: bool) -> bool {
+        let absorbs = |op: &ir::Op| {
+            matches!(op, ir::Op::BatchNorm { track_running_stats, .. }
+                if training || !track_running_stats)
+        };
+        layers.iter().enumerate().any(|(i, layer)| {
+            layer.name == param.layer
+                && layers[i + 1..]
+                    .iter()
+                    .find(|next| !matches!(next.op, ir::Op::Conv { pad: [0, 0], .. }))
+                    .is_some_and(|next| absorbs(&next.op))
         }) || layers.iter().any(|layer| match &layer.op {
             ir::Op::Residual { branch, shortcut, .. } => {
-                walk(branch, param) || walk(shortcut, param)
+                walk(branch, param, training) || walk(shortcut, param, training)
             }
             _ => false,
         })
     }
-    param.role == ir::Role::Bias
-        && (walk(&net.layers, param) || net.heads.iter().any(|h| walk(&h.layers, param)))
+    matches!(param.role, ir::Role::Bias | ir::Role::NormBias)
+        && (walk(&net.layers, param, training)
+            || net.heads.iter().any(|h| walk(&h.layers, param, training)))
 }
