@@ -385,12 +385,14 @@ fn normalize_batch_with(
     let m = shape.count(x.len());
     let (threads, block) = channel_blocks(x.len());
     let piece = row_pieces(shape, x.len(), threads);
+    // Filled block by block (on one thread a block is one channel: made once per pass).
+    let mut moments = [(0.0, 0.0); CHANNEL_BLOCK];
+    let mut norms = [Normalize::default(); CHANNEL_BLOCK];
     for first in (0..shape.channels).step_by(block) {
         let count = block.min(shape.channels - first);
-        let mut moments = [(0.0, 0.0); CHANNEL_BLOCK];
-        per_channel(first, &mut moments[..count], threads, |c| (kernels.mean_var)(shape, x, c));
-        let mut norms = [Normalize::default(); CHANNEL_BLOCK];
-        for (i, (&(mean, var), norm)) in moments[..count].iter().zip(&mut norms).enumerate() {
+        let (moments, norms) = (&mut moments[..count], &mut norms[..count]);
+        per_channel(first, moments, threads, |c| (kernels.mean_var)(shape, x, c));
+        for (i, (&(mean, var), norm)) in moments.iter().zip(norms.iter_mut()).enumerate() {
             let c = first + i;
             let istd = 1.0 / sqrt(var + f64::from(shape.eps));
             let (scale, shift) = affine.map_or((1.0, 0.0), |(gamma, beta)| (gamma[c], beta[c]));
@@ -406,7 +408,7 @@ fn normalize_batch_with(
                 running_var[c] = ((1.0 - mom) * f64::from(running_var[c]) + mom * unbiased) as f32;
             }
         }
-        let norms = &norms[..count];
+        let norms = &*norms;
         let x_hat = keep.as_mut().map_or(&mut [][..], |(x_hat, _)| &mut x_hat[..]);
         crate::threads::in_pieces([x], [&mut *y, x_hat], piece, threads, &|_, [x], [y, x_hat]| {
             (kernels.normalize_rows)(shape, first, norms, x, y, x_hat);
@@ -445,15 +447,14 @@ fn backward_batch_with(
     let m = shape.count(dy.len());
     let (threads, block) = channel_blocks(dy.len());
     let piece = row_pieces(shape, dy.len(), threads);
+    // Filled block by block, as in `normalize_batch_with`.
+    let mut sums = [[0.0; 2]; CHANNEL_BLOCK];
+    let mut terms = [InputGrad::default(); CHANNEL_BLOCK];
     for first in (0..shape.channels).step_by(block) {
         let count = block.min(shape.channels - first);
-        let mut sums = [[0.0; 2]; CHANNEL_BLOCK];
-        per_channel(first, &mut sums[..count], threads, |c| {
-            (kernels.grad_sums)(shape, dy, x_hat, c)
-        });
-        let mut terms = [InputGrad::default(); CHANNEL_BLOCK];
-        for (i, (&[sum_dy, sum_dy_xhat], term)) in sums[..count].iter().zip(&mut terms).enumerate()
-        {
+        let (sums, terms) = (&mut sums[..count], &mut terms[..count]);
+        per_channel(first, sums, threads, |c| (kernels.grad_sums)(shape, dy, x_hat, c));
+        for (i, (&[sum_dy, sum_dy_xhat], term)) in sums.iter().zip(terms.iter_mut()).enumerate() {
             let c = first + i;
             if let Some((dgamma, dbeta)) = dparams.as_mut() {
                 dgamma[c] += sum_dy_xhat as f32;
@@ -466,7 +467,7 @@ fn backward_batch_with(
             };
         }
         let Some(dx) = dx.as_deref_mut() else { continue };
-        let terms = &terms[..count];
+        let terms = &*terms;
         crate::threads::in_pieces([dy, x_hat], [dx], piece, threads, &|_, [dy, x_hat], [dx]| {
             (kernels.input_grad_rows)(shape, first, terms, dy, x_hat, dx);
         });
@@ -763,7 +764,7 @@ mod tests {
     fn batch_passes_agree_on_any_thread_count() {
         let shape = NormShape { channels: 70, spatial: 243, eps: 1e-5, momentum: 0.1 };
         let len = 62 * 70 * 243;
-        assert!(crate::threads::with_threads(2, || channel_blocks(len)) == (2, CHANNEL_BLOCK));
+        assert_eq!(crate::threads::with_threads(2, || channel_blocks(len)), (2, CHANNEL_BLOCK));
         let values = |seed: u32| -> Vec<f32> {
             let mut rng = crate::Rng::seed(u64::from(seed));
             (0..len).map(|_| rng.uniform(-2.0, 2.0) + seed as f32).collect()
