@@ -887,7 +887,9 @@ fn axpy_rows(
     }
 }
 
-/// [`axpy_rows`] for the first `R` rows of `out`, in blocks of 16, 8 and 1 positions.
+/// [`axpy_rows`] for the first `R` rows of `out`, in blocks of 16, 8, 4 and 1 positions (a
+/// 1-position block runs `R` scalar chains: the 4-wide one keeps a 125-position plane's
+/// remainder of 13 to one such block).
 #[inline(always)]
 fn axpy_tile<const R: usize>(
     out: &mut [f32],
@@ -905,6 +907,10 @@ fn axpy_tile<const R: usize>(
     while p + 8 <= plane {
         axpy_block::<R, 8>(out, coefs, r_stride, k_stride, src, plane, p);
         p += 8;
+    }
+    while p + 4 <= plane {
+        axpy_block::<R, 4>(out, coefs, r_stride, k_stride, src, plane, p);
+        p += 4;
     }
     while p < plane {
         axpy_block::<R, 1>(out, coefs, r_stride, k_stride, src, plane, p);

@@ -48,6 +48,11 @@ impl Layout {
     /// `padded` = the `height x width` channel `x` inside a zero border.
     fn pad(&self, shape: &ConvShape, x: &[f32], padded: &mut [f32]) {
         padded.fill(0.0);
+        self.fill_inside(shape, x, padded);
+    }
+
+    /// The inside of `padded` = the channel `x`; the border keeps what it holds.
+    fn fill_inside(&self, shape: &ConvShape, x: &[f32], padded: &mut [f32]) {
         let [ph, pw] = shape.pad;
         for (row, x) in
             padded[ph * self.wp..].chunks_exact_mut(self.wp).zip(x.chunks_exact(shape.width))
@@ -115,40 +120,43 @@ pub(super) fn forward(
     let per_channel = shape.filters / shape.groups;
     let plane = layout.oh * layout.ow;
     let mut filters = weight.chunks_exact(taps).zip(y.chunks_exact_mut(plane));
+    // Zeroed once: only the inside is written below, so the border stays zero.
+    padded.fill(0.0);
     for x in x.chunks_exact(shape.height * shape.width) {
-        layout.pad(shape, x, padded);
+        layout.fill_inside(shape, x, padded);
         for (w, y) in filters.by_ref().take(per_channel) {
-            let mut p = 0;
-            while p + 8 <= run.len() {
-                run_block::<8>(shape, &layout, w, padded, &mut run[p..p + 8], p);
-                p += 8;
-            }
-            while p < run.len() {
-                run_block::<1>(shape, &layout, w, padded, &mut run[p..p + 1], p);
-                p += 1;
-            }
+            // Blocks of 32 positions keep 4 independent 8-lane sums in flight (one sum is a
+            // chain of dependent additions, bound by their latency); then 8, then 1.
+            let p = run_blocks::<32>(shape, &layout, w, padded, run, 0);
+            let p = run_blocks::<8>(shape, &layout, w, padded, run, p);
+            run_blocks::<1>(shape, &layout, w, padded, run, p);
             layout.crop(run, y);
         }
     }
 }
 
-/// Run positions `p..p + W`: `sum_t w[t] padded[p + shift_t]`, from 0, taps in order.
+/// The run from position `p` in blocks of `W` positions while a whole block fits: each
+/// position `sum_t w[t] padded[p + shift_t]`, from 0, taps in order. Returns where it stopped.
 #[inline(always)]
-fn run_block<const W: usize>(
+fn run_blocks<const W: usize>(
     shape: &ConvShape,
     layout: &Layout,
     w: &[f32],
     padded: &[f32],
-    out: &mut [f32],
-    p: usize,
-) {
-    let mut acc = [0.0f32; W];
-    for (&w, shift) in w.iter().zip(layout.shifts(shape)) {
-        for (acc, &v) in acc.iter_mut().zip(&padded[p + shift..][..W]) {
-            *acc += w * v;
+    run: &mut [f32],
+    mut p: usize,
+) -> usize {
+    while p + W <= run.len() {
+        let mut acc = [0.0f32; W];
+        for (&w, shift) in w.iter().zip(layout.shifts(shape)) {
+            for (acc, &v) in acc.iter_mut().zip(&padded[p + shift..][..W]) {
+                *acc += w * v;
+            }
         }
+        run[p..p + W].copy_from_slice(&acc);
+        p += W;
     }
-    out.copy_from_slice(&acc);
+    p
 }
 
 /// The gradients of [`forward`] for one sample: `dweight += dL/dweight` (each tap's dot over
