@@ -987,8 +987,21 @@ fn dot_tile<const R: usize, const C: usize>(
 ) {
     let a: [&[f32]; R] = core::array::from_fn(|r| &a[(f + r) * plane..][..plane]);
     let b: [&[f32]; C] = core::array::from_fn(|c| &b[(q + c) * plane..][..plane]);
+    let sums = dots::<R, C>(a, b);
+    for (r, sums) in sums.iter().enumerate() {
+        for (c, &sum) in sums.iter().enumerate() {
+            dw[(f + r) * cols + q + c] += sum;
+        }
+    }
+}
+
+/// The `R x C` dots `a[r] · b[c]` (all of `a[0]`'s length), each with [`crate::ops::kernels::dot`]'s 8
+/// lanes and reduction tree, then the remainder in order.
+#[inline(always)]
+fn dots<const R: usize, const C: usize>(a: [&[f32]; R], b: [&[f32]; C]) -> [[f32; C]; R] {
+    let len = a[0].len();
     let mut lanes = [[[0.0f32; 8]; C]; R];
-    let whole = plane / 8 * 8;
+    let whole = len / 8 * 8;
     for k in (0..whole).step_by(8) {
         // Copied into registers first, so the lanes stay in registers too.
         let xs: [[f32; 8]; R] = core::array::from_fn(|r| a[r][k..k + 8].try_into().expect("8"));
@@ -1001,16 +1014,16 @@ fn dot_tile<const R: usize, const C: usize>(
             }
         }
     }
-    for r in 0..R {
-        for c in 0..C {
+    core::array::from_fn(|r| {
+        core::array::from_fn(|c| {
             let v = &lanes[r][c];
             let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-            for k in whole..plane {
+            for k in whole..len {
                 sum += a[r][k] * b[c][k];
             }
-            dw[(f + r) * cols + q + c] += sum;
-        }
-    }
+            sum
+        })
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -13,7 +13,7 @@
 //! The forward pass adds the same products in the same order as the im2col kernel (the taps in
 //! order from 0, the padding's zeros included), so its output is bit-identical to it.
 
-use super::{ConvShape, dot_tile};
+use super::{ConvShape, dots};
 
 /// Where a channel's padded copy and the run lie, for one shape.
 struct Layout {
@@ -43,6 +43,12 @@ impl Layout {
     fn shifts(&self, shape: &ConvShape) -> impl Iterator<Item = usize> {
         let ([kh_n, kw_n], [dh, dw], wp) = (shape.kernel, shape.dilation, self.wp);
         (0..kh_n).flat_map(move |kh| (0..kw_n).map(move |kw| kh * dh * wp + kw * dw))
+    }
+
+    /// The offset of tap `t` (the weight's order) in the padded channel: `shifts()`'s `t`-th.
+    fn shift(&self, shape: &ConvShape, t: usize) -> usize {
+        let ([_, kw_n], [dh, dw]) = (shape.kernel, shape.dilation);
+        t / kw_n * dh * self.wp + t % kw_n * dw
     }
 
     /// `padded` = the `height x width` channel `x` inside a zero border.
@@ -174,7 +180,7 @@ fn run_blocks<const W: usize>(
 }
 
 /// The gradients of [`forward`] for one sample: `dweight += dL/dweight` (each tap's dot over
-/// the run, with [`dot_tile`]'s 8 lanes) and `dx += dL/dx` when given.
+/// the run, with [`dots`]' 8 lanes, 4 taps at a time) and `dx += dL/dx` when given.
 #[inline(always)]
 pub(super) fn backward(
     shape: &ConvShape,
@@ -197,9 +203,16 @@ pub(super) fn backward(
         for f in filters.clone() {
             layout.spread(&dy[f * plane..][..plane], run);
             let dw = &mut dweight[f * taps..][..taps];
-            for (t, shift) in layout.shifts(shape).enumerate() {
-                let window = &padded[shift..][..run.len()];
-                dot_tile::<1, 1>(&mut dw[t..=t], run, window, run.len(), 1, 0, 0);
+            // 4 taps per pass over the run: 4 independent sums, not one latency-bound chain.
+            let window = |t: usize| &padded[layout.shift(shape, t)..][..run.len()];
+            let mut t = 0;
+            while t + 4 <= taps {
+                let sums = dots::<1, 4>([&*run], core::array::from_fn(|c| window(t + c)));
+                dw[t..t + 4].iter_mut().zip(sums[0]).for_each(|(dw, sum)| *dw += sum);
+                t += 4;
+            }
+            for (t, dw) in dw.iter_mut().enumerate().skip(t) {
+                *dw += dots::<1, 1>([&*run], [window(t)])[0][0];
             }
         }
         let Some(dx) = dx.as_deref_mut() else { continue };
