@@ -1404,6 +1404,25 @@ mod tests {
         }
     }
 
+    /// A tile of dots gives each dot the bits it has alone (the depthwise weight gradient
+    /// takes 4 taps per pass on this), for lengths with and without a remainder past the 8
+    /// lanes.
+    #[test]
+    fn a_tile_of_dots_gives_each_dot_its_own_bits() {
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * 29 + seed * 13) % 31) as f32 / 7.0 - 2.2).collect()
+        };
+        for len in [1, 7, 8, 21, 173] {
+            let a = values(len, 0);
+            let b: Vec<Vec<f32>> = (1..=4).map(|seed| values(len, seed)).collect();
+            let tile = dots::<1, 4>([&a], core::array::from_fn(|c| &b[c][..]));
+            for (c, b) in b.iter().enumerate() {
+                let alone = dots::<1, 1>([&a], [b])[0][0];
+                assert_eq!(tile[0][c].to_bits(), alone.to_bits(), "len {len}, dot {c}");
+            }
+        }
+    }
+
     /// Depthwise convs with stride 1 run on padded channels ([`depthwise`]): their output is
     /// bit-identical to im2col's summation order, and output, weight, bias and input gradients
     /// are within 1e-6 of f64 loops, for a narrow image (the DS-CNN's 5 columns), a multiplier
