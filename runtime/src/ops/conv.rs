@@ -995,8 +995,8 @@ fn dot_tile<const R: usize, const C: usize>(
     }
 }
 
-/// The `R x C` dots `a[r] · b[c]` (all of `a[0]`'s length), each with [`crate::ops::kernels::dot`]'s 8
-/// lanes and reduction tree, then the remainder in order.
+/// The `R x C` dots `a[r] · b[c]` (all of `a[0]`'s length), each with
+/// [`crate::ops::kernels::dot`]'s 8 lanes and reduction tree, then the remainder in order.
 #[inline(always)]
 fn dots<const R: usize, const C: usize>(a: [&[f32]; R], b: [&[f32]; C]) -> [[f32; C]; R] {
     let len = a[0].len();

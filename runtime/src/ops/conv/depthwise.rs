@@ -45,12 +45,6 @@ impl Layout {
         (0..kh_n).flat_map(move |kh| (0..kw_n).map(move |kw| kh * dh * wp + kw * dw))
     }
 
-    /// The offset of tap `t` (the weight's order) in the padded channel: `shifts()`'s `t`-th.
-    fn shift(&self, shape: &ConvShape, t: usize) -> usize {
-        let ([_, kw_n], [dh, dw]) = (shape.kernel, shape.dilation);
-        t / kw_n * dh * self.wp + t % kw_n * dw
-    }
-
     /// `padded` = the `height x width` channel `x` inside a zero border.
     fn pad(&self, shape: &ConvShape, x: &[f32], padded: &mut [f32]) {
         padded.fill(0.0);
@@ -204,15 +198,16 @@ pub(super) fn backward(
             layout.spread(&dy[f * plane..][..plane], run);
             let dw = &mut dweight[f * taps..][..taps];
             // 4 taps per pass over the run: 4 independent sums, not one latency-bound chain.
-            let window = |t: usize| &padded[layout.shift(shape, t)..][..run.len()];
-            let mut t = 0;
-            while t + 4 <= taps {
-                let sums = dots::<1, 4>([&*run], core::array::from_fn(|c| window(t + c)));
-                dw[t..t + 4].iter_mut().zip(sums[0]).for_each(|(dw, sum)| *dw += sum);
-                t += 4;
+            let window = |shift: usize| &padded[shift..][..run.len()];
+            let mut shifts = layout.shifts(shape);
+            let (dw4, dw1) = dw.as_chunks_mut::<4>();
+            for dw in dw4 {
+                let windows = core::array::from_fn(|_| window(shifts.next().expect("a tap")));
+                let sums = dots::<1, 4>([&*run], windows);
+                dw.iter_mut().zip(sums[0]).for_each(|(dw, sum)| *dw += sum);
             }
-            for (t, dw) in dw.iter_mut().enumerate().skip(t) {
-                *dw += dots::<1, 1>([&*run], [window(t)])[0][0];
+            for (dw, shift) in dw1.iter_mut().zip(shifts) {
+                *dw += dots::<1, 1>([&*run], [window(shift)])[0][0];
             }
         }
         let Some(dx) = dx.as_deref_mut() else { continue };
