@@ -217,13 +217,39 @@ fn shard_body<const FUSED: bool>(s: &Shard<'_>, row0: usize, c: &mut [f32], pack
             {
                 let a = a_panel[p0 * MR..][..kc * MR].as_chunks::<MR>().0;
                 let tile = tile::<FUSED>(a, b);
-                for (i, tile) in tile.iter().enumerate().take(rows - i0) {
-                    let c = &mut c[(i0 + i) * n + j0..][..cols];
-                    for (c, &t) in c.iter_mut().zip(tile) {
-                        *c = if first { t } else { *c + t };
-                    }
-                }
+                let shape = (MR.min(rows - i0), cols);
+                store_tile(&tile, &mut c[i0 * n + j0..], n, shape, first);
             }
+        }
+    }
+}
+
+/// Writes (`first`) or adds the top-left `rows x cols` of `tile` into `c`, whose rows are `n`
+/// apart. A whole tile takes fixed-length rows, so that each row is two vector stores (or
+/// load-add-stores) instead of a loop of unknown length or a `memcpy` call.
+#[inline(always)]
+fn store_tile(
+    tile: &[[f32; NR]; MR],
+    c: &mut [f32],
+    n: usize,
+    (rows, cols): (usize, usize),
+    first: bool,
+) {
+    if (rows, cols) == (MR, NR) {
+        for (i, t) in tile.iter().enumerate() {
+            let c = c[i * n..].first_chunk_mut::<NR>().expect("a whole tile fits in C");
+            if first {
+                *c = *t;
+            } else {
+                c.iter_mut().zip(t).for_each(|(c, t)| *c += t);
+            }
+        }
+        return;
+    }
+    for (i, t) in tile.iter().enumerate().take(rows) {
+        let c = &mut c[i * n..][..cols];
+        for (c, &t) in c.iter_mut().zip(t) {
+            *c = if first { t } else { *c + t };
         }
     }
 }
