@@ -173,12 +173,18 @@ fn pack_b(b: View<'_>, n: usize, k: usize, packed: &mut [f32]) {
 
 /// Lines `l0..l0 + count` of `m` (its columns, or with `m` transposed its rows) as `k` groups
 /// of `L` values, group `p` holding element `p` of each line, zero-padded past `count`: a
-/// panel of [`pack_b`] or a micro-panel of `A`. Contiguous runs are copied as slices.
+/// panel of [`pack_b`] or a micro-panel of `A`. Contiguous runs are copied as slices, whole
+/// groups as arrays.
 #[inline(always)]
 fn pack<const L: usize>(m: View<'_>, (l0, count): (usize, usize), k: usize, out: &mut [[f32; L]]) {
     let out = &mut out[..k];
-    if m.cs == 1 {
-        // Element p of line l at p * rs + l: each group is a run.
+    if m.cs == 1 && count == L {
+        // Element p of line l at p * rs + l: each group is a run, here a whole one, copied as
+        // a fixed-length array (vector moves instead of a `memcpy` call per group).
+        for (p, group) in out.iter_mut().enumerate() {
+            *group = *m.data[p * m.rs + l0..].first_chunk::<L>().expect("a whole group");
+        }
+    } else if m.cs == 1 {
         for (p, group) in out.iter_mut().enumerate() {
             group[..count].copy_from_slice(&m.data[p * m.rs + l0..][..count]);
             group[count..].fill(0.0);
