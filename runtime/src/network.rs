@@ -27,6 +27,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::batch::{BatchError, Divergence, check_labels, check_len, check_rows, check_samples};
 use crate::checkpoint::CheckpointError;
@@ -38,7 +39,9 @@ use crate::pipeline::augment::{Augmentation, Augmenter};
 use crate::pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor};
 use crate::probe::{LayerInfo, LayerView, tensor_norms};
 use crate::rng::Rng;
-use crate::threads::{for_work, in_row_shards, with_threads};
+use crate::threads::{
+    VALUES_PER_PIECE, for_values, for_work, in_pieces, in_row_shards, with_threads,
+};
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
 /// of single-output networks, a generated struct with one array per head otherwise.
@@ -341,10 +344,18 @@ impl Core {
 }
 
 /// Whether every value is finite: the exponent bits of none are all ones. An integer OR over
-/// all values, which vectorizes (a float comparison chain would stop at the first).
+/// each piece's values, which vectorizes (a float comparison chain would stop at the first);
+/// large buffers are checked on several threads.
 fn all_finite(values: &[f32]) -> bool {
     const EXPONENT: u32 = 0x7f80_0000;
-    values.iter().fold(0, |bad, v| bad | u32::from(v.to_bits() & EXPONENT == EXPONENT)) == 0
+    let all = AtomicBool::new(true);
+    let groups = for_values(values.len());
+    in_pieces::<f32, f32, 1, 0>([values], [], VALUES_PER_PIECE, groups, &|_, [v], []| {
+        if v.iter().fold(0, |bad, v| bad | u32::from(v.to_bits() & EXPONENT == EXPONENT)) != 0 {
+            all.store(false, Ordering::Relaxed);
+        }
+    });
+    all.into_inner()
 }
 
 /// The length of the flat buffer a parameter layout table describes (its end).
@@ -914,4 +925,29 @@ fn loss_and_grad_prepared<N: Network>(
     core.last_loss =
         StepLoss { data: data as f32, penalty: penalty as f32, total: (data + penalty) as f32 };
     core.last_loss.total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NaN or an infinity anywhere in a buffer of several pieces is found on any thread
+    /// count, whichever piece holds it.
+    #[test]
+    fn all_finite_finds_a_bad_value_in_any_piece() {
+        let len = 3 * VALUES_PER_PIECE + 5;
+        let mut values: Vec<f32> = (0..len).map(|i| i as f32 * 1e-3 - 7.0).collect();
+        for threads in [1, 2, 3] {
+            with_threads(threads, || {
+                assert!(all_finite(&values));
+                for at in [0, VALUES_PER_PIECE + 1, len - 1] {
+                    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                        let good = core::mem::replace(&mut values[at], bad);
+                        assert!(!all_finite(&values), "{bad} at {at}, {threads} threads");
+                        values[at] = good;
+                    }
+                }
+            });
+        }
+    }
 }

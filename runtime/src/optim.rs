@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use crate::threads::{VALUES_PER_PIECE, for_values, in_pieces};
+
 /// An update rule over a flat parameter buffer.
 pub trait Optimizer {
     /// Applies one update to `params` given `grads` of the same length.
@@ -198,23 +200,27 @@ impl Optimizer for Sgd {
         let decayed = |p: f32, g: f32| if decay { g + wd * p } else { g };
         // One loop per case over zipped slices (no index, no per-value test of the optimizer's
         // state), so the compiler vectorizes it.
+        // Value by value, so pieces on several threads give the same bits as one thread.
+        let groups = for_values(params.len());
         match self.momentum_buffer.as_mut() {
-            None => {
-                for (p, &g) in params.iter_mut().zip(grads) {
+            None => in_pieces([grads], [params], VALUES_PER_PIECE, groups, &|_, [g], [p]| {
+                for (p, &g) in p.iter_mut().zip(g) {
                     // param.add_(grad, alpha=-lr)
                     *p += -lr * decayed(*p, g);
                 }
-            }
+            }),
             Some(buf) => {
-                for ((p, &g), b) in params.iter_mut().zip(grads).zip(buf.iter_mut()) {
-                    let g = decayed(*p, g);
-                    // buf = clone(grad) on the first step, else
-                    // buf.mul_(momentum).add_(grad, alpha=1-dampening)
-                    *b = if first_step { g } else { *b * momentum + one_minus_dampening * g };
-                    // nesterov: grad = grad.add(buf, alpha=momentum); else grad = buf
-                    let g = if nesterov { g + momentum * *b } else { *b };
-                    *p += -lr * g;
-                }
+                in_pieces([grads], [params, buf], VALUES_PER_PIECE, groups, &|_, [g], [p, b]| {
+                    for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
+                        let g = decayed(*p, g);
+                        // buf = clone(grad) on the first step, else
+                        // buf.mul_(momentum).add_(grad, alpha=1-dampening)
+                        *b = if first_step { g } else { *b * momentum + one_minus_dampening * g };
+                        // nesterov: grad = grad.add(buf, alpha=momentum); else grad = buf
+                        let g = if nesterov { g + momentum * *b } else { *b };
+                        *p += -lr * g;
+                    }
+                })
             }
         }
     }
@@ -385,37 +391,43 @@ impl Optimizer for Adam {
         let eps = self.eps as f32;
         let neg_step_size = (-step_size) as f32;
 
-        for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
-            let mut g = g;
-            if decay {
-                if self.decoupled_weight_decay {
-                    // param.mul_(1 - lr * weight_decay)
-                    *p *= decoupled_factor;
-                } else {
-                    // grad = grad.add(param, alpha=weight_decay)
-                    g += wd * *p;
+        let (decoupled, amsgrad) = (self.decoupled_weight_decay, self.amsgrad);
+        let state =
+            [params, &mut self.exp_avg[..], &mut self.exp_avg_sq[..], &mut self.max_exp_avg_sq[..]];
+        // Value by value, so pieces on several threads give the same bits as one thread.
+        let groups = for_values(grads.len());
+        in_pieces([grads], state, VALUES_PER_PIECE, groups, &|_, [g], [p, m, v, max]| {
+            for (i, (p, &g)) in p.iter_mut().zip(g).enumerate() {
+                let mut g = g;
+                if decay {
+                    if decoupled {
+                        // param.mul_(1 - lr * weight_decay)
+                        *p *= decoupled_factor;
+                    } else {
+                        // grad = grad.add(param, alpha=weight_decay)
+                        g += wd * *p;
+                    }
                 }
+                let (m, v) = (&mut m[i], &mut v[i]);
+                // exp_avg.lerp_(grad, 1 - beta1)
+                *m = lerp(*m, g, one_minus_beta1);
+                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                *v *= beta2;
+                *v += one_minus_beta2 * g * g;
+                let second = if amsgrad {
+                    // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
+                    let max = &mut max[i];
+                    *max = max.max(*v);
+                    *max
+                } else {
+                    *v
+                };
+                // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+                let denom = second.sqrt() / bc2_sqrt + eps;
+                // param.addcdiv_(exp_avg, denom, value=-step_size)
+                *p += neg_step_size * *m / denom;
             }
-            let m = &mut self.exp_avg[i];
-            let v = &mut self.exp_avg_sq[i];
-            // exp_avg.lerp_(grad, 1 - beta1)
-            *m = lerp(*m, g, one_minus_beta1);
-            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            *v *= beta2;
-            *v += one_minus_beta2 * g * g;
-            let second = if self.amsgrad {
-                // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
-                let max = &mut self.max_exp_avg_sq[i];
-                *max = max.max(*v);
-                *max
-            } else {
-                *v
-            };
-            // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-            let denom = second.sqrt() / bc2_sqrt + eps;
-            // param.addcdiv_(exp_avg, denom, value=-step_size)
-            *p += neg_step_size * *m / denom;
-        }
+        });
     }
 
     fn lr(&self) -> f64 {
@@ -686,6 +698,45 @@ mod tests {
         for (name, opt) in opts.iter_mut() {
             let err = converges(opt.as_mut(), 2000);
             assert!(err < 1e-3, "{name}: max |p - c| = {err}");
+        }
+    }
+
+    /// Steps over buffers of several pieces (on several threads) give each value the bits it
+    /// gets alone: the same for 1, 2 and 3 threads, and the same as a one-piece buffer holding
+    /// only the first or only the last values.
+    #[test]
+    fn steps_over_many_pieces_give_each_value_its_own_bits_for_any_thread_count() {
+        let len = 3 * VALUES_PER_PIECE + 5;
+        let wave = |i: usize, k: usize, m: usize| ((i * k) % m) as f32 / m as f32 - 0.5;
+        let grads: Vec<f32> = (0..len).map(|i| wave(i, 7919, 1000)).collect();
+        let params: Vec<f32> = (0..len).map(|i| wave(i, 104_729, 997)).collect();
+        let builds: [fn() -> Box<dyn Optimizer>; 4] = [
+            || Box::new(Sgd::new(0.1).build().unwrap()),
+            || {
+                Box::new(
+                    Sgd::new(0.1).momentum(0.9).nesterov(true).weight_decay(0.01).build().unwrap(),
+                )
+            },
+            || Box::new(Adam::new().amsgrad(true).weight_decay(0.01).build().unwrap()),
+            || Box::new(Adam::adamw().build().unwrap()),
+        ];
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        for (b, build) in builds.iter().enumerate() {
+            let run = |threads: usize, range: core::ops::Range<usize>| {
+                crate::threads::with_threads(threads, || {
+                    let (mut opt, mut p) = (build(), params[range.clone()].to_vec());
+                    for _ in 0..3 {
+                        opt.step(&mut p, &grads[range.clone()]);
+                    }
+                    bits(&p)
+                })
+            };
+            let one = run(1, 0..len);
+            for threads in [2, 3] {
+                assert_eq!(run(threads, 0..len), one, "optimizer {b}, {threads} threads");
+            }
+            assert_eq!(run(1, 0..1000), one[..1000], "optimizer {b}, first values");
+            assert_eq!(run(1, len - 1000..len), one[len - 1000..], "optimizer {b}, last values");
         }
     }
 }

@@ -66,6 +66,19 @@ pub(crate) fn for_work(macs: u64) -> usize {
     if macs >= crate::ops::gemm::PARALLEL_MIN as u64 { threads() } else { 1 }
 }
 
+/// Values per piece of a pass that works value by value over a flat buffer (an optimizer
+/// step, a finiteness check): 2^16 values take tens of microseconds, against a few for a
+/// rayon hand-off.
+#[cfg(feature = "std")]
+pub(crate) const VALUES_PER_PIECE: usize = 1 << 16;
+
+/// Threads for a value-by-value pass over `len` values: [`threads`] from two pieces of
+/// [`VALUES_PER_PIECE`] on, else 1.
+#[cfg(feature = "std")]
+pub(crate) fn for_values(len: usize) -> usize {
+    if len >= 2 * VALUES_PER_PIECE { threads() } else { 1 }
+}
+
 /// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
 #[cfg(feature = "std")]
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
