@@ -10,6 +10,7 @@
 //! caller-owned workspace of [`workspace_len`] values: nothing allocates.
 
 use crate::ops::kernels::Isa;
+use crate::threads::in_pieces;
 
 /// Rows of the register tile (rows of `A` per micro-panel).
 pub const MR: usize = 4;
@@ -94,10 +95,10 @@ pub fn gemm_on(
         return;
     }
     let (packed_b, packed_a) = work[..workspace_len(m, n, k)].split_at_mut(n.div_ceil(NR) * NR * k);
-    pack_b(b, n, k, packed_b);
+    let groups = crate::threads::for_work((m * n * k) as u64);
+    pack_b(b, (n, k), packed_b, groups);
     let fused = isa == Isa::Avx2Fma && Isa::detect() == Isa::Avx2Fma;
     let shard = Shard { n, k, a, packed_b, accumulate, fused };
-    let groups = crate::threads::for_work((m * n * k) as u64);
     let shards = m.div_ceil(SHARD_ROWS);
     let a_len = SHARD_ROWS * k;
     run_groups(&shard, 0, shards, groups.clamp(1, shards.max(1)), c, packed_a, a_len);
@@ -164,11 +165,14 @@ fn shard_avx2_fma(shard: &Shard<'_>, row0: usize, c: &mut [f32], packed_a: &mut 
     shard_body::<true>(shard, row0, c, packed_a);
 }
 
-/// `B` (`k x n`) as panels of [`NR`] columns, each `k` rows of `NR` values, zero-padded.
-fn pack_b(b: View<'_>, n: usize, k: usize, packed: &mut [f32]) {
-    for (j0, panel) in (0..n).step_by(NR).zip(packed.chunks_exact_mut(NR * k)) {
+/// `B` (`k x n`) as panels of [`NR`] columns, each `k` rows of `NR` values, zero-padded; the
+/// panels in `groups` groups, each on its own thread (a copy: any grouping gives the same).
+fn pack_b(b: View<'_>, (n, k): (usize, usize), packed: &mut [f32], groups: usize) {
+    let panel_len = NR * k;
+    in_pieces::<f32, f32, 0, 1>([], [packed], panel_len, groups, &|start, [], [panel]| {
+        let j0 = start / panel_len * NR;
         pack(b, (j0, NR.min(n - j0)), k, panel.as_chunks_mut::<NR>().0);
-    }
+    });
 }
 
 /// Lines `l0..l0 + count` of `m` (its columns, or with `m` transposed its rows) as `k` groups
