@@ -199,8 +199,8 @@ impl Optimizer for Sgd {
         // grad = grad.add(param, alpha=weight_decay)
         let decayed = |p: f32, g: f32| if decay { g + wd * p } else { g };
         // One loop per case over zipped slices (no index, no per-value test of the optimizer's
-        // state), so the compiler vectorizes it.
-        // Value by value, so pieces on several threads give the same bits as one thread.
+        // state), so the compiler vectorizes it; value by value, so pieces on several threads
+        // give the same bits as one thread.
         let groups = for_values(params.len());
         match self.momentum_buffer.as_mut() {
             None => in_pieces([grads], [params], VALUES_PER_PIECE, groups, &|_, [g], [p]| {
