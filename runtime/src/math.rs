@@ -36,6 +36,7 @@ macro_rules! real {
             fn powi(self, n: i32) -> Self {
                 <$t>::powi(self, n)
             }
+            #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
             }
@@ -112,7 +113,7 @@ pub(crate) fn powi<T: Real>(x: T, n: i32) -> T {
 }
 
 /// `x * a + b` with one rounding (an FMA instruction where the build enables it).
-#[inline]
+#[inline(always)]
 pub(crate) fn mul_add<T: Real>(x: T, a: T, b: T) -> T {
     x.mul_add(a, b)
 }

@@ -564,7 +564,7 @@ fn channel_sums<const K: usize>(
 }
 
 #[inline(always)]
-fn mean_var_body(shape: NormShape, x: &[f32], c: usize) -> (f64, f64) {
+fn mean_var_body<const FUSED: bool>(shape: NormShape, x: &[f32], c: usize) -> (f64, f64) {
     let m = shape.count(x.len()) as f64;
     let [sum] = channel_sums(shape, c, (x, x), |v, _| [v]);
     let mean = sum / m;
@@ -573,12 +573,17 @@ fn mean_var_body(shape: NormShape, x: &[f32], c: usize) -> (f64, f64) {
 }
 
 #[inline(always)]
-fn grad_sums_body(shape: NormShape, dy: &[f32], x_hat: &[f32], c: usize) -> [f64; 2] {
+fn grad_sums_body<const FUSED: bool>(
+    shape: NormShape,
+    dy: &[f32],
+    x_hat: &[f32],
+    c: usize,
+) -> [f64; 2] {
     channel_sums(shape, c, (dy, x_hat), |d, h| [d, d * h])
 }
 
 #[inline(always)]
-fn normalize_rows_body(
+fn normalize_rows_body<const FUSED: bool>(
     shape: NormShape,
     first: usize,
     norms: &[Normalize],
@@ -608,7 +613,7 @@ fn normalize_rows_body(
 }
 
 #[inline(always)]
-fn input_grad_rows_body(
+fn input_grad_rows_body<const FUSED: bool>(
     shape: NormShape,
     first: usize,
     terms: &[InputGrad],

@@ -29,6 +29,7 @@ use core::fmt;
 use core::ops::Range;
 
 use crate::ops::gemm::{MR, View, gemm, workspace_len};
+use crate::ops::kernels::mul_add;
 
 mod depthwise;
 
@@ -668,7 +669,7 @@ crate::ops::kernels::dispatched_kernels! {
 }
 
 #[inline(always)]
-fn forward_body(
+fn forward_body<const FUSED: bool>(
     shape: ConvShape,
     weight: &[f32],
     bias: Option<&[f32]>,
@@ -694,7 +695,12 @@ fn forward_body(
             y.fill(0.0);
             for g in 0..shape.groups {
                 let cols = columns(&shape, &x[groups.input(g)], scratch);
-                forward_product(&mut y[groups.output(g)], &weight[groups.weight(g)], cols, plane);
+                forward_product::<FUSED>(
+                    &mut y[groups.output(g)],
+                    &weight[groups.weight(g)],
+                    cols,
+                    plane,
+                );
             }
         }
         if let Some(bias) = bias {
@@ -837,9 +843,9 @@ fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
 /// The forward product of one group: `y[f, :] += sum_q w[f, q] cols[q, :]`, summed over the
 /// taps `q` in order (`w` holds the group's filters, `taps` values each).
 #[inline(always)]
-fn forward_product(y: &mut [f32], weight: &[f32], cols: &[f32], plane: usize) {
+fn forward_product<const FUSED: bool>(y: &mut [f32], weight: &[f32], cols: &[f32], plane: usize) {
     let taps = cols.len() / plane;
-    axpy_rows(y, weight, taps, 1, cols, plane);
+    axpy_rows::<FUSED>(y, weight, taps, 1, cols, plane);
 }
 
 // The two matrix products of a conv layer over one sample's columns, register-tiled (as the
@@ -852,7 +858,7 @@ fn forward_product(y: &mut [f32], weight: &[f32], cols: &[f32], plane: usize) {
 /// cols[q]`) and the input gradient (`dcols[q] += w[f, q] dy[f]`). Tiles of 4 rows x 16
 /// positions stay in registers across every `k`.
 #[inline(always)]
-fn axpy_rows(
+fn axpy_rows<const FUSED: bool>(
     out: &mut [f32],
     coefs: &[f32],
     r_stride: usize,
@@ -864,7 +870,7 @@ fn axpy_rows(
     let rows = out.len() / plane;
     let mut r = 0;
     while r + R <= rows {
-        axpy_tile::<R>(
+        axpy_tile::<FUSED, R>(
             &mut out[r * plane..],
             &coefs[r * r_stride..],
             r_stride,
@@ -875,7 +881,7 @@ fn axpy_rows(
         r += R;
     }
     while r < rows {
-        axpy_tile::<1>(
+        axpy_tile::<FUSED, 1>(
             &mut out[r * plane..],
             &coefs[r * r_stride..],
             r_stride,
@@ -891,7 +897,7 @@ fn axpy_rows(
 /// 1-position block runs `R` scalar chains: the 4-wide one keeps a 125-position plane's
 /// remainder of 13 to one such block).
 #[inline(always)]
-fn axpy_tile<const R: usize>(
+fn axpy_tile<const FUSED: bool, const R: usize>(
     out: &mut [f32],
     coefs: &[f32],
     r_stride: usize,
@@ -901,26 +907,26 @@ fn axpy_tile<const R: usize>(
 ) {
     let mut p = 0;
     while p + 16 <= plane {
-        axpy_block::<R, 16>(out, coefs, r_stride, k_stride, src, plane, p);
+        axpy_block::<FUSED, R, 16>(out, coefs, r_stride, k_stride, src, plane, p);
         p += 16;
     }
     while p + 8 <= plane {
-        axpy_block::<R, 8>(out, coefs, r_stride, k_stride, src, plane, p);
+        axpy_block::<FUSED, R, 8>(out, coefs, r_stride, k_stride, src, plane, p);
         p += 8;
     }
     while p + 4 <= plane {
-        axpy_block::<R, 4>(out, coefs, r_stride, k_stride, src, plane, p);
+        axpy_block::<FUSED, R, 4>(out, coefs, r_stride, k_stride, src, plane, p);
         p += 4;
     }
     while p < plane {
-        axpy_block::<R, 1>(out, coefs, r_stride, k_stride, src, plane, p);
+        axpy_block::<FUSED, R, 1>(out, coefs, r_stride, k_stride, src, plane, p);
         p += 1;
     }
 }
 
 /// Positions `p..p + W` of [`axpy_tile`]'s `R` rows, in registers across every `k`.
 #[inline(always)]
-fn axpy_block<const R: usize, const W: usize>(
+fn axpy_block<const FUSED: bool, const R: usize, const W: usize>(
     out: &mut [f32],
     coefs: &[f32],
     r_stride: usize,
@@ -934,12 +940,10 @@ fn axpy_block<const R: usize, const W: usize>(
         acc.copy_from_slice(&out[r * plane + p..][..W]);
     }
     for (k, src) in src.chunks_exact(plane).enumerate() {
-        let src = &src[p..p + W];
+        let src = src[p..].first_chunk::<W>().expect("p + W <= plane");
         for (r, acc) in acc.iter_mut().enumerate() {
             let c = coefs[r * r_stride + k * k_stride];
-            for (acc, &s) in acc.iter_mut().zip(src) {
-                *acc += c * s;
-            }
+            *acc = core::array::from_fn(|l| mul_add::<FUSED>(c, src[l], acc[l]));
         }
     }
     for (r, acc) in acc.iter().enumerate() {
@@ -1028,7 +1032,7 @@ fn dots<const R: usize, const C: usize>(a: [&[f32]; R], b: [&[f32]; C]) -> [[f32
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_body(
+fn backward_body<const FUSED: bool>(
     shape: ConvShape,
     weight: &[f32],
     x: &[f32],
@@ -1055,7 +1059,7 @@ fn backward_body(
         check_len(F, "dx", dx.len(), x.len(), "rows * in_channels * height * width")?;
     }
     check_scratch(F, &shape, scratch)?;
-    backward_rows(shape, weight, (x, dy), dweight, dbias, dx, scratch, &mut Tiled);
+    backward_rows(shape, weight, (x, dy), dweight, dbias, dx, scratch, &mut Tiled::<FUSED>);
     Ok(())
 }
 
@@ -1078,9 +1082,9 @@ trait GradProducts {
 }
 
 /// [`GradProducts`] by [`add_dots`] and [`axpy_rows`] (sums over the filters in order).
-struct Tiled;
+struct Tiled<const FUSED: bool>;
 
-impl GradProducts for Tiled {
+impl<const FUSED: bool> GradProducts for Tiled<FUSED> {
     #[inline(always)]
     fn weight_grad(&mut self, dweight: &mut [f32], dy: &[f32], cols: &[f32], plane: usize) {
         add_dots(dweight, dy, cols, plane);
@@ -1099,7 +1103,7 @@ impl GradProducts for Tiled {
             out.fill(0.0);
         }
         let taps = out.len() / plane;
-        axpy_rows(out, weight, 1, taps, dy, plane);
+        axpy_rows::<FUSED>(out, weight, 1, taps, dy, plane);
     }
 }
 
@@ -1265,10 +1269,11 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             results.push([bits(&y), bits(&dw), bits(&db), bits(&dx)]);
         }
-        assert_eq!(results[0], results[1]);
-
-        // Plain loops in the tiles' summation order: the forward sums over the taps in order
-        // from 0 and adds the bias; dW adds `dot`'s 8-lane dot; dcols sums over the filters.
+        // Plain loops in the tiles' summation order, multiply-adds fused as in the build
+        // (`fused`): the forward sums over the taps in order from 0 and adds the bias; dW adds
+        // `dot`'s 8-lane dot (never fused); dcols sums over the filters.
+        let madd =
+            |fused: bool, a: f32, b: f32, c: f32| if fused { a.mul_add(b, c) } else { a * b + c };
         let (plane, taps) = (shape.out_height() * shape.out_width(), shape.weight_len() / 5);
         let dot8 = |a: &[f32], b: &[f32]| {
             let mut lanes = [0.0f32; 8];
@@ -1283,40 +1288,46 @@ mod tests {
             }
             sum
         };
-        let mut cols = vec![0.0; shape.scratch_len()];
-        let mut y = vec![0.0; rows * shape.output_len()];
-        let (mut dw, mut db) = (vec![0.5; w.len()], vec![0.25; b.len()]);
-        let mut dx = vec![0.0; x.len()];
-        for n in 0..rows {
-            let x = &x[n * shape.input_len()..][..shape.input_len()];
-            let dy = &dy[n * shape.output_len()..][..shape.output_len()];
-            im2col(&shape, x, &mut cols);
-            for f in 0..shape.filters {
-                db[f] += dy[f * plane..][..plane].iter().sum::<f32>();
-                for p in 0..plane {
-                    let mut acc = 0.0;
+        let plain = |fused: bool| {
+            let mut cols = vec![0.0; shape.scratch_len()];
+            let mut y = vec![0.0; rows * shape.output_len()];
+            let (mut dw, mut db) = (vec![0.5; w.len()], vec![0.25; b.len()]);
+            let mut dx = vec![0.0; x.len()];
+            for n in 0..rows {
+                let x = &x[n * shape.input_len()..][..shape.input_len()];
+                let dy = &dy[n * shape.output_len()..][..shape.output_len()];
+                im2col(&shape, x, &mut cols);
+                for f in 0..shape.filters {
+                    db[f] += dy[f * plane..][..plane].iter().sum::<f32>();
+                    for p in 0..plane {
+                        let mut acc = 0.0;
+                        for q in 0..taps {
+                            acc = madd(fused, w[f * taps + q], cols[q * plane + p], acc);
+                        }
+                        y[n * shape.output_len() + f * plane + p] = acc + b[f];
+                    }
                     for q in 0..taps {
-                        acc += w[f * taps + q] * cols[q * plane + p];
+                        dw[f * taps + q] +=
+                            dot8(&dy[f * plane..][..plane], &cols[q * plane..][..plane]);
                     }
-                    y[n * shape.output_len() + f * plane + p] = acc + b[f];
                 }
+                let mut dcols = vec![0.0; cols.len()];
                 for q in 0..taps {
-                    dw[f * taps + q] +=
-                        dot8(&dy[f * plane..][..plane], &cols[q * plane..][..plane]);
-                }
-            }
-            let mut dcols = vec![0.0; cols.len()];
-            for q in 0..taps {
-                for p in 0..plane {
-                    for f in 0..shape.filters {
-                        dcols[q * plane + p] += w[f * taps + q] * dy[f * plane + p];
+                    for p in 0..plane {
+                        for f in 0..shape.filters {
+                            let dcol = &mut dcols[q * plane + p];
+                            *dcol = madd(fused, w[f * taps + q], dy[f * plane + p], *dcol);
+                        }
                     }
                 }
+                col2im(&shape, &dcols, &mut dx[n * shape.input_len()..][..shape.input_len()]);
             }
-            col2im(&shape, &dcols, &mut dx[n * shape.input_len()..][..shape.input_len()]);
-        }
-        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(results[0], [bits(&y), bits(&dw), bits(&db), bits(&dx)]);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            [bits(&y), bits(&dw), bits(&db), bits(&dx)]
+        };
+        let fused = crate::ops::kernels::tests::dispatched_fused();
+        assert_eq!(results[0], plain(fused), "the dispatched build");
+        assert_eq!(results[1], plain(false), "the baseline build");
     }
 
     /// A pointwise conv reads its input as the columns and adds its input gradient straight

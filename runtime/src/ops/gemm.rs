@@ -9,7 +9,7 @@
 //! bit-identical for any thread count ([`mod@crate::threads`]). The packed copies live in a
 //! caller-owned workspace of [`workspace_len`] values: nothing allocates.
 
-use crate::ops::kernels::Isa;
+use crate::ops::kernels::{Isa, mul_add};
 use crate::threads::in_pieces;
 
 /// Rows of the register tile (rows of `A` per micro-panel).
@@ -276,13 +276,6 @@ fn tile<const FUSED: bool>(a: &[[f32; MR]], b: &[[f32; NR]]) -> [[f32; NR]; MR] 
         }
     }
     acc
-}
-
-/// `a * b + c`, fused (one rounding) in the FMA build, which runs only where CPUID found FMA,
-/// so it is one instruction there.
-#[inline(always)]
-fn mul_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FUSED { crate::math::mul_add(a, b, c) } else { a * b + c }
 }
 
 #[cfg(test)]

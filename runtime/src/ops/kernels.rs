@@ -1,11 +1,12 @@
 //! Small compute kernels that generated layer code calls.
 //!
 //! The dense-layer kernels are built twice: for the target's baseline instruction set (SSE2 on
-//! x86-64) and, on x86-64, for AVX2, and each call runs the AVX2 build when the CPU has it
-//! ([`Isa::detect`]). Both builds run the same multiplications and additions in the same order
-//! (Rust never contracts `a * b + c` into an FMA), so results are bit-identical on every
-//! machine; AVX2 holds an 8-lane partial sum in one register instead of two, and its 16
-//! registers hold larger tiles.
+//! x86-64) and, on x86-64, for AVX2 with FMA, and each call runs the FMA build when the CPU has
+//! both ([`Isa::detect`]). Both builds run the multiplications and additions in the same order;
+//! the FMA build fuses each multiply-add into one rounding (Rust never contracts `a * b + c` by
+//! itself, so the fusing is explicit, [`mul_add`]). Results are therefore bit-identical on
+//! machines of one build, and within rounding of each other across builds. AVX2 holds an
+//! 8-lane partial sum in one register instead of two, and its 16 registers hold larger tiles.
 
 /// `a · b` with 8 partial sums: f32 addition is not associative, so the compiler keeps a
 /// single running sum in order and cannot vectorize it; 8 independent sums it can.
@@ -27,16 +28,25 @@ pub fn dot<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
     sum
 }
 
+/// `a * b + c`, fused (one rounding, one instruction) in a build with FMA (`FUSED`), else
+/// rounded twice. The fused build runs only where CPUID found FMA: elsewhere `f32::mul_add`
+/// would be a library call.
+#[inline(always)]
+pub(crate) fn mul_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { crate::math::mul_add(a, b, c) } else { a * b + c }
+}
+
 /// The instruction set the dense kernels run with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Isa {
     /// The target's baseline (SSE2 on x86-64; whatever the target enables elsewhere).
     Baseline,
-    /// x86-64 with AVX2.
+    /// x86-64 with AVX2 but without FMA: the kernels run their baseline build, the packed
+    /// matrix product ([`crate::ops::gemm`]) its portable tile.
     Avx2,
-    /// x86-64 with AVX2 and FMA: the packed matrix product ([`crate::ops::gemm`]) runs fused
-    /// multiply-adds; the register-tiled kernels here run their AVX2 build.
+    /// x86-64 with AVX2 and FMA: the register-tiled kernels here and the packed matrix product
+    /// run their builds with fused multiply-adds.
     Avx2Fma,
 }
 
@@ -55,6 +65,9 @@ impl Isa {
         // Without std there is no runtime CPU query: what the target is compiled for.
         #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
         if cfg!(target_feature = "avx2") {
+            if cfg!(target_feature = "fma") {
+                return Isa::Avx2Fma;
+            }
             return Isa::Avx2;
         }
         Isa::Baseline
@@ -70,30 +83,32 @@ impl Isa {
 }
 
 /// Defines each listed kernel three times from its `#[inline(always)]` bodies (`= baseline
-/// body, AVX2 body`, the same function where the two builds do not pick different tiles):
-/// `pub fn` (runs the AVX2 build when [`Isa::detect`] finds AVX2, else the baseline one),
-/// `baseline::` (the baseline build only, for benchmarks and tests) and the private `avx2::`
-/// build. Used here and in [`crate::ops::conv`]; a body must inline everything it computes with, so
-/// that the AVX2 build compiles it for AVX2.
+/// body, FMA body`, the same function where the two builds do not pick different tiles):
+/// `pub fn` (runs the FMA build when [`Isa::detect`] finds AVX2 and FMA, else the baseline
+/// one), `baseline::` (the baseline build only, for benchmarks and tests) and the private
+/// `fma::` build. Every body takes `const FUSED: bool` first: whether its build fuses
+/// multiply-adds ([`mul_add`]); bodies without multiply-adds ignore it. Used here, in
+/// [`crate::ops::conv`] and in [`crate::ops::batchnorm`]; a body must inline everything it
+/// computes with, so that the FMA build compiles it for AVX2 and FMA.
 macro_rules! dispatched_kernels {
     ($(
         $(#[$attr:meta])*
         fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
-            = $body:ident, $avx2_body:ident;
+            = $body:ident, $fma_body:ident;
     )*) => {
         $(
             $(#[$attr])*
             #[inline]
             pub fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
                 #[cfg(target_arch = "x86_64")]
-                if $crate::ops::kernels::Isa::Avx2.supported() {
-                    // SAFETY: calling a `#[target_feature(enable = "avx2")]` function is sound
-                    // when the CPU has AVX2, which `Isa::detect` has just checked (CPUID via
-                    // `is_x86_feature_detected!`); the function itself is safe code.
+                if $crate::ops::kernels::Isa::Avx2Fma.supported() {
+                    // SAFETY: calling a `#[target_feature(enable = "avx2,fma")]` function is
+                    // sound when the CPU has AVX2 and FMA, which `Isa::detect` has just checked
+                    // (CPUID via `is_x86_feature_detected!`); the function itself is safe code.
                     #[allow(unsafe_code)]
-                    return unsafe { avx2::$name::<$($c),*>($($arg),*) };
+                    return unsafe { fma::$name::<$($c),*>($($arg),*) };
                 }
-                $body::<$($c),*>($($arg),*)
+                $body::<false, $($c),*>($($arg),*)
             }
         )*
 
@@ -107,20 +122,20 @@ macro_rules! dispatched_kernels {
                 #[inline]
                 #[allow(clippy::too_many_arguments)]
                 pub fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
-                    $body::<$($c),*>($($arg),*)
+                    $body::<false, $($c),*>($($arg),*)
                 }
             )*
         }
 
         #[cfg(target_arch = "x86_64")]
-        mod avx2 {
+        mod fma {
             #[allow(unused_imports)]
             use super::*;
             $(
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 pub(super) fn $name<$(const $c: usize),*>($($arg: $ty),*) $(-> $ret)? {
-                    $avx2_body::<$($c),*>($($arg),*)
+                    $fma_body::<true, $($c),*>($($arg),*)
                 }
             )*
         }
@@ -190,7 +205,7 @@ dispatched_kernels! {
         b: Option<&[f32]>,
         x: &[[f32; IN]],
         y: &mut [[f32; OUT]],
-    ) = forward_tiles_baseline, forward_tiles_avx2;
+    ) = forward_tiles_baseline, forward_tiles_fma;
 
     /// [`dense_backward_dw_tiled`] with the tile that measured best for the layer's shape on
     /// this CPU's instruction set.
@@ -198,7 +213,7 @@ dispatched_kernels! {
         dw: &mut [[f32; IN]],
         x: &[[f32; IN]],
         dy: &[[f32; OUT]],
-    ) = dw_tiles_baseline, dw_tiles_avx2;
+    ) = dw_tiles_baseline, dw_tiles_fma;
 
     /// [`dense_backward_dx_tiled`] with the tile that measured best for the layer's shape on
     /// this CPU's instruction set.
@@ -206,88 +221,88 @@ dispatched_kernels! {
         w: &[[f32; IN]],
         dy: &[[f32; OUT]],
         dx: &mut [[f32; IN]],
-    ) = dx_tiles_baseline, dx_tiles_avx2;
+    ) = dx_tiles_baseline, dx_tiles_fma;
 }
 
 // Each build's tiles: one body per build, so that a layer compiles only the tiles its build can
 // pick.
 
 #[inline(always)]
-fn forward_tiles_baseline<const IN: usize, const OUT: usize>(
+fn forward_tiles_baseline<const FUSED: bool, const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
     b: Option<&[f32]>,
     x: &[[f32; IN]],
     y: &mut [[f32; OUT]],
 ) {
     match IN {
-        0..8 => forward_body::<IN, OUT, 2, 2>(w, b, x, y),
-        8..=16 => forward_body::<IN, OUT, 1, 4>(w, b, x, y),
-        _ => forward_body::<IN, OUT, 4, 1>(w, b, x, y),
+        0..8 => forward_body::<FUSED, IN, OUT, 2, 2>(w, b, x, y),
+        8..=16 => forward_body::<FUSED, IN, OUT, 1, 4>(w, b, x, y),
+        _ => forward_body::<FUSED, IN, OUT, 4, 1>(w, b, x, y),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn forward_tiles_avx2<const IN: usize, const OUT: usize>(
+fn forward_tiles_fma<const FUSED: bool, const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
     b: Option<&[f32]>,
     x: &[[f32; IN]],
     y: &mut [[f32; OUT]],
 ) {
     match (IN, x.len()) {
-        (0..8, _) => forward_body::<IN, OUT, 2, 2>(w, b, x, y),
-        (_, 0..4) => forward_body::<IN, OUT, 1, 8>(w, b, x, y),
-        (8..=16, _) => forward_body::<IN, OUT, 4, 1>(w, b, x, y),
-        _ => forward_body::<IN, OUT, 4, 2>(w, b, x, y),
+        (0..8, _) => forward_body::<FUSED, IN, OUT, 2, 2>(w, b, x, y),
+        (_, 0..4) => forward_body::<FUSED, IN, OUT, 1, 8>(w, b, x, y),
+        (8..=16, _) => forward_body::<FUSED, IN, OUT, 4, 1>(w, b, x, y),
+        _ => forward_body::<FUSED, IN, OUT, 4, 3>(w, b, x, y),
     }
 }
 
 #[inline(always)]
-fn dw_tiles_baseline<const IN: usize, const OUT: usize>(
+fn dw_tiles_baseline<const FUSED: bool, const IN: usize, const OUT: usize>(
     dw: &mut [[f32; IN]],
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
 ) {
-    dw_body::<IN, OUT, 4, LANES>(dw, x, dy)
+    dw_body::<FUSED, IN, OUT, 4, LANES>(dw, x, dy)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn dw_tiles_avx2<const IN: usize, const OUT: usize>(
+fn dw_tiles_fma<const FUSED: bool, const IN: usize, const OUT: usize>(
     dw: &mut [[f32; IN]],
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
 ) {
     match IN {
-        0..8 => dw_body::<IN, OUT, 8, LANES>(dw, x, dy),
+        0..8 => dw_body::<FUSED, IN, OUT, 8, LANES>(dw, x, dy),
         // 12 accumulators: 2 loads of x and 6 broadcasts of dy per 12 vector multiply-adds.
-        _ => dw_body::<IN, OUT, 6, 16>(dw, x, dy),
+        _ => dw_body::<FUSED, IN, OUT, 6, 16>(dw, x, dy),
     }
 }
 
 #[inline(always)]
-fn dx_tiles_baseline<const IN: usize, const OUT: usize>(
+fn dx_tiles_baseline<const FUSED: bool, const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
     dy: &[[f32; OUT]],
     dx: &mut [[f32; IN]],
 ) {
     match (IN, OUT) {
-        (0..8, _) | (_, 0..=10) => dx_body::<IN, OUT, 2, LANES>(w, dy, dx),
-        _ => dx_body::<IN, OUT, 4, LANES>(w, dy, dx),
+        (0..8, _) | (_, 0..=10) => dx_body::<FUSED, IN, OUT, 2, LANES>(w, dy, dx),
+        _ => dx_body::<FUSED, IN, OUT, 4, LANES>(w, dy, dx),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn dx_tiles_avx2<const IN: usize, const OUT: usize>(
+fn dx_tiles_fma<const FUSED: bool, const IN: usize, const OUT: usize>(
     w: &[[f32; IN]],
     dy: &[[f32; OUT]],
     dx: &mut [[f32; IN]],
 ) {
     match IN {
-        0..8 => dx_body::<IN, OUT, 4, LANES>(w, dy, dx),
+        0..8 => dx_body::<FUSED, IN, OUT, 4, LANES>(w, dy, dx),
         // 12 accumulators: 2 loads of W and 6 broadcasts of dy per 12 vector multiply-adds.
-        _ => dx_body::<IN, OUT, 6, 16>(w, dy, dx),
+        _ => dx_body::<FUSED, IN, OUT, 6, 16>(w, dy, dx),
     }
 }
 
@@ -302,7 +317,13 @@ fn dx_tiles_avx2<const IN: usize, const OUT: usize>(
 const LANES: usize = 8;
 
 #[inline(always)]
-fn forward_body<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
+fn forward_body<
+    const FUSED: bool,
+    const IN: usize,
+    const OUT: usize,
+    const R: usize,
+    const C: usize,
+>(
     w: &[[f32; IN]],
     b: Option<&[f32]>,
     x: &[[f32; IN]],
@@ -313,27 +334,35 @@ fn forward_body<const IN: usize, const OUT: usize, const R: usize, const C: usiz
     let (xr, x_rest) = x.as_chunks::<R>();
     let (yr, y_rest) = y.as_chunks_mut::<R>();
     for (x, y) in xr.iter().zip(yr.iter_mut()) {
-        forward_rows::<IN, OUT, R, C>(w, b, x, y);
+        forward_rows::<FUSED, IN, OUT, R, C>(w, b, x, y);
     }
     for (x, y) in x_rest.iter().zip(y_rest.iter_mut()) {
-        forward_rows::<IN, OUT, 1, C>(w, b, ::core::array::from_ref(x), ::core::array::from_mut(y));
+        forward_rows::<FUSED, IN, OUT, 1, C>(
+            w,
+            b,
+            ::core::array::from_ref(x),
+            ::core::array::from_mut(y),
+        );
     }
 }
 
 /// `R x C` dot products `x[r] · w[c]` with [`dot`]'s lanes and reduction tree, sharing each
 /// load of `w` across the `R` rows and of `x` across the `C` outputs.
 #[inline(always)]
-fn dot_tile<const IN: usize, const R: usize, const C: usize>(
+fn dot_tile<const FUSED: bool, const IN: usize, const R: usize, const C: usize>(
     w: [&[f32; IN]; C],
     x: [&[f32; IN]; R],
 ) -> [[f32; C]; R] {
     let mut lanes = [[[0.0f32; LANES]; C]; R];
+    // Whole 8-value chunks as arrays: with indices into the rows, LLVM leaves the fused build's
+    // multiply-adds scalar.
+    let w8: [&[[f32; LANES]]; C] = ::core::array::from_fn(|c| w[c].as_chunks::<LANES>().0);
+    let x8: [&[[f32; LANES]]; R] = ::core::array::from_fn(|r| x[r].as_chunks::<LANES>().0);
     for k in 0..IN / LANES {
         for r in 0..R {
             for c in 0..C {
-                for l in 0..LANES {
-                    lanes[r][c][l] += w[c][k * LANES + l] * x[r][k * LANES + l];
-                }
+                let (w, x, lanes) = (&w8[c][k], &x8[r][k], &mut lanes[r][c]);
+                *lanes = ::core::array::from_fn(|l| mul_add::<FUSED>(w[l], x[l], lanes[l]));
             }
         }
     }
@@ -351,7 +380,7 @@ fn dot_tile<const IN: usize, const R: usize, const C: usize>(
         for c in 0..C {
             let mut sum = (half[0][c] + half[1][c]) + (half[2][c] + half[3][c]);
             for i in IN / LANES * LANES..IN {
-                sum += w[c][i] * x[r][i];
+                sum = mul_add::<FUSED>(w[c][i], x[r][i], sum);
             }
             out[r][c] = sum;
         }
@@ -360,7 +389,13 @@ fn dot_tile<const IN: usize, const R: usize, const C: usize>(
 }
 
 #[inline(always)]
-fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usize>(
+fn forward_rows<
+    const FUSED: bool,
+    const IN: usize,
+    const OUT: usize,
+    const R: usize,
+    const C: usize,
+>(
     w: &[[f32; IN]; OUT],
     b: Option<&[f32; OUT]>,
     x: &[[f32; IN]; R],
@@ -369,7 +404,7 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
     let xs: [&[f32; IN]; R] = ::core::array::from_fn(|r| &x[r]);
     let mut o = 0;
     while o + C <= OUT {
-        let s = dot_tile::<IN, R, C>(::core::array::from_fn(|c| &w[o + c]), xs);
+        let s = dot_tile::<FUSED, IN, R, C>(::core::array::from_fn(|c| &w[o + c]), xs);
         for r in 0..R {
             for c in 0..C {
                 y[r][o + c] = match b {
@@ -381,7 +416,7 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
         o += C;
     }
     while o < OUT {
-        let s = dot_tile::<IN, R, 1>([&w[o]], xs);
+        let s = dot_tile::<FUSED, IN, R, 1>([&w[o]], xs);
         for r in 0..R {
             y[r][o] = match b {
                 Some(b) => s[r][0] + b[o],
@@ -393,7 +428,7 @@ fn forward_rows<const IN: usize, const OUT: usize, const R: usize, const C: usiz
 }
 
 #[inline(always)]
-fn dw_body<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
+fn dw_body<const FUSED: bool, const IN: usize, const OUT: usize, const C: usize, const W: usize>(
     dw: &mut [[f32; IN]],
     x: &[[f32; IN]],
     dy: &[[f32; OUT]],
@@ -403,18 +438,24 @@ fn dw_body<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
     let (x, dy) = (&x[..rows], &dy[..rows]);
     let mut o = 0;
     while o + C <= OUT {
-        dw_outputs::<IN, OUT, C, W>(dw, o, x, dy);
+        dw_outputs::<FUSED, IN, OUT, C, W>(dw, o, x, dy);
         o += C;
     }
     while o < OUT {
-        dw_outputs::<IN, OUT, 1, W>(dw, o, x, dy);
+        dw_outputs::<FUSED, IN, OUT, 1, W>(dw, o, x, dy);
         o += 1;
     }
 }
 
 /// Outputs `o..o + C` of `dW`, in blocks of `W` inputs, then of [`LANES`], then single ones.
 #[inline(always)]
-fn dw_outputs<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
+fn dw_outputs<
+    const FUSED: bool,
+    const IN: usize,
+    const OUT: usize,
+    const C: usize,
+    const W: usize,
+>(
     dw: &mut [[f32; IN]; OUT],
     o: usize,
     x: &[[f32; IN]],
@@ -422,22 +463,28 @@ fn dw_outputs<const IN: usize, const OUT: usize, const C: usize, const W: usize>
 ) {
     let mut i = 0;
     while i + W <= IN {
-        dw_block::<IN, OUT, C, W>(dw, o, i, x, dy);
+        dw_block::<FUSED, IN, OUT, C, W>(dw, o, i, x, dy);
         i += W;
     }
     while i + LANES <= IN {
-        dw_block::<IN, OUT, C, LANES>(dw, o, i, x, dy);
+        dw_block::<FUSED, IN, OUT, C, LANES>(dw, o, i, x, dy);
         i += LANES;
     }
     while i < IN {
-        dw_block::<IN, OUT, C, 1>(dw, o, i, x, dy);
+        dw_block::<FUSED, IN, OUT, C, 1>(dw, o, i, x, dy);
         i += 1;
     }
 }
 
 /// `dW[o..o + C][i..i + W] += sum over rows of dy[r][o + c] * x[r][i..i + W]`, in registers.
 #[inline(always)]
-fn dw_block<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
+fn dw_block<
+    const FUSED: bool,
+    const IN: usize,
+    const OUT: usize,
+    const C: usize,
+    const W: usize,
+>(
     dw: &mut [[f32; IN]; OUT],
     o: usize,
     i: usize,
@@ -449,12 +496,10 @@ fn dw_block<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
         acc[c].copy_from_slice(&dw[o + c][i..i + W]);
     }
     for (x, dy) in x.iter().zip(dy) {
-        let x = &x[i..i + W];
+        let x = x[i..].first_chunk::<W>().expect("i + W <= IN");
         for c in 0..C {
             let g = dy[o + c];
-            for l in 0..W {
-                acc[c][l] += g * x[l];
-            }
+            acc[c] = ::core::array::from_fn(|l| mul_add::<FUSED>(g, x[l], acc[c][l]));
         }
     }
     for c in 0..C {
@@ -463,7 +508,7 @@ fn dw_block<const IN: usize, const OUT: usize, const C: usize, const W: usize>(
 }
 
 #[inline(always)]
-fn db_body<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
+fn db_body<const FUSED: bool, const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
     let db: &mut [f32; OUT] = (&mut db[..OUT]).try_into().expect("OUT values");
     let mut acc = *db;
     for dy in dy {
@@ -475,7 +520,7 @@ fn db_body<const OUT: usize>(db: &mut [f32], dy: &[[f32; OUT]]) {
 }
 
 #[inline(always)]
-fn dx_body<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
+fn dx_body<const FUSED: bool, const IN: usize, const OUT: usize, const R: usize, const W: usize>(
     w: &[[f32; IN]],
     dy: &[[f32; OUT]],
     dx: &mut [[f32; IN]],
@@ -484,38 +529,48 @@ fn dx_body<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
     let (dyr, dy_rest) = dy.as_chunks::<R>();
     let (dxr, dx_rest) = dx.as_chunks_mut::<R>();
     for (dy, dx) in dyr.iter().zip(dxr.iter_mut()) {
-        dx_rows::<IN, OUT, R, W>(w, dy, dx);
+        dx_rows::<FUSED, IN, OUT, R, W>(w, dy, dx);
     }
     for (dy, dx) in dy_rest.iter().zip(dx_rest.iter_mut()) {
-        dx_rows::<IN, OUT, 1, W>(w, ::core::array::from_ref(dy), ::core::array::from_mut(dx));
+        dx_rows::<FUSED, IN, OUT, 1, W>(
+            w,
+            ::core::array::from_ref(dy),
+            ::core::array::from_mut(dx),
+        );
     }
 }
 
 /// Rows `dx[..R]`, in blocks of `W` inputs, then of [`LANES`], then single ones.
 #[inline(always)]
-fn dx_rows<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
+fn dx_rows<const FUSED: bool, const IN: usize, const OUT: usize, const R: usize, const W: usize>(
     w: &[[f32; IN]; OUT],
     dy: &[[f32; OUT]; R],
     dx: &mut [[f32; IN]; R],
 ) {
     let mut i = 0;
     while i + W <= IN {
-        dx_block::<IN, OUT, R, W>(w, dy, dx, i);
+        dx_block::<FUSED, IN, OUT, R, W>(w, dy, dx, i);
         i += W;
     }
     while i + LANES <= IN {
-        dx_block::<IN, OUT, R, LANES>(w, dy, dx, i);
+        dx_block::<FUSED, IN, OUT, R, LANES>(w, dy, dx, i);
         i += LANES;
     }
     while i < IN {
-        dx_block::<IN, OUT, R, 1>(w, dy, dx, i);
+        dx_block::<FUSED, IN, OUT, R, 1>(w, dy, dx, i);
         i += 1;
     }
 }
 
 /// `dx[r][i..i + W] += sum over outputs of dy[r][o] * W[o][i..i + W]`, in registers.
 #[inline(always)]
-fn dx_block<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
+fn dx_block<
+    const FUSED: bool,
+    const IN: usize,
+    const OUT: usize,
+    const R: usize,
+    const W: usize,
+>(
     w: &[[f32; IN]; OUT],
     dy: &[[f32; OUT]; R],
     dx: &mut [[f32; IN]; R],
@@ -526,12 +581,10 @@ fn dx_block<const IN: usize, const OUT: usize, const R: usize, const W: usize>(
         acc[r].copy_from_slice(&dx[r][i..i + W]);
     }
     for (o, w) in w.iter().enumerate() {
-        let w = &w[i..i + W];
+        let w = w[i..].first_chunk::<W>().expect("i + W <= IN");
         for r in 0..R {
             let g = dy[r][o];
-            for l in 0..W {
-                acc[r][l] += g * w[l];
-            }
+            acc[r] = ::core::array::from_fn(|l| mul_add::<FUSED>(g, w[l], acc[r][l]));
         }
     }
     for r in 0..R {
@@ -583,9 +636,35 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// `a * b + c` as the kernels' build computes it: fused (one rounding) or not.
+    fn madd(fused: bool, a: f32, b: f32, c: f32) -> f32 {
+        if fused { a.mul_add(b, c) } else { a * b + c }
+    }
+
+    /// [`super::dot`]'s 8 lanes and reduction tree, multiply-adds fused or not.
+    fn dot_loop(fused: bool, a: &[f32], b: &[f32]) -> f32 {
+        let mut lanes = [0.0f32; 8];
+        let whole = a.len() / 8 * 8;
+        for k in 0..whole {
+            lanes[k % 8] = madd(fused, a[k], b[k], lanes[k % 8]);
+        }
+        let v = lanes;
+        let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+        for k in whole..a.len() {
+            sum = madd(fused, a[k], b[k], sum);
+        }
+        sum
+    }
+
+    /// Whether the dispatched kernels run their fused build on this CPU.
+    pub(crate) fn dispatched_fused() -> bool {
+        cfg!(target_arch = "x86_64") && Isa::detect() == Isa::Avx2Fma
+    }
+
     /// Checks the dense kernels (the dispatched build with several tile shapes, and the
     /// baseline build) against naive definitions on small integers (exact), and bit for bit
-    /// against plain loops (one `dot` per output forward, running sums backward) on real values.
+    /// against plain loops in their build's order (one 8-lane dot per output forward, running
+    /// sums backward; multiply-adds fused where the build fuses them) on real values.
     fn check_dense<const IN: usize, const OUT: usize>(rows: usize) {
         for (exact, seed) in [(true, 1u32), (false, 2)] {
             let gen_ =
@@ -599,125 +678,100 @@ pub(crate) mod tests {
             let dy: &[[f32; OUT]] = dy_flat.as_chunks::<OUT>().0;
             let dw0 = gen_(OUT * IN, 14);
             let db0 = gen_(OUT, 15);
-            let dx0_flat = gen_(rows * IN, 16);
-            let dx0: &[[f32; IN]] = dx0_flat.as_chunks::<IN>().0;
+            let dx0 = gen_(rows * IN, 16);
 
-            // The references: naive definitions (exact case) or the loops `netspec emit`
-            // generated before it called these kernels.
-            let mut y_ref = vec![[0.0f32; OUT]; rows];
-            let mut y_nobias_ref = vec![[0.0f32; OUT]; rows];
-            let mut dw_ref = dw0.clone();
-            let mut db_ref = db0.clone();
-            let mut dx_ref = dx0.to_vec();
-            if exact {
+            // A build's references `[y, y without bias, dW, db, dx]`: naive definitions (exact
+            // case, where every order gives the same) or the loops `netspec emit` generated
+            // before it called these kernels, in the kernels' order.
+            let references = |fused: bool| -> [Vec<f32>; 5] {
+                let mut y = vec![0.0f32; rows * OUT];
+                let mut y_nobias = vec![0.0f32; rows * OUT];
+                let (mut dw, mut db, mut dx) = (dw0.clone(), db0.clone(), dx0.clone());
                 for r in 0..rows {
                     for o in 0..OUT {
-                        y_nobias_ref[r][o] = (0..IN).map(|i| x[r][i] * w[o][i]).sum::<f32>();
-                        y_ref[r][o] = b[o] + (0..IN).map(|i| x[r][i] * w[o][i]).sum::<f32>();
-                        db_ref[o] += dy[r][o];
+                        let dot = if exact {
+                            (0..IN).map(|i| x[r][i] * w[o][i]).sum::<f32>()
+                        } else {
+                            dot_loop(fused, &w[o], &x[r])
+                        };
+                        y_nobias[r * OUT + o] = dot;
+                        y[r * OUT + o] = dot + b[o];
+                        db[o] += dy[r][o];
                         for i in 0..IN {
-                            dw_ref[o * IN + i] += dy[r][o] * x[r][i];
+                            dw[o * IN + i] = madd(fused, dy[r][o], x[r][i], dw[o * IN + i]);
                         }
                     }
-                    for i in 0..IN {
-                        dx_ref[r][i] += (0..OUT).map(|o| dy[r][o] * w[o][i]).sum::<f32>();
-                    }
-                }
-            } else {
-                for (x, y) in x.iter().zip(y_ref.iter_mut()) {
-                    for ((y, w), b) in y.iter_mut().zip(w).zip(&b) {
-                        *y = super::dot(w, x) + *b;
-                    }
-                }
-                for (x, y) in x.iter().zip(y_nobias_ref.iter_mut()) {
-                    for (y, w) in y.iter_mut().zip(w) {
-                        *y = super::dot(w, x);
-                    }
-                }
-                let dw_rows = dw_ref.as_chunks_mut::<IN>().0;
-                for (x, dy) in x.iter().zip(dy) {
-                    for (dw, &g) in dw_rows.iter_mut().zip(dy) {
-                        for (dw, &x) in dw.iter_mut().zip(x) {
-                            *dw += g * x;
+                    for o in 0..OUT {
+                        for i in 0..IN {
+                            dx[r * IN + i] = madd(fused, dy[r][o], w[o][i], dx[r * IN + i]);
                         }
                     }
                 }
-                for dy in dy {
-                    for (db, &g) in db_ref.iter_mut().zip(dy) {
-                        *db += g;
-                    }
-                }
-                for (dx, dy) in dx_ref.iter_mut().zip(dy) {
-                    for (w, &g) in w.iter().zip(dy) {
-                        for (dx, &w) in dx.iter_mut().zip(w) {
-                            *dx += g * w;
-                        }
-                    }
-                }
-            }
+                [y, y_nobias, dw, db, dx]
+            };
+            let by_build = [references(false), references(true)];
+            let reference = |fused: bool| &by_build[usize::from(fused)];
+            let fused = dispatched_fused();
             let what = format!("IN {IN} OUT {OUT} rows {rows} exact {exact}");
 
             type Forward<const IN: usize, const OUT: usize> =
                 fn(&[[f32; IN]], Option<&[f32]>, &[[f32; IN]], &mut [[f32; OUT]]);
-            let forwards: [Forward<IN, OUT>; 7] = [
-                dense_forward::<IN, OUT>,
-                dense_forward_tiled::<IN, OUT, 1, 1>,
-                dense_forward_tiled::<IN, OUT, 1, 4>,
-                dense_forward_tiled::<IN, OUT, 2, 2>,
-                dense_forward_tiled::<IN, OUT, 4, 2>,
-                dense_forward_tiled::<IN, OUT, 4, 3>,
-                baseline::dense_forward_tiled::<IN, OUT, 4, 1>,
+            let forwards: [(bool, Forward<IN, OUT>); 7] = [
+                (fused, dense_forward::<IN, OUT>),
+                (fused, dense_forward_tiled::<IN, OUT, 1, 1>),
+                (fused, dense_forward_tiled::<IN, OUT, 1, 4>),
+                (fused, dense_forward_tiled::<IN, OUT, 2, 2>),
+                (fused, dense_forward_tiled::<IN, OUT, 4, 2>),
+                (fused, dense_forward_tiled::<IN, OUT, 4, 3>),
+                (false, baseline::dense_forward_tiled::<IN, OUT, 4, 1>),
             ];
-            for (t, f) in forwards.iter().enumerate() {
+            for (t, (fused, f)) in forwards.iter().enumerate() {
+                let [y_ref, y_nobias_ref, ..] = reference(*fused);
                 let mut y = vec![[f32::NAN; OUT]; rows];
                 f(w, Some(&b), x, &mut y);
-                assert_eq!(
-                    bits(y.as_flattened()),
-                    bits(y_ref.as_flattened()),
-                    "forward {t} {what}"
-                );
+                assert_eq!(bits(y.as_flattened()), bits(y_ref), "forward {t} {what}");
                 let mut y = vec![[f32::NAN; OUT]; rows];
                 f(w, None, x, &mut y);
                 assert_eq!(
                     bits(y.as_flattened()),
-                    bits(y_nobias_ref.as_flattened()),
+                    bits(y_nobias_ref),
                     "forward without bias {t} {what}"
                 );
             }
             type Dw<const IN: usize, const OUT: usize> =
                 fn(&mut [[f32; IN]], &[[f32; IN]], &[[f32; OUT]]);
-            let dws: [Dw<IN, OUT>; 6] = [
-                dense_backward_dw::<IN, OUT>,
-                dense_backward_dw_tiled::<IN, OUT, 1, 8>,
-                dense_backward_dw_tiled::<IN, OUT, 2, 16>,
-                dense_backward_dw_tiled::<IN, OUT, 4, 24>,
-                dense_backward_dw_tiled::<IN, OUT, 8, 8>,
-                baseline::dense_backward_dw_tiled::<IN, OUT, 4, 8>,
+            let dws: [(bool, Dw<IN, OUT>); 6] = [
+                (fused, dense_backward_dw::<IN, OUT>),
+                (fused, dense_backward_dw_tiled::<IN, OUT, 1, 8>),
+                (fused, dense_backward_dw_tiled::<IN, OUT, 2, 16>),
+                (fused, dense_backward_dw_tiled::<IN, OUT, 4, 24>),
+                (fused, dense_backward_dw_tiled::<IN, OUT, 8, 8>),
+                (false, baseline::dense_backward_dw_tiled::<IN, OUT, 4, 8>),
             ];
-            for (t, f) in dws.iter().enumerate() {
+            for (t, (fused, f)) in dws.iter().enumerate() {
                 let mut dw = dw0.clone();
                 f(dw.as_chunks_mut::<IN>().0, x, dy);
-                assert_eq!(bits(&dw), bits(&dw_ref), "dW {t} {what}");
+                assert_eq!(bits(&dw), bits(&reference(*fused)[2]), "dW {t} {what}");
             }
             for db_kernel in [dense_backward_db::<OUT>, baseline::dense_backward_db::<OUT>] {
                 let mut db = db0.clone();
                 db_kernel(&mut db, dy);
-                assert_eq!(bits(&db), bits(&db_ref), "db {what}");
+                assert_eq!(bits(&db), bits(&reference(false)[3]), "db {what}");
             }
             type Dx<const IN: usize, const OUT: usize> =
                 fn(&[[f32; IN]], &[[f32; OUT]], &mut [[f32; IN]]);
-            let dxs: [Dx<IN, OUT>; 6] = [
-                dense_backward_dx::<IN, OUT>,
-                dense_backward_dx_tiled::<IN, OUT, 1, 8>,
-                dense_backward_dx_tiled::<IN, OUT, 2, 16>,
-                dense_backward_dx_tiled::<IN, OUT, 4, 24>,
-                dense_backward_dx_tiled::<IN, OUT, 8, 8>,
-                baseline::dense_backward_dx_tiled::<IN, OUT, 4, 8>,
+            let dxs: [(bool, Dx<IN, OUT>); 6] = [
+                (fused, dense_backward_dx::<IN, OUT>),
+                (fused, dense_backward_dx_tiled::<IN, OUT, 1, 8>),
+                (fused, dense_backward_dx_tiled::<IN, OUT, 2, 16>),
+                (fused, dense_backward_dx_tiled::<IN, OUT, 4, 24>),
+                (fused, dense_backward_dx_tiled::<IN, OUT, 8, 8>),
+                (false, baseline::dense_backward_dx_tiled::<IN, OUT, 4, 8>),
             ];
-            for (t, f) in dxs.iter().enumerate() {
-                let mut dx = dx0.to_vec();
-                f(w, dy, &mut dx);
-                assert_eq!(bits(dx.as_flattened()), bits(dx_ref.as_flattened()), "dx {t} {what}");
+            for (t, (fused, f)) in dxs.iter().enumerate() {
+                let mut dx = dx0.clone();
+                f(w, dy, dx.as_chunks_mut::<IN>().0);
+                assert_eq!(bits(&dx), bits(&reference(*fused)[4]), "dx {t} {what}");
             }
         }
     }
