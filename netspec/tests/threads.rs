@@ -16,6 +16,13 @@ spec!(big, network Big {
 });
 use big::Big;
 
+// Big with an L2 penalty, which adds to the packed layers' gradients after the backward pass.
+spec!(penalized, network Penalized {
+    input 256; batch 64; dense 128; relu; dense 128; tanh; dense 10; loss softmax_cross_entropy;
+    penalty l2 0.01;
+});
+use penalized::Penalized;
+
 // Both convs are past the parallel threshold on 64 samples (3.5 and 18.9 million
 // multiply-adds), in 4 shards of 16; the second has enough filters for the packed products.
 spec!(convs, network Convs {
@@ -114,6 +121,7 @@ where
 #[test]
 fn the_losses_match_the_oracle_and_predict_matches_the_forward_pass() {
     assert_loss_matches_oracle::<Big>(big::SPEC);
+    assert_loss_matches_oracle::<Penalized>(penalized::SPEC);
     assert_loss_matches_oracle::<Convs>(convs::SPEC);
     let mut rng = Rng::seed(4);
     let mut net = Big::new(&mut rng);
@@ -124,4 +132,30 @@ fn the_losses_match_the_oracle_and_predict_matches_the_forward_pass() {
     for (b, f) in batch.iter().zip(&forward) {
         assert!((b - f).abs() <= 1e-5 * f.abs().max(1.0), "predict_batch {b}, forward {f}");
     }
+}
+
+/// The packed layers overwrite their weight and bias gradients instead of having them zeroed
+/// first: a second `loss_and_grad` gives the gradients of a network that ran only that call,
+/// bit for bit (nothing is left over from the first call, penalty terms included).
+fn assert_no_gradient_left_over<N: Network>()
+where
+    for<'a> N::Targets<'a>: From<&'a [usize]>,
+{
+    assert!(!N::OVERWRITTEN_GRADS.is_empty(), "{}: no packed layer overwrites", N::NAME);
+    let mut rng = Rng::seed(6);
+    let (first, second) =
+        (uniform(&mut rng, 64 * N::INPUT, 1.0), uniform(&mut rng, 64 * N::INPUT, 1.0));
+    let labels: Vec<usize> = (0..64).map(|i| (i * 3) % 10).collect();
+    let fresh = || N::new(&mut Rng::seed(7));
+    let (mut twice, mut once) = (fresh(), fresh());
+    twice.loss_and_grad(&first, labels.as_slice().into()).unwrap();
+    twice.loss_and_grad(&second, labels.as_slice().into()).unwrap();
+    once.loss_and_grad(&second, labels.as_slice().into()).unwrap();
+    assert!(twice.grads() == once.grads(), "{}: gradients differ after a second call", N::NAME);
+}
+
+#[test]
+fn a_second_backward_pass_leaves_nothing_of_the_first() {
+    assert_no_gradient_left_over::<Big>();
+    assert_no_gradient_left_over::<Penalized>();
 }

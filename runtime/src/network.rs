@@ -343,6 +343,18 @@ impl Core {
     }
 }
 
+/// Zeroes `grads` outside the `overwritten` ranges (`(offset, len)`, in order and disjoint),
+/// which the backward pass writes before anything reads them: skipping them saves a pass over
+/// the largest layers' gradients.
+fn zero_accumulated(grads: &mut [f32], overwritten: &[(usize, usize)]) {
+    let mut start = 0;
+    for &(offset, len) in overwritten {
+        grads[start..offset].fill(0.0);
+        start = offset + len;
+    }
+    grads[start..].fill(0.0);
+}
+
 /// Whether every value is finite: the exponent bits of none are all ones. An integer OR over
 /// each piece's values, which vectorizes (a float comparison chain would stop at the first);
 /// large buffers are checked on several threads.
@@ -424,6 +436,10 @@ pub trait Network: Sized + Sync {
     const BUFFERS: &'static [BufferInfo];
     /// The L1 and L2 penalties on parameters, applied in this order.
     const PENALTIES: &'static [Penalty] = &[];
+    /// The `(offset, len)` ranges of [`Network::grads`], in order and disjoint, that the
+    /// backward pass overwrites (the packed dense layers' weight and bias gradients); the
+    /// rest is zeroed before each backward pass, whose layers add to it.
+    const OVERWRITTEN_GRADS: &'static [(usize, usize)] = &[];
     /// The spec's `preprocess` method and eps.
     const PREPROCESS: Option<(PreprocessKind, f64)> = None;
     /// The spec's `augment` block.
@@ -906,7 +922,7 @@ fn loss_and_grad_prepared<N: Network>(
     training: bool,
     augmented: bool,
 ) -> f32 {
-    net.core_mut().grads.fill(0.0);
+    zero_accumulated(&mut net.core_mut().grads, N::OVERWRITTEN_GRADS);
     net.forward_batch(training);
     let (data, activity) = net.output_gradients(targets, augmented);
     net.backward_batch(training);
@@ -930,6 +946,21 @@ fn loss_and_grad_prepared<N: Network>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the gaps between the overwritten ranges are zeroed: before, between and after them,
+    /// and all of it without ranges.
+    #[test]
+    fn zero_accumulated_zeroes_everything_but_the_overwritten_ranges() {
+        let mut grads = vec![1.0f32; 12];
+        zero_accumulated(&mut grads, &[(2, 3), (5, 2), (9, 1)]);
+        let want = [0., 0., 1., 1., 1., 1., 1., 0., 0., 1., 0., 0.];
+        assert_eq!(grads, want);
+        let mut grads = vec![1.0f32; 4];
+        zero_accumulated(&mut grads, &[(0, 4)]);
+        assert_eq!(grads, [1.0; 4]);
+        zero_accumulated(&mut grads, &[]);
+        assert_eq!(grads, [0.0; 4]);
+    }
 
     /// A NaN or an infinity anywhere in a buffer of several pieces is found on any thread
     /// count, whichever piece holds it.

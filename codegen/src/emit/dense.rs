@@ -73,6 +73,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             code.backward = quote! {
                 Self::#dense.backward_packed(#params, &mut self.core.grads, (#x, #dy), #dx, &mut self.#work);
             };
+            // backward_packed writes dW and db rather than adding to them.
+            code.overwritten_grads =
+                [Some(weight), bias].into_iter().flatten().map(|p| (p.offset, p.len)).collect();
             return Ok(code);
         }
         code.forward = quote!(Self::#dense.forward(#params, #x, #y););

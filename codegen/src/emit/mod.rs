@@ -383,6 +383,9 @@ pub(super) struct LayerCode {
     resample: TokenStream,
     /// The field holding its last masks or noise, for the test hook.
     noise_hook: Option<Ident>,
+    /// The `(offset, len)` ranges of the gradient buffer its `backward` statement overwrites
+    /// instead of adding to: the runtime does not zero them before the backward pass.
+    overwritten_grads: Vec<(usize, usize)>,
 }
 
 fn layer_code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnostic> {
@@ -912,6 +915,16 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     });
     let penalties_const = (!penalties.is_empty())
         .then(|| quote!(const PENALTIES: &'static [#rt::Penalty] = &[#(#penalties),*];));
+    let mut overwritten: Vec<(usize, usize)> =
+        codes.iter().flat_map(|c| c.overwritten_grads.iter().copied()).collect();
+    overwritten.sort_unstable();
+    let overwritten_const = (!overwritten.is_empty()).then(|| {
+        let ranges = overwritten.iter().map(|&(offset, len)| {
+            let (offset, len) = (usize_lit(offset), usize_lit(len));
+            quote!((#offset, #len))
+        });
+        quote!(const OVERWRITTEN_GRADS: &'static [(usize, usize)] = &[#(#ranges),*];)
+    });
     let pipeline::InputPipeline { consts: pipe_consts, predict: preprocess, augment: _, methods } =
         pipe;
     let dims = net.input.dims().into_iter().map(usize_lit);
@@ -963,6 +976,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
             const PARAMS: &'static [#p::ParamInfo] = &[#(#param_infos),*];
             const BUFFERS: &'static [#p::BufferInfo] = &[#(#buffer_infos),*];
             #penalties_const
+            #overwritten_const
             #min_batch_const
             #pipe_consts
 
