@@ -215,12 +215,18 @@ fn maxpool_by_hand_ties_and_padding() {
 
 /// Unpadded max pooling (its own loop orders: one for 2x2 windows with stride 2, one for the
 /// rest) against a brute-force scan of each window, row by row, over values with many ties and
-/// a few NaNs: on two samples of 3 channels of 7x9, and on 40 samples of 8 channels of 64x64
+/// a few NaNs: on two samples of 3 channels of 7x9, three of 2 channels of 6x38 (2x2 windows:
+/// two blocks of 8 windows per line and 3 more), and on 40 samples of 8 channels of 64x64
 /// (past the threads' threshold: shards of 16, 16 and 8 samples) on 1, 2 and 3 threads.
 #[test]
 fn unpadded_maxpool_matches_a_window_by_window_scan() {
-    let cases =
-        [((2, 3, 7, 9), 1), ((40, 8, 64, 64), 1), ((40, 8, 64, 64), 2), ((40, 8, 64, 64), 3)];
+    let cases = [
+        ((2, 3, 7, 9), 1),
+        ((3, 2, 6, 38), 1),
+        ((40, 8, 64, 64), 1),
+        ((40, 8, 64, 64), 2),
+        ((40, 8, 64, 64), 3),
+    ];
     for (((rows, channels, height, width), threads), (kernel, stride)) in cases
         .into_iter()
         .flat_map(|case| [([2, 3], [2, 1]), ([2, 2], [2, 2]), ([3, 2], [1, 3])].map(|k| (case, k)))

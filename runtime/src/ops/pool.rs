@@ -283,25 +283,52 @@ fn max_2x2(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
 }
 
 /// One line of 2x2 windows with stride 2 (the most common max pooling): `rows` holds the two
-/// input lines, which start at index `origin`. The four candidates of each window are scanned
-/// as [`window_max`] does, each window on its own so the compiler can run several at once.
+/// input lines, which start at index `origin`. Eight windows at a time go through
+/// [`max_of_4`] as lanes (vector compares and blends), the rest one by one.
 #[inline(always)]
 fn max_2x2_line(rows: &[f32], origin: usize, best: &mut [f32], at: &mut [u32]) {
     let width = rows.len() / 2;
     let (top, bottom) = rows.split_at(width);
-    let line0 = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-    for (ow, ((t, b), (best, at))) in line0.zip(best.iter_mut().zip(at)).enumerate() {
-        let candidates = [(t[0], 0), (t[1], 1), (b[0], width), (b[1], width + 1)];
-        let (mut max, mut arg) = (f32::NEG_INFINITY, 0);
-        for (v, offset) in candidates {
-            let take = v > max || v.is_nan();
-            max = core::hint::select_unpredictable(take, v, max);
-            arg = core::hint::select_unpredictable(take, offset, arg);
-        }
+    let offsets = [0, 1, width, width + 1];
+    // Fits: the shape check bounds a row's length by u32::MAX.
+    let index = |ow: usize, arg: usize| (origin + 2 * ow + arg) as u32;
+    let (t8, b8) = (top.as_chunks::<16>().0, bottom.as_chunks::<16>().0);
+    let (best8, at8) = (best.as_chunks_mut::<8>().0, at.as_chunks_mut::<8>().0);
+    let whole = t8.iter().zip(b8).zip(best8.iter_mut().zip(at8.iter_mut()));
+    for (i, ((t, b), (best, at))) in whole.enumerate() {
+        let lanes = |line: &[f32; 16], odd: usize| core::array::from_fn(|l| line[2 * l + odd]);
+        let (max, arg) = max_of_4([lanes(t, 0), lanes(t, 1), lanes(b, 0), lanes(b, 1)], offsets);
         *best = max;
-        // Fits: the shape check bounds a row's length by u32::MAX.
-        *at = (origin + 2 * ow + arg) as u32;
+        *at = core::array::from_fn(|l| index(8 * i + l, arg[l]));
     }
+    let done = best.len() / 8 * 8;
+    let rest = top[2 * done..].chunks_exact(2).zip(bottom[2 * done..].chunks_exact(2));
+    for (ow, ((t, b), (best, at))) in
+        rest.zip(best[done..].iter_mut().zip(&mut at[done..])).enumerate()
+    {
+        let ([max], [arg]) = max_of_4([[t[0]], [t[1]], [b[0]], [b[1]]], offsets);
+        *best = max;
+        *at = index(done + ow, arg);
+    }
+}
+
+/// Per lane, the maximum of four candidates and the offset of the one taken, scanned as
+/// [`window_max`] does: from the first, take a later one if it is greater or NaN (starting at
+/// the first candidate instead of `-inf` gives the same value and offset).
+#[inline(always)]
+fn max_of_4<const N: usize>(
+    candidates: [[f32; N]; 4],
+    offsets: [usize; 4],
+) -> ([f32; N], [usize; N]) {
+    let (mut max, mut arg) = (candidates[0], [offsets[0]; N]);
+    for (v, offset) in candidates.into_iter().zip(offsets).skip(1) {
+        for l in 0..N {
+            let take = v[l] > max[l] || v[l].is_nan();
+            max[l] = core::hint::select_unpredictable(take, v[l], max[l]);
+            arg[l] = core::hint::select_unpredictable(take, offset, arg[l]);
+        }
+    }
+    (max, arg)
 }
 
 /// The maximum of `x[base + ih * width + iw]` over the window and its index, as PyTorch's CPU
