@@ -164,6 +164,8 @@ pub mod __private {
     };
     pub use netspec_runtime::pipeline::stats::{PreprocessKind, Stats};
     #[cfg(feature = "std")]
+    pub use netspec_runtime::threads::zero;
+    #[cfg(feature = "std")]
     pub use netspec_runtime::workspace::{PredictWorkspace, take_array, take_rows};
     #[cfg(feature = "std")]
     pub use netspec_runtime::{

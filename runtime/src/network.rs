@@ -40,7 +40,7 @@ use crate::pipeline::preprocess::{PreprocessError, PreprocessKind, Preprocessor}
 use crate::probe::{LayerInfo, LayerView, tensor_norms};
 use crate::rng::Rng;
 use crate::threads::{
-    VALUES_PER_PIECE, for_values, for_work, in_pieces, in_row_shards, with_threads,
+    VALUES_PER_PIECE, for_values, for_work, in_pieces, in_row_shards, with_threads, zero,
 };
 
 /// One sample's values as generated code holds them: `[f32; N]` for inputs and for the outputs
@@ -349,10 +349,10 @@ impl Core {
 fn zero_accumulated(grads: &mut [f32], overwritten: &[(usize, usize)]) {
     let mut start = 0;
     for &(offset, len) in overwritten {
-        grads[start..offset].fill(0.0);
+        zero(&mut grads[start..offset]);
         start = offset + len;
     }
-    grads[start..].fill(0.0);
+    zero(&mut grads[start..]);
 }
 
 /// Whether every value is finite: the exponent bits of none are all ones. An integer OR over
@@ -960,6 +960,16 @@ mod tests {
         assert_eq!(grads, [1.0; 4]);
         zero_accumulated(&mut grads, &[]);
         assert_eq!(grads, [0.0; 4]);
+        // Gaps of several pieces, zeroed on the thread pool.
+        let len = 3 * VALUES_PER_PIECE + 5;
+        let kept = (VALUES_PER_PIECE + 3, 7);
+        for threads in [1, 2, 3] {
+            let mut grads = vec![1.0f32; len];
+            with_threads(threads, || zero_accumulated(&mut grads, &[kept]));
+            let (zeros, ones) =
+                (grads.iter().filter(|&&g| g == 0.0).count(), &grads[kept.0..][..7]);
+            assert_eq!((zeros, ones), (len - 7, &[1.0; 7][..]), "{threads} threads");
+        }
     }
 
     /// A NaN or an infinity anywhere in a buffer of several pieces is found on any thread

@@ -79,6 +79,17 @@ pub(crate) fn for_values(len: usize) -> usize {
     if len >= 2 * VALUES_PER_PIECE { threads() } else { 1 }
 }
 
+/// Sets every value to 0, on [`threads`] threads in pieces of [`VALUES_PER_PIECE`] once
+/// `values` holds two pieces: zeroing is bound by memory bandwidth, and two cores draw more
+/// of it than one.
+#[cfg(feature = "std")]
+pub fn zero(values: &mut [f32]) {
+    let groups = for_values(values.len());
+    in_pieces::<f32, f32, 0, 1>([], [values], VALUES_PER_PIECE, groups, &|_, [], [v]| {
+        v.fill(0.0);
+    });
+}
+
 /// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
 #[cfg(feature = "std")]
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {

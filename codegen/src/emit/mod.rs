@@ -753,7 +753,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     } else {
         (quote!(let activity = #(#activity)+*;), quote!(activity))
     };
-    let input_grad_fill = needs_input_grad.then(|| quote!(self.input_grad.fill(0.0);));
+    let input_grad_fill = needs_input_grad.then(|| quote!(#p::zero(&mut self.input_grad);));
 
     // The head types.
     let head_types = heads.then(|| {
@@ -1003,7 +1003,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             fn output_gradients(&mut self, targets: Self::Targets<'_>, #augmented_param: bool) -> (f64, f64) {
                 let n = self.core.rows;
-                #(self.#grad_fields.fill(0.0);)*
+                #(#p::zero(&mut self.#grad_fields);)*
                 #input_grad_fill
                 let data = #data_loss;
                 #activity_decl
