@@ -13,7 +13,7 @@
 //! The forward pass adds the same products in the same order as the im2col kernel (the taps in
 //! order from 0, the padding's zeros included), so its output is bit-identical to it.
 
-use super::{ConvShape, dots};
+use super::{ConvShape, copy_row, dots};
 
 /// Where a channel's padded copy and the run lie, for one shape.
 struct Layout {
@@ -84,20 +84,6 @@ impl Layout {
         {
             copy_row(x, &row[pw..pw + shape.width]);
         }
-    }
-}
-
-/// `dst = src` (equal lengths) in 4-value pieces, then value by value: the rows copied here
-/// are short (5 values in the keyword-spotting DS-CNN), where `copy_from_slice`'s `memcpy`
-/// call costs more than the copy.
-#[inline(always)]
-fn copy_row(dst: &mut [f32], src: &[f32]) {
-    let ((dst4, dst1), (src4, src1)) = (dst.as_chunks_mut::<4>(), src.as_chunks::<4>());
-    for (d, s) in dst4.iter_mut().zip(src4) {
-        *d = *s;
-    }
-    for (d, s) in dst1.iter_mut().zip(src1) {
-        *d = *s;
     }
 }
 
