@@ -61,8 +61,8 @@
 //! their weights baked in (`Config::weights`), on a microcontroller or in WebAssembly.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
-// Two `unsafe` blocks, in `kernels` and `gemm`: calling the AVX2 (and FMA) build of a kernel
-// after the CPU check (the workspace denies `unsafe_code`; those calls allow it).
+// Two `unsafe` blocks, in `kernels` and `gemm`: calling the AVX2+FMA build of a kernel after
+// the CPU check (the workspace denies `unsafe_code`; those calls allow it).
 
 #[cfg(feature = "std")]
 pub mod batch;

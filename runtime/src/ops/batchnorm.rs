@@ -491,8 +491,8 @@ pub fn backward_train(
     backward_batch(shape, dy, x_hat, inv_std, Some(gamma), Some((dgamma, dbeta)), dx);
 }
 
-/// The kernels of the passes above, built for AVX2 where the CPU has it (the f64 sums run 4
-/// lanes to a register) and for the baseline.
+/// The kernels of the passes above, built for AVX2 and FMA where the CPU has them (the f64
+/// sums run 4 lanes to a register; they have no multiply-adds to fuse) and for the baseline.
 #[cfg_attr(not(test), allow(dead_code))] // the baseline build is called by the tests only
 mod dispatch {
     use super::*;
@@ -786,7 +786,7 @@ mod tests {
     }
 
     /// The batch-statistics kernels against f64 formulas (within 1e-5 of the values'
-    /// scale), on channels of 13 values (8-lane blocks and a remainder), and their AVX2 and
+    /// scale), on channels of 13 values (8-lane blocks and a remainder), and their AVX2+FMA and
     /// baseline builds bit for bit.
     #[test]
     fn batch_statistics_match_f64_and_both_builds_agree() {

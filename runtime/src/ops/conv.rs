@@ -1222,9 +1222,9 @@ fn backward_packed(
 mod tests {
     use super::*;
 
-    /// The build [`Isa::detect`](crate::ops::kernels::Isa::detect) picks (AVX2 on most x86-64
-    /// machines) gives the baseline build's bits, and both give the bits of plain loops: the
-    /// same operations in the same order.
+    /// The build [`Isa::detect`](crate::ops::kernels::Isa::detect) picks (AVX2+FMA on most
+    /// x86-64 machines) and the baseline build each give the bits of plain loops: the same
+    /// operations in the same order, multiply-adds fused where the build fuses them.
     #[test]
     fn tiled_builds_match_plain_loops_bit_for_bit() {
         let shape = ConvShape {
