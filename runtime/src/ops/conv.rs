@@ -810,19 +810,38 @@ fn im2col(shape: &ConvShape, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// `dst = src` (equal lengths) in 4-value pieces, then value by value: the rows copied by
-/// [`im2col`] and the depthwise kernels are short (8 values on the digits' 8x8 images, 5 in
-/// the keyword-spotting DS-CNN), where `copy_from_slice`'s `memcpy` call costs more than the
-/// copy.
+/// `dst = src` (equal lengths) for the short rows of [`im2col`] and the depthwise kernels (8
+/// values on the digits' 8x8 images, 5 in the keyword-spotting DS-CNN): up to 16 values as
+/// two overlapping fixed-length copies, no loop. A copy loop of unknown length, even in
+/// 4-value pieces, becomes a `memmove` call (LLVM's idiom recognition), which costs more than
+/// such a copy; longer rows take `copy_from_slice`.
 #[inline(always)]
 fn copy_row(dst: &mut [f32], src: &[f32]) {
-    let ((dst4, dst1), (src4, src1)) = (dst.as_chunks_mut::<4>(), src.as_chunks::<4>());
-    for (d, s) in dst4.iter_mut().zip(src4) {
-        *d = *s;
+    let n = dst.len();
+    let src = &src[..n];
+    match n {
+        0 => {}
+        1..4 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=8 => {
+            copy_ends::<4>(dst, src);
+        }
+        9..=16 => {
+            copy_ends::<8>(dst, src);
+        }
+        _ => dst.copy_from_slice(src),
     }
-    for (d, s) in dst1.iter_mut().zip(src1) {
-        *d = *s;
-    }
+}
+
+/// The first and the last `L` values of `src` into `dst` (equal lengths, `L` to `2 L`): every
+/// value, those in the middle twice.
+#[inline(always)]
+fn copy_ends<const L: usize>(dst: &mut [f32], src: &[f32]) {
+    *dst.first_chunk_mut::<L>().expect("L <= len") = *src.first_chunk::<L>().expect("L <= len");
+    *dst.last_chunk_mut::<L>().expect("L <= len") = *src.last_chunk::<L>().expect("L <= len");
 }
 
 /// The adjoint of [`im2col`]: `dx[c, ih, iw] +=` the `cols` entries that copied it.
@@ -1343,6 +1362,17 @@ mod tests {
         let fused = crate::ops::kernels::tests::dispatched_fused();
         assert_eq!(results[0], plain(fused), "the dispatched build");
         assert_eq!(results[1], plain(false), "the baseline build");
+    }
+
+    /// Every row length, short (the fixed-length copies) and long, copies every value.
+    #[test]
+    fn copy_row_copies_rows_of_every_length() {
+        for n in 0..40 {
+            let src: Vec<f32> = (0..n + 3).map(|i| i as f32 + 0.5).collect();
+            let mut dst = vec![f32::NAN; n];
+            copy_row(&mut dst, &src);
+            assert_eq!(dst, src[..n], "length {n}");
+        }
     }
 
     /// A pointwise conv reads its input as the columns and adds its input gradient straight
