@@ -116,7 +116,7 @@ pub(crate) fn network(
             .with_help("freeze a network with a single `loss` (without `head` blocks)"),
         ]);
     };
-    let ctx = Ctx { net, p: p.clone(), batch: net.batch, widths: &plan.buffers };
+    let ctx = Ctx { net, p: p.clone(), batch: net.batch, widths: &plan.buffers, overwritten: &[] };
     let name = format_ident!("{}Frozen", net.name);
     let prefix = screaming_snake(&name.to_string());
     let params = format_ident!("{prefix}_PARAMS");

@@ -72,6 +72,30 @@ struct Plan<'a> {
     layer_out: Vec<(&'a str, Buf<'a>)>,
 }
 
+/// The layer output buffers whose gradient one elementwise activation writes alone: no other
+/// layer reads the buffer (a residual block reads its input twice, every head its trunk's
+/// output), and no loss or activity penalty adds to its gradient. That activation's backward
+/// pass overwrites the gradient, so `output_gradients` does not zero it.
+fn overwritten_by_activations<'a>(net: &ir::Network, plan: &Plan<'a>) -> Vec<&'a str> {
+    let mut read: Vec<Buf<'a>> = Vec::new();
+    for step in &plan.steps {
+        read.push(step.x);
+        read.extend(step.branch);
+    }
+    read.extend(plan.outputs.iter().map(|o| o.buf));
+    for penalty in &net.activity_penalties {
+        read.extend(plan.layer_out.iter().filter(|(n, _)| *n == penalty.layer).map(|&(_, b)| b));
+    }
+    plan.steps
+        .iter()
+        .filter(|step| matches!(step.layer.op, Op::Activation(_)))
+        .filter_map(|step| match step.x {
+            Buf::Act(name) if read.iter().filter(|&&b| b == step.x).count() == 1 => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
 fn plan_layers<'a>(layers: &'a [ir::Layer], input: Buf<'a>, plan: &mut Plan<'a>) -> Buf<'a> {
     let mut current = input;
     for layer in layers {
@@ -207,6 +231,9 @@ pub(crate) struct Ctx<'a> {
     batch: usize,
     /// Each layer output buffer's width per sample.
     widths: &'a [(&'a str, usize)],
+    /// The layer output buffers whose gradient one activation layer writes alone
+    /// ([`overwritten_by_activations`]).
+    overwritten: &'a [&'a str],
 }
 
 impl Ctx<'_> {
@@ -557,7 +584,8 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let name_str = &net.name;
     let plan = plan(net);
     let batch = net.batch;
-    let ctx = Ctx { net, p: p.clone(), batch, widths: &plan.buffers };
+    let overwritten = overwritten_by_activations(net, &plan);
+    let ctx = Ctx { net, p: p.clone(), batch, widths: &plan.buffers, overwritten: &overwritten };
     if plan.outputs.is_empty() {
         return Err(vec![Diagnostic::error(net.span, "the network has no `loss`")]);
     }
@@ -666,6 +694,13 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         field_inits.extend(quote!(input_grad: ::std::vec![0.0; #len],));
     }
     let grad_fields: Vec<Ident> = plan.buffers.iter().map(|(layer, _)| grad_field(layer)).collect();
+    let zeroed_grads: Vec<&Ident> = plan
+        .buffers
+        .iter()
+        .zip(&grad_fields)
+        .filter(|((layer, _), _)| !overwritten.contains(layer))
+        .map(|(_, grad)| grad)
+        .collect();
     for (((layer, width), grad), code) in plan.buffers.iter().zip(&grad_fields).zip(&codes) {
         let (act, len) = (act_field(layer), usize_lit(batch * width));
         // `{layer}_grad` is dLoss/d`{layer}_out` (the struct's doc says so once).
@@ -1003,7 +1038,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
 
             fn output_gradients(&mut self, targets: Self::Targets<'_>, #augmented_param: bool) -> (f64, f64) {
                 let n = self.core.rows;
-                #(#p::zero(&mut self.#grad_fields);)*
+                #(#p::zero(&mut self.#zeroed_grads);)*
                 #input_grad_fill
                 let data = #data_loss;
                 #activity_decl

@@ -67,38 +67,63 @@ impl Activation {
     /// `dx += dy * f'(x)`, from the forward pass's input `x` and output `y`.
     #[inline]
     pub fn backward(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        self.backward_into::<true>(x, y, dy, dx);
+    }
+
+    /// [`Activation::backward`] into a `dx` that nothing else writes: `dx = 0 + dy * f'(x)`,
+    /// the same bits as adding to a zeroed `dx` (`0 + -0` is `+0`), without reading it.
+    #[inline]
+    pub fn backward_overwrite(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        self.backward_into::<false>(x, y, dy, dx);
+    }
+
+    /// `dx (+)= dy * f'(x)`: added to `dx` when `ADD`, else to 0.
+    #[inline(always)]
+    fn backward_into<const ADD: bool>(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         let with_x = x.iter().zip(dy).zip(dx.iter_mut());
         match self {
             // threshold_backward: dy where x > 0.
-            Activation::Relu => {
-                with_x.for_each(|((&x, &dy), dx)| *dx += if x > 0.0 { dy } else { 0.0 })
-            }
-            Activation::LeakyRelu { slope } => {
-                with_x.for_each(|((&x, &dy), dx)| *dx += if x > 0.0 { dy } else { slope * dy })
-            }
+            Activation::Relu => with_x.for_each(|((&x, &dy), dx)| {
+                *dx = base::<ADD>(*dx) + if x > 0.0 { dy } else { 0.0 }
+            }),
+            Activation::LeakyRelu { slope } => with_x.for_each(|((&x, &dy), dx)| {
+                *dx = base::<ADD>(*dx) + if x > 0.0 { dy } else { slope * dy }
+            }),
             // d tanh(x)/dx = 1 - tanh(x)^2
-            Activation::Tanh => {
-                y.iter().zip(dy).zip(dx).for_each(|((&y, &dy), dx)| *dx += dy * (1.0 - y * y))
-            }
+            Activation::Tanh => y
+                .iter()
+                .zip(dy)
+                .zip(dx)
+                .for_each(|((&y, &dy), dx)| *dx = base::<ADD>(*dx) + dy * (1.0 - y * y)),
             // d sigmoid(x)/dx = s (1 - s)
-            Activation::Sigmoid => {
-                y.iter().zip(dy).zip(dx).for_each(|((&y, &dy), dx)| *dx += dy * y * (1.0 - y))
+            Activation::Sigmoid => y
+                .iter()
+                .zip(dy)
+                .zip(dx)
+                .for_each(|((&y, &dy), dx)| *dx = base::<ADD>(*dx) + dy * y * (1.0 - y)),
+            Activation::Identity => {
+                dy.iter().zip(dx).for_each(|(&dy, dx)| *dx = base::<ADD>(*dx) + dy)
             }
-            Activation::Identity => dy.iter().zip(dx).for_each(|(&dy, dx)| *dx += dy),
             // d gelu(x)/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             Activation::Gelu => with_x.for_each(|((&x, &dy), dx)| {
                 let x = f64::from(x);
                 let pdf = exp(-0.5 * x * x) * FRAC_1_SQRT_2PI;
-                *dx += (f64::from(dy) * (normal_cdf(x) + x * pdf)) as f32
+                *dx = base::<ADD>(*dx) + (f64::from(dy) * (normal_cdf(x) + x * pdf)) as f32
             }),
             // d silu(x)/dx = s (1 + x (1 - s)), s = sigmoid(x)
             Activation::Silu => with_x.for_each(|((&x, &dy), dx)| {
                 let x = f64::from(x);
                 let s = 1.0 / (1.0 + exp(-x));
-                *dx += (f64::from(dy) * s * (1.0 + x * (1.0 - s))) as f32
+                *dx = base::<ADD>(*dx) + (f64::from(dy) * s * (1.0 + x * (1.0 - s))) as f32
             }),
         }
     }
+}
+
+/// What a backward pass adds its term to: the value in `dx` (`ADD`) or 0.
+#[inline(always)]
+fn base<const ADD: bool>(dx: f32) -> f32 {
+    if ADD { dx } else { 0.0 }
 }
 
 /// `1 / sqrt(2 pi)`.
