@@ -584,8 +584,9 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let name_str = &net.name;
     let plan = plan(net);
     let batch = net.batch;
-    let overwritten = overwritten_by_activations(net, &plan);
-    let ctx = Ctx { net, p: p.clone(), batch, widths: &plan.buffers, overwritten: &overwritten };
+    let overwritten_acts = overwritten_by_activations(net, &plan);
+    let ctx =
+        Ctx { net, p: p.clone(), batch, widths: &plan.buffers, overwritten: &overwritten_acts };
     if plan.outputs.is_empty() {
         return Err(vec![Diagnostic::error(net.span, "the network has no `loss`")]);
     }
@@ -698,7 +699,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
         .buffers
         .iter()
         .zip(&grad_fields)
-        .filter(|((layer, _), _)| !overwritten.contains(layer))
+        .filter(|((layer, _), _)| !overwritten_acts.contains(layer))
         .map(|(_, grad)| grad)
         .collect();
     for (((layer, width), grad), code) in plan.buffers.iter().zip(&grad_fields).zip(&codes) {
@@ -950,11 +951,11 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     });
     let penalties_const = (!penalties.is_empty())
         .then(|| quote!(const PENALTIES: &'static [#rt::Penalty] = &[#(#penalties),*];));
-    let mut overwritten: Vec<(usize, usize)> =
+    let mut overwritten_params: Vec<(usize, usize)> =
         codes.iter().flat_map(|c| c.overwritten_grads.iter().copied()).collect();
-    overwritten.sort_unstable();
-    let overwritten_const = (!overwritten.is_empty()).then(|| {
-        let ranges = overwritten.iter().map(|&(offset, len)| {
+    overwritten_params.sort_unstable();
+    let overwritten_const = (!overwritten_params.is_empty()).then(|| {
+        let ranges = overwritten_params.iter().map(|&(offset, len)| {
             let (offset, len) = (usize_lit(offset), usize_lit(len));
             quote!((#offset, #len))
         });
