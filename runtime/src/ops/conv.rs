@@ -1306,22 +1306,8 @@ mod tests {
         // Plain loops in the tiles' summation order, multiply-adds fused as in the build
         // (`fused`): the forward sums over the taps in order from 0 and adds the bias; dW adds
         // `dot`'s 8-lane dot (never fused); dcols sums over the filters.
-        let madd =
-            |fused: bool, a: f32, b: f32, c: f32| if fused { a.mul_add(b, c) } else { a * b + c };
+        use crate::ops::kernels::tests::{dot_loop, madd};
         let (plane, taps) = (shape.out_height() * shape.out_width(), shape.weight_len() / 5);
-        let dot8 = |a: &[f32], b: &[f32]| {
-            let mut lanes = [0.0f32; 8];
-            let whole = a.len() / 8 * 8;
-            for k in 0..whole {
-                lanes[k % 8] += a[k] * b[k];
-            }
-            let v = lanes;
-            let mut sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-            for k in whole..a.len() {
-                sum += a[k] * b[k];
-            }
-            sum
-        };
         let plain = |fused: bool| {
             let mut cols = vec![0.0; shape.scratch_len()];
             let mut y = vec![0.0; rows * shape.output_len()];
@@ -1342,7 +1328,7 @@ mod tests {
                     }
                     for q in 0..taps {
                         dw[f * taps + q] +=
-                            dot8(&dy[f * plane..][..plane], &cols[q * plane..][..plane]);
+                            dot_loop(false, &dy[f * plane..][..plane], &cols[q * plane..][..plane]);
                     }
                 }
                 let mut dcols = vec![0.0; cols.len()];

@@ -640,12 +640,12 @@ pub(crate) mod tests {
     }
 
     /// `a * b + c` as the kernels' build computes it: fused (one rounding) or not.
-    fn madd(fused: bool, a: f32, b: f32, c: f32) -> f32 {
+    pub(crate) fn madd(fused: bool, a: f32, b: f32, c: f32) -> f32 {
         if fused { a.mul_add(b, c) } else { a * b + c }
     }
 
     /// [`super::dot`]'s 8 lanes and reduction tree, multiply-adds fused or not.
-    fn dot_loop(fused: bool, a: &[f32], b: &[f32]) -> f32 {
+    pub(crate) fn dot_loop(fused: bool, a: &[f32], b: &[f32]) -> f32 {
         let mut lanes = [0.0f32; 8];
         let whole = a.len() / 8 * 8;
         for k in 0..whole {
