@@ -31,12 +31,13 @@ enum Elem {
 }
 
 impl Region {
-    /// `width` f32 values per sample, zeroed.
+    /// `width` f32 values per sample (zeros on the stack, the last call's values in the heap
+    /// workspace: the layer writes them before it reads them).
     pub(super) fn f32_rows(name: Ident, width: usize) -> Region {
         Region { name, width, elem: Elem::F32 }
     }
 
-    /// `width` u32 values per sample, zeroed.
+    /// `width` u32 values per sample (as [`Region::f32_rows`]).
     pub(super) fn u32_rows(name: Ident, width: usize) -> Region {
         Region { name, width, elem: Elem::U32 }
     }
@@ -157,7 +158,7 @@ fn stack_declarations(regions: &[&Region], shared: usize) -> TokenStream {
     out
 }
 
-/// The regions taken one after the other from the workspace's zeroed values, sized by
+/// The regions taken one after the other from the workspace's values, sized by
 /// `memory` (checked equal to the regions' sums).
 fn heap_declarations(p: &TokenStream, regions: &[&Region], memory: &PredictMemory) -> TokenStream {
     let (f32s, u32s) = (usize_lit(memory.f32s_per_row), usize_lit(memory.u32s_per_row));
@@ -168,7 +169,7 @@ fn heap_declarations(p: &TokenStream, regions: &[&Region], memory: &PredictMemor
     } else {
         (quote!((mut f32s, _)), quote!(0))
     };
-    let mut out = quote!(let #bindings = workspace.zeroed(ROWS * #f32s + #shared_len, #u32s_len););
+    let mut out = quote!(let #bindings = workspace.values(ROWS * #f32s + #shared_len, #u32s_len););
     for Region { name, width, elem } in regions {
         let w = usize_lit(*width);
         out.extend(match elem {
