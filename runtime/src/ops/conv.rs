@@ -688,25 +688,27 @@ fn forward_body<const FUSED: bool>(
     let plane = shape.out_height() * shape.out_width();
     let groups = Groups::of(&shape);
     let depthwise = depthwise::applies(&shape);
+    let filters = shape.filters / shape.groups;
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
         if depthwise {
             depthwise::forward(&shape, weight, x, y, scratch);
-        } else {
-            y.fill(0.0);
-            for g in 0..shape.groups {
-                let cols = columns(&shape, &x[groups.input(g)], scratch);
-                forward_product::<FUSED>(
-                    &mut y[groups.output(g)],
-                    &weight[groups.weight(g)],
-                    cols,
-                    plane,
-                );
+            if let Some(bias) = bias {
+                for (y, &b) in y.chunks_exact_mut(plane).zip(bias) {
+                    y.iter_mut().for_each(|y| *y += b);
+                }
             }
+            continue;
         }
-        if let Some(bias) = bias {
-            for (y, &b) in y.chunks_exact_mut(plane).zip(bias) {
-                y.iter_mut().for_each(|y| *y += b);
-            }
+        for g in 0..shape.groups {
+            let cols = columns(&shape, &x[groups.input(g)], scratch);
+            let bias = bias.map(|b| &b[g * filters..(g + 1) * filters]);
+            forward_product::<FUSED>(
+                &mut y[groups.output(g)],
+                &weight[groups.weight(g)],
+                bias,
+                cols,
+                plane,
+            );
         }
     }
     Ok(())
@@ -874,114 +876,137 @@ fn col2im(shape: &ConvShape, cols: &[f32], dx: &mut [f32]) {
     }
 }
 
-/// The forward product of one group: `y[f, :] += sum_q w[f, q] cols[q, :]`, summed over the
-/// taps `q` in order (`w` holds the group's filters, `taps` values each).
+/// The forward product of one group: `y[f, :] = sum_q w[f, q] cols[q, :] (+ bias[f])`, summed
+/// over the taps `q` in order (`w` holds the group's filters, `taps` values each, `bias` the
+/// group's biases), overwriting `y`.
 #[inline(always)]
-fn forward_product<const FUSED: bool>(y: &mut [f32], weight: &[f32], cols: &[f32], plane: usize) {
+fn forward_product<const FUSED: bool>(
+    y: &mut [f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    cols: &[f32],
+    plane: usize,
+) {
     let taps = cols.len() / plane;
-    axpy_rows::<FUSED>(y, weight, taps, 1, cols, plane);
+    let product = Axpy {
+        coefs: weight,
+        r_stride: taps,
+        k_stride: 1,
+        src: cols,
+        plane,
+        start: Start::Overwrite(bias),
+    };
+    product.rows::<FUSED>(y);
 }
 
 // The two matrix products of a conv layer over one sample's columns, register-tiled (as the
 // dense kernels of `crate::ops::kernels`, but with sizes known only at run time): each output keeps
 // the summation order of the plain loops, so the tiles change no result bit.
 
-/// `out[r, :] += sum_k coef(r, k) src[k, :]` for every row `r` of `out` (rows of `plane`
-/// values; `src` has `K` such rows), summed over `k` in order from what `out` holds, with
-/// `coef(r, k) = coefs[r * r_stride + k * k_stride]`: the forward pass (`y[f] += w[f, q]
-/// cols[q]`) and the input gradient (`dcols[q] += w[f, q] dy[f]`). Tiles of 4 rows x 16
-/// positions stay in registers across every `k`.
-#[inline(always)]
-fn axpy_rows<const FUSED: bool>(
-    out: &mut [f32],
-    coefs: &[f32],
-    r_stride: usize,
-    k_stride: usize,
-    src: &[f32],
-    plane: usize,
-) {
-    const R: usize = 4;
-    let rows = out.len() / plane;
-    let mut r = 0;
-    while r + R <= rows {
-        axpy_tile::<FUSED, R>(
-            &mut out[r * plane..],
-            &coefs[r * r_stride..],
-            r_stride,
-            k_stride,
-            src,
-            plane,
-        );
-        r += R;
-    }
-    while r < rows {
-        axpy_tile::<FUSED, 1>(
-            &mut out[r * plane..],
-            &coefs[r * r_stride..],
-            r_stride,
-            k_stride,
-            src,
-            plane,
-        );
-        r += 1;
-    }
+/// Where the sums of an [`Axpy`] start.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// From what `out` holds: the product is added to it.
+    Accumulate,
+    /// From zero, overwriting `out` (the same bits as zeroing it first); then `bias[r]`, when
+    /// given, is added to every sum of row `r` (`y = conv + b`: the bias after the sum).
+    Overwrite(Option<&'a [f32]>),
 }
 
-/// [`axpy_rows`] for the first `R` rows of `out`, in blocks of 16, 8, 4 and 1 positions (a
-/// 1-position block runs `R` scalar chains: the 4-wide one keeps a 125-position plane's
-/// remainder of 13 to one such block).
-#[inline(always)]
-fn axpy_tile<const FUSED: bool, const R: usize>(
-    out: &mut [f32],
-    coefs: &[f32],
+/// `out[r, :] (+)= sum_k coef(r, k) src[k, :]` for every row `r` of `out` (rows of `plane`
+/// values; `src` has `K` such rows), summed over `k` in order, with `coef(r, k) = coefs[r *
+/// r_stride + k * k_stride]`: the forward pass (`y[f] = w[f, q] cols[q]`) and the input gradient
+/// (`dcols[q] = w[f, q] dy[f]`). Tiles of up to 4 rows x 16 positions stay in registers across
+/// every `k`. (Tiles of 6 rows or of 24 positions, 12 accumulators, ran slower: LLVM then read
+/// `src` again in every multiply-add instead of keeping it in registers.)
+#[derive(Clone, Copy)]
+struct Axpy<'a> {
+    coefs: &'a [f32],
     r_stride: usize,
     k_stride: usize,
-    src: &[f32],
+    src: &'a [f32],
     plane: usize,
-) {
-    let mut p = 0;
-    while p + 16 <= plane {
-        axpy_block::<FUSED, R, 16>(out, coefs, r_stride, k_stride, src, plane, p);
-        p += 16;
-    }
-    while p + 8 <= plane {
-        axpy_block::<FUSED, R, 8>(out, coefs, r_stride, k_stride, src, plane, p);
-        p += 8;
-    }
-    while p + 4 <= plane {
-        axpy_block::<FUSED, R, 4>(out, coefs, r_stride, k_stride, src, plane, p);
-        p += 4;
-    }
-    while p < plane {
-        axpy_block::<FUSED, R, 1>(out, coefs, r_stride, k_stride, src, plane, p);
-        p += 1;
-    }
+    start: Start<'a>,
 }
 
-/// Positions `p..p + W` of [`axpy_tile`]'s `R` rows, in registers across every `k`.
-#[inline(always)]
-fn axpy_block<const FUSED: bool, const R: usize, const W: usize>(
-    out: &mut [f32],
-    coefs: &[f32],
-    r_stride: usize,
-    k_stride: usize,
-    src: &[f32],
-    plane: usize,
-    p: usize,
-) {
-    let mut acc = [[0.0f32; W]; R];
-    for (r, acc) in acc.iter_mut().enumerate() {
-        acc.copy_from_slice(&out[r * plane + p..][..W]);
-    }
-    for (k, src) in src.chunks_exact(plane).enumerate() {
-        let src = src[p..].first_chunk::<W>().expect("p + W <= plane");
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let c = coefs[r * r_stride + k * k_stride];
-            *acc = core::array::from_fn(|l| mul_add::<FUSED>(c, src[l], acc[l]));
+impl Axpy<'_> {
+    /// The product into every row of `out`, in tiles of 4 rows, then 2 and 1.
+    #[inline(always)]
+    fn rows<const FUSED: bool>(self, out: &mut [f32]) {
+        let rows = out.len() / self.plane;
+        let mut r = 0;
+        while r + 4 <= rows {
+            self.positions::<FUSED, 4>(out, r);
+            r += 4;
+        }
+        while r + 2 <= rows {
+            self.positions::<FUSED, 2>(out, r);
+            r += 2;
+        }
+        while r < rows {
+            self.positions::<FUSED, 1>(out, r);
+            r += 1;
         }
     }
-    for (r, acc) in acc.iter().enumerate() {
-        out[r * plane + p..][..W].copy_from_slice(acc);
+
+    /// Every position of rows `r..r + R`, in blocks of 16, 8, 4 and 1 positions (a 1-position
+    /// block runs `R` scalar chains: the 4-wide one keeps a 125-position plane's remainder of
+    /// 13 to one such block).
+    #[inline(always)]
+    fn positions<const FUSED: bool, const R: usize>(self, out: &mut [f32], r: usize) {
+        let mut p = 0;
+        while p + 16 <= self.plane {
+            self.tile::<FUSED, R, 16>(out, r, p);
+            p += 16;
+        }
+        while p + 8 <= self.plane {
+            self.tile::<FUSED, R, 8>(out, r, p);
+            p += 8;
+        }
+        while p + 4 <= self.plane {
+            self.tile::<FUSED, R, 4>(out, r, p);
+            p += 4;
+        }
+        while p < self.plane {
+            self.tile::<FUSED, R, 1>(out, r, p);
+            p += 1;
+        }
+    }
+
+    /// Rows `r0..r0 + R`, positions `p..p + W`, in registers across every `k`.
+    #[inline(always)]
+    fn tile<const FUSED: bool, const R: usize, const W: usize>(
+        self,
+        out: &mut [f32],
+        r0: usize,
+        p: usize,
+    ) {
+        let Axpy { coefs, r_stride, k_stride, src, plane, start } = self;
+        let mut acc = [[0.0f32; W]; R];
+        if let Start::Accumulate = start {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                acc.copy_from_slice(&out[(r0 + r) * plane + p..][..W]);
+            }
+        }
+        let coefs = &coefs[r0 * r_stride..];
+        for (k, src) in src.chunks_exact(plane).enumerate() {
+            let src = src[p..].first_chunk::<W>().expect("p + W <= plane");
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let c = coefs[r * r_stride + k * k_stride];
+                *acc = core::array::from_fn(|l| mul_add::<FUSED>(c, src[l], acc[l]));
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let out = &mut out[(r0 + r) * plane + p..][..W];
+            match start {
+                Start::Overwrite(Some(bias)) => {
+                    for (out, acc) in out.iter_mut().zip(acc) {
+                        *out = acc + bias[r0 + r];
+                    }
+                }
+                _ => out.copy_from_slice(acc),
+            }
+        }
     }
 }
 
@@ -1115,7 +1140,7 @@ trait GradProducts {
     );
 }
 
-/// [`GradProducts`] by [`add_dots`] and [`axpy_rows`] (sums over the filters in order).
+/// [`GradProducts`] by [`add_dots`] and [`Axpy`] (sums over the filters in order).
 struct Tiled<const FUSED: bool>;
 
 impl<const FUSED: bool> GradProducts for Tiled<FUSED> {
@@ -1133,11 +1158,10 @@ impl<const FUSED: bool> GradProducts for Tiled<FUSED> {
         plane: usize,
         accumulate: bool,
     ) {
-        if !accumulate {
-            out.fill(0.0);
-        }
         let taps = out.len() / plane;
-        axpy_rows::<FUSED>(out, weight, 1, taps, dy, plane);
+        let start = if accumulate { Start::Accumulate } else { Start::Overwrite(None) };
+        Axpy { coefs: weight, r_stride: 1, k_stride: taps, src: dy, plane, start }
+            .rows::<FUSED>(out);
     }
 }
 
@@ -1246,11 +1270,13 @@ mod tests {
     /// operations in the same order, multiply-adds fused where the build fuses them.
     #[test]
     fn tiled_builds_match_plain_loops_bit_for_bit() {
+        // 7 filters take tiles of 4, 2 and 1 rows; 5x9 = 45 output positions blocks of 16, 8,
+        // 4 and 1 positions.
         let shape = ConvShape {
             in_channels: 3,
-            height: 7,
-            width: 6,
-            filters: 5,
+            height: 9,
+            width: 9,
+            filters: 7,
             kernel: [3, 2],
             stride: [2, 1],
             pad: [1, 1],
@@ -1307,7 +1333,7 @@ mod tests {
         // (`fused`): the forward sums over the taps in order from 0 and adds the bias; dW adds
         // `dot`'s 8-lane dot (never fused); dcols sums over the filters.
         use crate::ops::kernels::tests::{dot_loop, madd};
-        let (plane, taps) = (shape.out_height() * shape.out_width(), shape.weight_len() / 5);
+        let (plane, taps) = (shape.out_height() * shape.out_width(), shape.weight_len() / 7);
         let plain = |fused: bool| {
             let mut cols = vec![0.0; shape.scratch_len()];
             let mut y = vec![0.0; rows * shape.output_len()];
