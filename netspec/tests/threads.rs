@@ -134,14 +134,14 @@ fn the_losses_match_the_oracle_and_predict_matches_the_forward_pass() {
     }
 }
 
-/// The packed layers overwrite their weight and bias gradients instead of having them zeroed
+/// The packed layers overwrite their weight and bias gradients, and an activation or batch
+/// norm that is its input's only reader that input's gradient, instead of having them zeroed
 /// first: a second `loss_and_grad` gives the gradients of a network that ran only that call,
 /// bit for bit (nothing is left over from the first call, penalty terms included).
 fn assert_no_gradient_left_over<N: Network>()
 where
     for<'a> N::Targets<'a>: From<&'a [usize]>,
 {
-    assert!(!N::OVERWRITTEN_GRADS.is_empty(), "{}: no packed layer overwrites", N::NAME);
     let mut rng = Rng::seed(6);
     let (first, second) =
         (uniform(&mut rng, 64 * N::INPUT, 1.0), uniform(&mut rng, 64 * N::INPUT, 1.0));
@@ -156,6 +156,13 @@ where
 
 #[test]
 fn a_second_backward_pass_leaves_nothing_of_the_first() {
+    for (name, overwritten) in
+        [(Big::NAME, Big::OVERWRITTEN_GRADS), (Penalized::NAME, Penalized::OVERWRITTEN_GRADS)]
+    {
+        assert!(!overwritten.is_empty(), "{name}: no packed layer overwrites");
+    }
     assert_no_gradient_left_over::<Big>();
     assert_no_gradient_left_over::<Penalized>();
+    // The batch norm overwrites the first conv's output gradient, the ReLUs theirs.
+    assert_no_gradient_left_over::<Convs>();
 }

@@ -5,7 +5,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{Activation, Rescale};
 use quote::{format_ident, quote};
 
-use super::{Buf, Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
 
 pub(super) fn activation(
     ctx: &Ctx<'_>,
@@ -29,10 +29,9 @@ pub(super) fn activation(
     let f = quote!(#p::Activation::#kind);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
-    let overwrites = matches!(step.x, Buf::Act(name) if ctx.overwritten.contains(&name));
     let backward = ctx.grad_flat_mut(step.x).map(|dx| {
         let (y, dy) = (ctx.flat(step.y), ctx.grad_flat(step.y));
-        if overwrites {
+        if ctx.overwrites_input_grad(step) {
             quote!(#f.backward_overwrite(#x, #y, #dy, #dx);)
         } else {
             quote!(#f.backward(#x, #y, #dy, #dx);)

@@ -72,11 +72,11 @@ struct Plan<'a> {
     layer_out: Vec<(&'a str, Buf<'a>)>,
 }
 
-/// The layer output buffers whose gradient one elementwise activation writes alone: no other
-/// layer reads the buffer (a residual block reads its input twice, every head its trunk's
-/// output), and no loss or activity penalty adds to its gradient. That activation's backward
-/// pass overwrites the gradient, so `output_gradients` does not zero it.
-fn overwritten_by_activations<'a>(net: &ir::Network, plan: &Plan<'a>) -> Vec<&'a str> {
+/// The layer output buffers whose gradient one elementwise activation or batch norm writes
+/// alone: no other layer reads the buffer (a residual block reads its input twice, every head
+/// its trunk's output), and no loss or activity penalty adds to its gradient. That layer's
+/// backward pass overwrites the gradient, so `output_gradients` does not zero it.
+fn overwritten_by_sole_readers<'a>(net: &ir::Network, plan: &Plan<'a>) -> Vec<&'a str> {
     let mut read: Vec<Buf<'a>> = Vec::new();
     for step in &plan.steps {
         read.push(step.x);
@@ -88,7 +88,7 @@ fn overwritten_by_activations<'a>(net: &ir::Network, plan: &Plan<'a>) -> Vec<&'a
     }
     plan.steps
         .iter()
-        .filter(|step| matches!(step.layer.op, Op::Activation(_)))
+        .filter(|step| matches!(step.layer.op, Op::Activation(_) | Op::BatchNorm { .. }))
         .filter_map(|step| match step.x {
             Buf::Act(name) if read.iter().filter(|&&b| b == step.x).count() == 1 => Some(name),
             _ => None,
@@ -231,12 +231,18 @@ pub(crate) struct Ctx<'a> {
     batch: usize,
     /// Each layer output buffer's width per sample.
     widths: &'a [(&'a str, usize)],
-    /// The layer output buffers whose gradient one activation layer writes alone
-    /// ([`overwritten_by_activations`]).
+    /// The layer output buffers whose gradient one activation or batch norm writes alone
+    /// ([`overwritten_by_sole_readers`]).
     overwritten: &'a [&'a str],
 }
 
 impl Ctx<'_> {
+    /// Whether `step`'s backward pass overwrites its input's gradient instead of adding to it
+    /// ([`overwritten_by_sole_readers`]).
+    fn overwrites_input_grad(&self, step: &Step<'_>) -> bool {
+        matches!(step.x, Buf::Act(name) if self.overwritten.contains(&name))
+    }
+
     /// The values per sample of a buffer.
     fn width(&self, buf: Buf<'_>) -> usize {
         match buf {
@@ -584,7 +590,7 @@ pub(crate) fn network(net: &ir::Network, rt: &TokenStream) -> Result<TokenStream
     let name_str = &net.name;
     let plan = plan(net);
     let batch = net.batch;
-    let overwritten_acts = overwritten_by_activations(net, &plan);
+    let overwritten_acts = overwritten_by_sole_readers(net, &plan);
     let ctx =
         Ctx { net, p: p.clone(), batch, widths: &plan.buffers, overwritten: &overwritten_acts };
     if plan.outputs.is_empty() {

@@ -128,9 +128,45 @@ impl BatchNorm {
         buffers: &[f32],
         grads: &mut [f32],
         x: &[f32],
-        (x_hat, inv_std): (&[f32], &[f32]),
+        kept: (&[f32], &[f32]),
         dy: &[f32],
         dx: Option<&mut [f32]>,
+    ) {
+        let dx = dx.map(|dx| (dx, false));
+        self.backward_into(training, params, buffers, grads, x, kept, dy, dx);
+    }
+
+    /// [`BatchNorm::backward`], but the input gradient overwrites `dx` (with the same bits as
+    /// adding it to zeros) instead of adding to it: for a layer that is its input's only
+    /// reader, whose input gradient is then not zeroed before the backward pass.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_overwrite(
+        &self,
+        training: bool,
+        params: &[f32],
+        buffers: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        kept: (&[f32], &[f32]),
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        let dx = dx.map(|dx| (dx, true));
+        self.backward_into(training, params, buffers, grads, x, kept, dy, dx);
+    }
+
+    /// [`BatchNorm::backward`] into `dx`, overwriting it when its flag is set.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_into(
+        &self,
+        training: bool,
+        params: &[f32],
+        buffers: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        (x_hat, inv_std): (&[f32], &[f32]),
+        dy: &[f32],
+        dx: Option<(&mut [f32], bool)>,
     ) {
         if training {
             self.backward_train(params, grads, x_hat, inv_std, dy, dx);
@@ -165,15 +201,16 @@ impl BatchNorm {
         }
     }
 
-    /// [`backward_train`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
-    pub fn backward_train(
+    /// [`backward_train`] on the layer's tensors: dgamma and dbeta accumulate into `grads`,
+    /// the input gradient into `dx` (overwriting it when its flag is set).
+    fn backward_train(
         &self,
         params: &[f32],
         grads: &mut [f32],
         x_hat: &[f32],
         inv_std: &[f32],
         dy: &[f32],
-        dx: Option<&mut [f32]>,
+        dx: Option<(&mut [f32], bool)>,
     ) {
         let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
         let dparams = self.gamma_beta_grads(grads);
@@ -223,28 +260,29 @@ impl BatchNorm {
         x_hat: &[f32],
         inv_std: &[f32],
         dy: &[f32],
-        mut dx: Option<&mut [f32]>,
+        mut dx: Option<(&mut [f32], bool)>,
     ) {
         let (width, c) = (self.shape.width(), self.shape.channels);
         let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
         let rows =
             dy.chunks_exact(width).zip(x_hat.chunks_exact(width)).zip(inv_std.chunks_exact(c));
         for (i, ((dy, x_hat), inv_std)) in rows.enumerate() {
-            let dx = dx.as_deref_mut().map(|dx| &mut dx[i * width..][..width]);
+            let dx = dx.as_mut().map(|(dx, overwrite)| (&mut dx[i * width..][..width], *overwrite));
             let dparams = self.gamma_beta_grads(grads);
             backward_batch(self.shape, dy, x_hat, inv_std, gamma, dparams, dx);
         }
     }
 
-    /// [`backward_eval`] on the layer's tensors: dgamma and dbeta accumulate into `grads`.
-    pub fn backward_eval(
+    /// [`backward_eval`] on the layer's tensors: dgamma and dbeta accumulate into `grads`,
+    /// the input gradient into `dx` (overwriting it when its flag is set).
+    fn backward_eval(
         &self,
         params: &[f32],
         buffers: &[f32],
         grads: &mut [f32],
         x: &[f32],
         dy: &[f32],
-        dx: Option<&mut [f32]>,
+        dx: Option<(&mut [f32], bool)>,
     ) {
         let (mean, var) = self.running(buffers);
         let gamma = self.gamma_beta(params).map(|(gamma, _)| gamma);
@@ -330,7 +368,7 @@ struct Kernels {
 type NormalizeRows = fn(NormShape, usize, &[Normalize], &[f32], &mut [f32], &mut [f32]);
 
 /// [`dispatch::input_grad_rows`]'s signature.
-type InputGradRows = fn(NormShape, usize, &[InputGrad], &[f32], &[f32], &mut [f32]);
+type InputGradRows = fn(NormShape, usize, &[InputGrad], &[f32], &[f32], &mut [f32], bool);
 
 const DISPATCHED: Kernels = Kernels {
     mean_var: dispatch::mean_var,
@@ -418,8 +456,8 @@ fn normalize_batch_with(
 
 /// Backward of [`normalize_batch`] through the batch statistics:
 /// `dx = gamma * inv_std / m * (m dy - sum(dy) - x_hat sum(dy x_hat))`, added to `dx` when
-/// given; `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)` when given (gamma 1 without
-/// `affine`).
+/// given (overwriting it when its flag is set); `dgamma += sum(dy x_hat)`, `dbeta += sum(dy)`
+/// when given (gamma 1 without `affine`).
 fn backward_batch(
     shape: NormShape,
     dy: &[f32],
@@ -427,7 +465,7 @@ fn backward_batch(
     inv_std: &[f32],
     gamma: Option<&[f32]>,
     dparams: AffineGrads<'_>,
-    dx: Option<&mut [f32]>,
+    dx: Option<(&mut [f32], bool)>,
 ) {
     backward_batch_with(DISPATCHED, shape, dy, x_hat, inv_std, gamma, dparams, dx);
 }
@@ -442,7 +480,7 @@ fn backward_batch_with(
     inv_std: &[f32],
     gamma: Option<&[f32]>,
     mut dparams: AffineGrads<'_>,
-    mut dx: Option<&mut [f32]>,
+    mut dx: Option<(&mut [f32], bool)>,
 ) {
     let m = shape.count(dy.len());
     let (threads, block) = channel_blocks(dy.len());
@@ -466,10 +504,10 @@ fn backward_batch_with(
                 mean_dy_xhat: (sum_dy_xhat / m as f64) as f32,
             };
         }
-        let Some(dx) = dx.as_deref_mut() else { continue };
-        let terms = &*terms;
+        let Some((dx, overwrite)) = dx.as_mut() else { continue };
+        let (terms, overwrite) = (&*terms, *overwrite);
         crate::threads::in_pieces([dy, x_hat], [dx], piece, threads, &|_, [dy, x_hat], [dx]| {
-            (kernels.input_grad_rows)(shape, first, terms, dy, x_hat, dx);
+            (kernels.input_grad_rows)(shape, first, terms, dy, x_hat, dx, overwrite);
         });
     }
 }
@@ -488,6 +526,7 @@ pub fn backward_train(
     dbeta: &mut [f32],
     dx: Option<&mut [f32]>,
 ) {
+    let dx = dx.map(|dx| (dx, false));
     backward_batch(shape, dy, x_hat, inv_std, Some(gamma), Some((dgamma, dbeta)), dx);
 }
 
@@ -518,7 +557,8 @@ mod dispatch {
         ) = normalize_rows_body, normalize_rows_body;
 
         /// `dx += scale * (dy - mean(dy) - x_hat * mean(dy x_hat))` on channels
-        /// `first..first + terms.len()` of whole rows.
+        /// `first..first + terms.len()` of whole rows; with `overwrite`, `dx = 0 + ...`
+        /// (the bits of adding to zeros) without reading `dx`.
         fn input_grad_rows<>(
             shape: NormShape,
             first: usize,
@@ -526,6 +566,7 @@ mod dispatch {
             dy: &[f32],
             x_hat: &[f32],
             dx: &mut [f32],
+            overwrite: bool,
         ) = input_grad_rows_body, input_grad_rows_body;
     }
 }
@@ -620,6 +661,7 @@ fn input_grad_rows_body<const FUSED: bool>(
     dy: &[f32],
     x_hat: &[f32],
     dx: &mut [f32],
+    overwrite: bool,
 ) {
     let width = shape.width();
     let rows =
@@ -628,9 +670,13 @@ fn input_grad_rows_body<const FUSED: bool>(
         for (c, t) in (first..).zip(terms) {
             let range = shape.range(c);
             let (dy, x_hat, dx) = (&dy[range.clone()], &x_hat[range.clone()], &mut dx[range]);
-            for ((&dy, &x_hat), dx) in dy.iter().zip(x_hat).zip(dx) {
-                // gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat))
-                *dx += t.scale * (dy - t.mean_dy - x_hat * t.mean_dy_xhat);
+            // gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat))
+            let term = |dy: f32, x_hat: f32| t.scale * (dy - t.mean_dy - x_hat * t.mean_dy_xhat);
+            let values = dy.iter().zip(x_hat).zip(dx);
+            if overwrite {
+                values.for_each(|((&dy, &x_hat), dx)| *dx = 0.0 + term(dy, x_hat));
+            } else {
+                values.for_each(|((&dy, &x_hat), dx)| *dx += term(dy, x_hat));
             }
         }
     }
@@ -685,11 +731,12 @@ pub fn backward_eval(
     dbeta: &mut [f32],
     dx: Option<&mut [f32]>,
 ) {
-    let dparams = Some((dgamma, dbeta));
+    let (dparams, dx) = (Some((dgamma, dbeta)), dx.map(|dx| (dx, false)));
     backward_running(shape, dy, x, Some(gamma), running_mean, running_var, dparams, dx);
 }
 
-/// [`backward_eval`] with gamma 1 and no dgamma, dbeta for a layer without `affine`.
+/// [`backward_eval`], also with gamma 1 and no dgamma, dbeta for a layer without `affine`, and
+/// `dx` overwritten (`0 + ...`, the bits of adding to zeros) when its flag is set.
 #[allow(clippy::too_many_arguments)]
 fn backward_running(
     shape: NormShape,
@@ -699,7 +746,7 @@ fn backward_running(
     running_mean: &[f32],
     running_var: &[f32],
     mut dparams: AffineGrads<'_>,
-    mut dx: Option<&mut [f32]>,
+    mut dx: Option<(&mut [f32], bool)>,
 ) {
     let width = shape.width();
     for c in 0..shape.channels {
@@ -715,11 +762,11 @@ fn backward_running(
             dgamma[c] += sum_dy_xhat;
             dbeta[c] += sum_dy;
         }
-        if let Some(dx) = dx.as_deref_mut() {
+        if let Some((dx, overwrite)) = dx.as_mut() {
             let scale = gamma.map_or(1.0, |gamma| gamma[c]) * inv_std;
             for (dy, dx) in dy.chunks_exact(width).zip(dx.chunks_exact_mut(width)) {
                 for i in shape.range(c) {
-                    dx[i] += scale * dy[i];
+                    dx[i] = if *overwrite { 0.0 } else { dx[i] } + scale * dy[i];
                 }
             }
         }
@@ -755,7 +802,7 @@ mod tests {
         normalize_batch_with(kernels, shape, x, &mut y, keep, Some((gamma, beta)), running);
         let (mut dgamma, mut dbeta, mut dx) = (vec![0.25; c], vec![0.5; c], vec![1.0; x.len()]);
         let dparams = Some((&mut dgamma[..], &mut dbeta[..]));
-        let dx_given = Some(&mut dx[..]);
+        let dx_given = Some((&mut dx[..], false));
         backward_batch_with(kernels, shape, dy, &x_hat, &inv_std, Some(gamma), dparams, dx_given);
         let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect();
         [bits(&y), bits(&inv_std), bits(&mean), bits(&var), bits(&dgamma), bits(&dbeta), bits(&dx)]
@@ -825,6 +872,63 @@ mod tests {
                 let dx = g * istd / m * (m * f64::from(dy[k]) - sum_dy - x_hat(k) * sum_dy_xhat);
                 close(value(&got[6], k), 1.0 + dx);
             }
+        }
+    }
+
+    /// `backward_overwrite` writes the bits that `backward` adds to zeros, in every mode
+    /// (training; eval through the running statistics; eval through each row's own), for
+    /// both builds' input-gradient kernel, without reading `dx` (it starts as NaN).
+    #[test]
+    fn overwriting_the_input_gradient_equals_adding_it_to_zeros() {
+        let shape = NormShape { channels: 3, spatial: 13, eps: 1e-5, momentum: 0.1 };
+        let (rows, width) = (4, 3 * 13);
+        let values = |n: usize, seed: u32| -> Vec<f32> {
+            (0..n as u32)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 250.0 - 2.0)
+                .collect()
+        };
+        let (x, dy) = (values(rows * width, 1), values(rows * width, 2));
+        // gamma, beta; running mean and variance (the counter is an i64 buffer of its own).
+        let params = [1.5, -0.5, 2.0, 0.25, 0.0, -1.0];
+        for (training, track_running_stats) in [(true, true), (false, true), (false, false)] {
+            let bn = BatchNorm {
+                shape,
+                gamma: 0,
+                beta: 3,
+                running_mean: 0,
+                running_var: 3,
+                counter: 0,
+                affine: true,
+                track_running_stats,
+            };
+            let mut buffers = vec![0.1, -0.2, 0.3, 0.5, 1.5, 2.5];
+            let (mut y, mut x_hat) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            let mut inv_std = vec![0.0; rows * 3];
+            let kept = (&mut x_hat[..], &mut inv_std[..]);
+            bn.forward(training, &params, &mut buffers, &mut [0], &x, &mut y, kept);
+            let kept = (&x_hat[..], &inv_std[..]);
+            let (mut added, mut overwritten) = (vec![0.0; x.len()], vec![f32::NAN; x.len()]);
+            let (mut grads, mut grads_too) = (vec![0.0; 6], vec![0.0; 6]);
+            bn.backward(training, &params, &buffers, &mut grads, &x, kept, &dy, Some(&mut added));
+            let dx = Some(&mut overwritten[..]);
+            bn.backward_overwrite(training, &params, &buffers, &mut grads_too, &x, kept, &dy, dx);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&overwritten),
+                bits(&added),
+                "training {training}, running {track_running_stats}"
+            );
+            assert_eq!(bits(&grads_too), bits(&grads));
+            assert!(added.iter().any(|&v| v != 0.0));
+        }
+        // Both builds' kernel: overwriting NaN gives the bits of adding to zeros.
+        for kernels in [BASELINE, DISPATCHED] {
+            let terms = [InputGrad { scale: 0.75, mean_dy: 0.125, mean_dy_xhat: -0.5 }; 3];
+            let (mut added, mut overwritten) = (vec![0.0; x.len()], vec![f32::NAN; x.len()]);
+            (kernels.input_grad_rows)(shape, 0, &terms, &dy, &x, &mut added, false);
+            (kernels.input_grad_rows)(shape, 0, &terms, &dy, &x, &mut overwritten, true);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&overwritten), bits(&added));
         }
     }
 }
