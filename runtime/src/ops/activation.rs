@@ -324,6 +324,33 @@ mod tests {
         }
     }
 
+    /// `backward_overwrite` writes the bits that `backward` adds to zeros, for every
+    /// activation, without reading `dx` (it starts as NaN); `dy` has zeros of both signs, whose
+    /// sum with +0 is +0.
+    #[test]
+    fn overwriting_the_input_gradient_equals_adding_it_to_zeros() {
+        let x: Vec<f32> = (0..41).map(|i| (i as f32 - 20.0) / 7.0).collect();
+        let dy: Vec<f32> = (0..41).map(|i| [1.5, -0.0, 0.0, -2.25][i % 4]).collect();
+        for act in [
+            Activation::Relu,
+            Activation::LeakyRelu { slope: 0.1 },
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Identity,
+            Activation::Gelu,
+            Activation::Silu,
+        ] {
+            let mut y = vec![0.0; x.len()];
+            act.forward(&x, &mut y);
+            let (mut added, mut overwritten) = (vec![0.0; x.len()], vec![f32::NAN; x.len()]);
+            act.backward(&x, &y, &dy, &mut added);
+            act.backward_overwrite(&x, &y, &dy, &mut overwritten);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&overwritten), bits(&added), "{act:?}");
+            assert!(added.iter().all(|v| v.is_sign_positive() || *v < 0.0), "{act:?}: a -0");
+        }
+    }
+
     #[test]
     fn masked_layers_add_into_dx() {
         let (x, mask) = ([1.0, -2.0, 3.0, 4.0], [0.0, 2.0, 2.0, 0.0]);
