@@ -472,7 +472,7 @@ pub trait Network: Sized + Sync {
     /// Every layer forward over [`Core::input`] in the workspace (generated).
     fn forward_batch(&mut self, training: bool);
     /// Zeroes the activation gradients that backward passes add to (not those that an
-    /// activation overwrites), then writes the losses' gradients (with the `l1_activity`
+    /// activation or batch norm overwrites), then writes the losses' gradients (with the `l1_activity`
     /// penalties') into the outputs' gradients; returns the data loss and the activity
     /// penalty. `augmented`: the targets are [`Core::soft_targets`] (generated).
     fn output_gradients(&mut self, targets: Self::Targets<'_>, augmented: bool) -> (f64, f64);
