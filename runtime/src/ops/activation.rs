@@ -290,19 +290,22 @@ pub fn residual_predict(
 mod tests {
     use super::*;
 
+    /// Every activation, LeakyReLU with slope 0.1.
+    const EVERY: [Activation; 7] = [
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.1 },
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Identity,
+        Activation::Gelu,
+        Activation::Silu,
+    ];
+
     /// Each derivative against a central difference in f64 of the forward formula.
     #[test]
     fn backward_is_the_derivative_of_forward() {
         let x: Vec<f32> = (0..41).map(|i| (i as f32 - 20.0) / 7.0 + 0.013).collect();
-        for act in [
-            Activation::Relu,
-            Activation::LeakyRelu { slope: 0.1 },
-            Activation::Tanh,
-            Activation::Sigmoid,
-            Activation::Identity,
-            Activation::Gelu,
-            Activation::Silu,
-        ] {
+        for act in EVERY {
             let mut y = vec![0.0; x.len()];
             act.forward(&x, &mut y);
             let mut dx = vec![0.5; x.len()];
@@ -331,15 +334,7 @@ mod tests {
     fn overwriting_the_input_gradient_equals_adding_it_to_zeros() {
         let x: Vec<f32> = (0..41).map(|i| (i as f32 - 20.0) / 7.0).collect();
         let dy: Vec<f32> = (0..41).map(|i| [1.5, -0.0, 0.0, -2.25][i % 4]).collect();
-        for act in [
-            Activation::Relu,
-            Activation::LeakyRelu { slope: 0.1 },
-            Activation::Tanh,
-            Activation::Sigmoid,
-            Activation::Identity,
-            Activation::Gelu,
-            Activation::Silu,
-        ] {
+        for act in EVERY {
             let mut y = vec![0.0; x.len()];
             act.forward(&x, &mut y);
             let (mut added, mut overwritten) = (vec![0.0; x.len()], vec![f32::NAN; x.len()]);
