@@ -1652,6 +1652,56 @@ mod tests {
         assert!(!depthwise::applies(&strided) && !depthwise::applies(&tiny));
     }
 
+    /// Every column value is the input under the window or 0 in the padding, whatever the
+    /// scratch held before (NaN here), for strides, pads (up to past the image) and dilations.
+    #[test]
+    fn im2col_writes_every_value_of_its_columns() {
+        for (size, kernel, stride, pad, dilation) in [
+            ([5, 7], [3, 3], [1, 1], [1, 1], [1, 1]),
+            ([5, 7], [3, 2], [2, 1], [1, 0], [1, 2]),
+            ([4, 4], [5, 5], [1, 2], [2, 2], [1, 1]),
+            ([1, 6], [1, 3], [1, 1], [0, 1], [1, 1]),
+            ([6, 6], [2, 2], [2, 2], [0, 0], [1, 1]),
+        ] {
+            let shape = ConvShape {
+                in_channels: 2,
+                height: size[0],
+                width: size[1],
+                filters: 1,
+                kernel,
+                stride,
+                pad,
+                dilation,
+                groups: 1,
+            };
+            let x: Vec<f32> = (0..shape.input_len()).map(|i| i as f32 + 1.0).collect();
+            let mut cols = vec![f32::NAN; shape.scratch_len()];
+            im2col(&shape, &x, &mut cols);
+            let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
+            let mut want = Vec::new();
+            for c in 0..2 {
+                for kh in 0..kernel[0] {
+                    for kw in 0..kernel[1] {
+                        for oh in 0..oh_n {
+                            for ow in 0..ow_n {
+                                let ih =
+                                    (oh * stride[0] + kh * dilation[0]) as isize - pad[0] as isize;
+                                let iw =
+                                    (ow * stride[1] + kw * dilation[1]) as isize - pad[1] as isize;
+                                let inside = (0..size[0] as isize).contains(&ih)
+                                    && (0..size[1] as isize).contains(&iw);
+                                let plane = c * size[0] * size[1];
+                                let value = || x[plane + ih as usize * size[1] + iw as usize];
+                                want.push(if inside { value() } else { 0.0 });
+                            }
+                        }
+                    }
+                }
+            }
+            assert_eq!(cols, want, "{size:?} kernel {kernel:?} stride {stride:?} pad {pad:?}");
+        }
+    }
+
     #[test]
     fn valid_outputs_matches_brute_force() {
         for in_n in 1..7 {
