@@ -2,7 +2,7 @@
 //!
 //! `predict`, `predict_batch` and `predict_sample` run the eval-mode forward pass over a chunk
 //! of `rows` samples, holding every layer's output rows and the layers' scratch (a conv's im2col
-//! columns, a max pool's argmaxes, a layer norm's normalized rows, the preprocessed input). A
+//! columns, a fractional max pool's argmaxes, a layer norm's normalized rows, the preprocessed input). A
 //! network whose chunk of one sample fits in [`PREDICT_STACK_BYTES`] keeps it on the stack, where
 //! small activations can stay in registers; a larger one uses a heap workspace kept per thread
 //! (allocated by the first call on each thread, reused after), so that `predict` works within a
@@ -28,7 +28,8 @@ pub struct Scratch {
     /// f32 values per sample (a layer norm's normalized rows and 1/std, fractional pooling's
     /// window offsets).
     pub f32s_per_row: usize,
-    /// u32 values per sample (a max pool's argmaxes).
+    /// u32 values per sample (a fractional max pool's argmaxes; a max pool keeps none in
+    /// `predict`).
     pub u32s_per_row: usize,
     /// f32 values for the whole chunk, reused by every layer that needs them (one sample's
     /// im2col columns: a conv runs sample by sample).
@@ -47,7 +48,6 @@ pub fn layer_scratch(layer: &Layer) -> Scratch {
                 ..Default::default()
             }
         }
-        Op::MaxPool(_) | Op::GlobalMaxPool => Scratch { u32s_per_row: out, ..Default::default() },
         // u = [u_width, u_height] per sample
         Op::FractionalMaxPool { .. } => {
             Scratch { f32s_per_row: 2, u32s_per_row: out, shared_f32s: 0 }
@@ -164,15 +164,17 @@ mod tests {
     }
 
     #[test]
-    fn conv_scratch_is_shared_and_pooling_argmaxes_are_per_row() {
+    fn conv_scratch_is_shared_and_only_fractional_pooling_keeps_argmaxes() {
         let m = memory(
             "network T { input image(3, 8, 8); conv 4 kernel 3 pad 1; maxpool 2; \
-             conv 2 kernel 3; flatten; dense 2; loss mse; }",
+             conv 2 kernel 3; fractional_maxpool 1.5; flatten; dense 2; loss mse; }",
         );
         // im2col: 3*3*3 x 8*8 = 1728 for the first conv, 4*3*3 x 2*2 = 144 for the second.
         assert_eq!(m.shared_f32s, 1728);
-        assert_eq!(m.u32s_per_row, 4 * 4 * 4);
-        assert_eq!(m.f32s_per_row, 4 * 64 + 4 * 16 + 2 * 4 + 2);
+        // Fractional pooling 2x2x2 -> 2x1x1 (floor(2 / 1.5) = 1).
+        assert_eq!(m.u32s_per_row, 2);
+        // Outputs 4x8x8, 4x4x4, 2x2x2, 2x1x1 and 2, and fractional pooling's two u.
+        assert_eq!(m.f32s_per_row, 4 * 64 + 4 * 16 + 2 * 4 + 2 + 2 + 2);
     }
 
     #[test]

@@ -160,7 +160,7 @@ pub mod __private {
         FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
         avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
         fractional_samples, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
-        maxpool2d_forward,
+        maxpool2d_forward, maxpool2d_forward_values,
     };
     pub use netspec_runtime::pipeline::stats::{PreprocessKind, Stats};
     #[cfg(feature = "std")]

@@ -9,6 +9,7 @@
 use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use netspec_runtime::ops::pool::{
     PoolShape, avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward,
+    maxpool2d_forward_values,
 };
 
 struct ConvCase {
@@ -53,6 +54,10 @@ fn assert_close(case: &str, what: &str, got: &[f32], want: &[f32]) {
     }
 }
 
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|v| v.to_bits()).collect()
+}
+
 /// `got - 1`: the gradients accumulate, so they start from 1.
 fn minus_one(v: &[f32]) -> Vec<f32> {
     v.iter().map(|v| v - 1.0).collect()
@@ -89,6 +94,10 @@ fn pool_options_match_torch() {
             let mut argmax = vec![u32::MAX; c.y.len()];
             maxpool2d_forward(shape, c.x, &mut y, &mut argmax, c.rows).unwrap();
             assert_eq!(argmax, c.argmax, "{}", c.name);
+            // Without the argmaxes: the same bits.
+            let mut values = vec![f32::MIN; c.y.len()];
+            maxpool2d_forward_values(shape, c.x, &mut values, c.rows).unwrap();
+            assert_eq!(bits(&values), bits(&y), "{}: values only", c.name);
             maxpool2d_backward(shape, c.dy, &argmax, &mut dx, c.rows).unwrap();
         } else {
             avgpool2d_forward(shape, c.x, &mut y, c.rows).unwrap();

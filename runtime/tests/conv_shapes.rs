@@ -5,7 +5,7 @@ use netspec_runtime::ops::pool::{
     FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
     avgpool2d_forward, fractional_maxpool2d_backward, fractional_maxpool2d_forward,
     fractional_start, global_avgpool_backward, global_avgpool_forward, maxpool2d_backward,
-    maxpool2d_forward,
+    maxpool2d_forward, maxpool2d_forward_values,
 };
 use netspec_runtime::threads::with_threads;
 
@@ -217,7 +217,8 @@ fn maxpool_by_hand_ties_and_padding() {
 /// rest) against a brute-force scan of each window, row by row, over values with many ties and
 /// a few NaNs: on two samples of 3 channels of 7x9, three of 2 channels of 6x38 (2x2 windows:
 /// two blocks of 8 windows per line and 3 more), and on 40 samples of 8 channels of 64x64
-/// (past the threads' threshold: shards of 16, 16 and 8 samples) on 1, 2 and 3 threads.
+/// (past the threads' threshold: shards of 16, 16 and 8 samples) on 1, 2 and 3 threads; the
+/// maxima without their argmaxes (`maxpool2d_forward_values`) are the same bits.
 #[test]
 fn unpadded_maxpool_matches_a_window_by_window_scan() {
     let cases = [
@@ -238,6 +239,10 @@ fn unpadded_maxpool_matches_a_window_by_window_scan() {
             .collect();
         let (mut y, mut a) = (vec![0.0; rows * out_len], vec![0; rows * out_len]);
         with_threads(threads, || maxpool2d_forward(s, &x, &mut y, &mut a, rows)).unwrap();
+        let mut values = vec![f32::MIN; rows * out_len];
+        with_threads(threads, || maxpool2d_forward_values(s, &x, &mut values, rows)).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&values), bits(&y), "values only: {kernel:?}, {stride:?}, {threads}");
         let (oh_n, ow_n, plane) = (s.out_height(), s.out_width(), height * width);
         for n in 0..rows {
             for c in 0..channels {

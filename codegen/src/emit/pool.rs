@@ -83,10 +83,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 code.backward = backward(quote! {
                     #p::maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, n) #expect;
                 });
+                // No backward pass reads predict's argmaxes.
                 code.predict = quote! {
-                    #p::maxpool2d_forward(Self::#shape, #one_x, #one_y, #argmax.as_flattened_mut(), ROWS) #expect;
+                    #p::maxpool2d_forward_values(Self::#shape, #one_x, #one_y, ROWS) #expect;
                 };
-                code.regions.push(Region::u32_rows(argmax.clone(), step.width_out));
             } else {
                 code.doc = if count_pad {
                     format!(

@@ -4,6 +4,7 @@
 //! - [`maxpool2d_forward`]/[`maxpool2d_backward`]: `nn.MaxPool2d(kernel, stride, pad)`;
 //!   padding is `-inf`, ties (and an all `-inf` window) go to the first maximum in scan order
 //!   (row by row), NaN propagates as in PyTorch; the gradient flows to the argmax only.
+//!   [`maxpool2d_forward_values`] gives the same maxima without their argmaxes (inference).
 //! - [`avgpool2d_forward`]/[`avgpool2d_backward`]: `nn.AvgPool2d(kernel, stride, pad,
 //!   count_include_pad)`: every window sum is divided by `kernel_h * kernel_w`, or with
 //!   `count_pad: false` by the number of its positions inside the image.
@@ -193,23 +194,84 @@ pub fn maxpool2d_forward(
     rows: usize,
 ) -> Result<(), ConvError> {
     const F: &str = "maxpool2d_forward";
-    shape.check("maxpool2d")?;
-    let (in_len, out_len) = (shape.input_len(), shape.output_len());
-    check_rows(
-        F,
-        "maxpool2d",
-        ("x", x.len(), in_len, IN_FORMULA),
-        ("y", y.len(), out_len, OUT_FORMULA),
-        rows,
-    )?;
+    check_max_rows(F, &shape, x, y, rows)?;
     check_len(F, "argmax", argmax.len(), y.len(), OUT_FORMULA)?;
-    // Each sample is pooled on its own (its argmaxes index its own row), so the shards'
-    // threads change no result.
-    let samples = PoolRows { x, y, argmax, lens: [in_len, out_len] };
-    let threads = crate::threads::for_work((rows * in_len) as u64);
-    let pool = |s: PoolRows<'_>| max_rows(&shape, s.x, s.y, s.argmax);
-    crate::threads::in_shards(samples, rows.div_ceil(POOL_SHARD_ROWS), threads, &pool);
+    max_in_shards(&shape, x, y, argmax, rows);
     Ok(())
+}
+
+/// [`maxpool2d_forward`]'s maxima without their indices, the same bits (overwrites `y`): for
+/// inference, where no backward pass reads them.
+pub fn maxpool2d_forward_values(
+    shape: PoolShape,
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    check_max_rows("maxpool2d_forward_values", &shape, x, y, rows)?;
+    max_in_shards(&shape, x, y, Dropped, rows);
+    Ok(())
+}
+
+/// Checks a max pooling's shape and its `x` and `y` lengths for `rows` samples.
+fn check_max_rows(
+    function: &'static str,
+    shape: &PoolShape,
+    x: &[f32],
+    y: &[f32],
+    rows: usize,
+) -> Result<(), ConvError> {
+    shape.check("maxpool2d")?;
+    check_rows(
+        function,
+        "maxpool2d",
+        ("x", x.len(), shape.input_len(), IN_FORMULA),
+        ("y", y.len(), shape.output_len(), OUT_FORMULA),
+        rows,
+    )
+}
+
+/// Max pooling of `rows` checked samples in shards on the thread pool. Each sample is pooled
+/// on its own (its argmaxes index its own row), so the shards' threads change no result.
+fn max_in_shards<A: Argmaxes>(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: A, rows: usize) {
+    let lens = [shape.input_len(), shape.output_len()];
+    let samples = PoolRows { x, y, argmax, lens };
+    let threads = crate::threads::for_work((rows * lens[0]) as u64);
+    let pool = |s: PoolRows<'_, A>| max_rows(shape, s.x, s.y, s.argmax);
+    crate::threads::in_shards(samples, rows.div_ceil(POOL_SHARD_ROWS), threads, &pool);
+}
+
+/// Where max pooling puts each output's argmax: a buffer shaped like the output (training
+/// keeps them for the backward pass), or nowhere ([`Dropped`], for inference; the compiler
+/// then drops their computation too).
+trait Argmaxes: Sized + Send {
+    /// The argmaxes of outputs `..at` and of outputs `at..`.
+    fn split_at(self, at: usize) -> (Self, Self);
+    /// Stores the argmaxes of outputs `o..o + N`.
+    fn store<const N: usize>(&mut self, o: usize, at: [u32; N]);
+}
+
+impl Argmaxes for &mut [u32] {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        self.split_at_mut(at)
+    }
+
+    #[inline(always)]
+    fn store<const N: usize>(&mut self, o: usize, at: [u32; N]) {
+        self[o..o + N].copy_from_slice(&at);
+    }
+}
+
+/// No argmax buffer: [`maxpool2d_forward_values`].
+struct Dropped;
+
+impl Argmaxes for Dropped {
+    fn split_at(self, _: usize) -> (Self, Self) {
+        (Dropped, Dropped)
+    }
+
+    #[inline(always)]
+    fn store<const N: usize>(&mut self, _: usize, _: [u32; N]) {}
 }
 
 /// Samples per shard of [`maxpool2d_forward`].
@@ -217,36 +279,34 @@ const POOL_SHARD_ROWS: usize = 16;
 
 /// Whole samples of a max-pooling pass: input rows, output rows and their argmaxes (`lens`:
 /// values per input and per output row).
-struct PoolRows<'a> {
+struct PoolRows<'a, A> {
     x: &'a [f32],
     y: &'a mut [f32],
-    argmax: &'a mut [u32],
+    argmax: A,
     lens: [usize; 2],
 }
 
-impl crate::threads::Shards for PoolRows<'_> {
+impl<A: Argmaxes> crate::threads::Shards for PoolRows<'_, A> {
     fn split(self, k: usize) -> (Self, Self) {
         let [in_len, out_len] = self.lens;
         let (x0, x1) = self.x.split_at((k * POOL_SHARD_ROWS * in_len).min(self.x.len()));
         let at = (k * POOL_SHARD_ROWS * out_len).min(self.y.len());
-        let ((y0, y1), (a0, a1)) = (self.y.split_at_mut(at), self.argmax.split_at_mut(at));
+        let ((y0, y1), (a0, a1)) = (self.y.split_at_mut(at), self.argmax.split_at(at));
         let lens = self.lens;
         (PoolRows { x: x0, y: y0, argmax: a0, lens }, PoolRows { x: x1, y: y1, argmax: a1, lens })
     }
 }
 
-/// [`maxpool2d_forward`] on whole samples whose lengths are checked.
-fn max_rows(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+/// Max pooling of whole samples whose lengths are checked.
+fn max_rows<A: Argmaxes>(shape: &PoolShape, x: &[f32], y: &mut [f32], mut argmax: A) {
     let PoolShape { channels, height, width, .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     let (in_len, out_len) = (shape.input_len(), shape.output_len());
-    let rows_iter = x
-        .chunks_exact(in_len)
-        .zip(y.chunks_exact_mut(out_len))
-        .zip(argmax.chunks_exact_mut(out_len));
-    for ((x, y), argmax) in rows_iter {
+    for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+        let (mut row, rest) = argmax.split_at(out_len);
+        argmax = rest;
         if shape.kernel == [2, 2] && shape.stride == [2, 2] && shape.pad == [0, 0] {
-            max_2x2(shape, x, y, argmax);
+            max_2x2(shape, x, y, row);
             continue;
         }
         for c in 0..channels {
@@ -259,7 +319,7 @@ fn max_rows(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
                     let (best, at) = window_max(x, base, width, hs.clone(), ws);
                     let o = (c * oh_n + oh) * ow_n + ow;
                     y[o] = best;
-                    argmax[o] = at;
+                    row.store(o, [at]);
                 }
             }
         }
@@ -268,13 +328,14 @@ fn max_rows(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
 
 /// Max pooling of one row through 2x2 windows with stride 2 and no padding (the most common
 /// max pooling), line by line: 2.7 times faster than window by window on 32 channels of 32x32.
-fn max_2x2(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+fn max_2x2<A: Argmaxes>(shape: &PoolShape, x: &[f32], y: &mut [f32], mut argmax: A) {
     let PoolShape { height, width, .. } = *shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     let planes = x.chunks_exact(height * width).zip(y.chunks_exact_mut(oh_n * ow_n));
-    for (c, ((x, y), argmax)) in planes.zip(argmax.chunks_exact_mut(oh_n * ow_n)).enumerate() {
-        let lines = y.chunks_exact_mut(ow_n).zip(argmax.chunks_exact_mut(ow_n));
-        for (oh, (best, at)) in lines.enumerate() {
+    for (c, (x, y)) in planes.enumerate() {
+        for (oh, best) in y.chunks_exact_mut(ow_n).enumerate() {
+            let (at, rest) = argmax.split_at(ow_n);
+            argmax = rest;
             let origin = 2 * oh * width;
             // Argmaxes are indices in the sample's row.
             max_2x2_line(&x[origin..][..2 * width], c * height * width + origin, best, at);
@@ -286,29 +347,26 @@ fn max_2x2(shape: &PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
 /// input lines, which start at index `origin`. Eight windows at a time go through
 /// [`max_of_4`] as lanes (vector compares and blends), the rest one by one.
 #[inline(always)]
-fn max_2x2_line(rows: &[f32], origin: usize, best: &mut [f32], at: &mut [u32]) {
+fn max_2x2_line<A: Argmaxes>(rows: &[f32], origin: usize, best: &mut [f32], mut at: A) {
     let width = rows.len() / 2;
     let (top, bottom) = rows.split_at(width);
     let offsets = [0, 1, width, width + 1];
     // Fits: the shape check bounds a row's length by u32::MAX.
     let index = |ow: usize, arg: usize| (origin + 2 * ow + arg) as u32;
     let (t8, b8) = (top.as_chunks::<16>().0, bottom.as_chunks::<16>().0);
-    let (best8, at8) = (best.as_chunks_mut::<8>().0, at.as_chunks_mut::<8>().0);
-    let whole = t8.iter().zip(b8).zip(best8.iter_mut().zip(at8.iter_mut()));
-    for (i, ((t, b), (best, at))) in whole.enumerate() {
+    let whole = t8.iter().zip(b8).zip(best.as_chunks_mut::<8>().0);
+    for (i, ((t, b), best)) in whole.enumerate() {
         let lanes = |line: &[f32; 16], odd: usize| core::array::from_fn(|l| line[2 * l + odd]);
         let (max, arg) = max_of_4([lanes(t, 0), lanes(t, 1), lanes(b, 0), lanes(b, 1)], offsets);
         *best = max;
-        *at = core::array::from_fn(|l| index(8 * i + l, arg[l]));
+        at.store::<8>(8 * i, core::array::from_fn(|l| index(8 * i + l, arg[l])));
     }
     let done = best.len() / 8 * 8;
     let rest = top[2 * done..].chunks_exact(2).zip(bottom[2 * done..].chunks_exact(2));
-    for (ow, ((t, b), (best, at))) in
-        rest.zip(best[done..].iter_mut().zip(&mut at[done..])).enumerate()
-    {
+    for (ow, ((t, b), best)) in rest.zip(&mut best[done..]).enumerate() {
         let ([max], [arg]) = max_of_4([[t[0]], [t[1]], [b[0]], [b[1]]], offsets);
         *best = max;
-        *at = index(done + ow, arg);
+        at.store(done + ow, [index(done + ow, arg)]);
     }
 }
 
