@@ -187,39 +187,27 @@ impl Optimizer for Sgd {
     /// `torch.optim.sgd._single_tensor_sgd`.
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         check_lengths(params, grads, self.momentum_buffer.as_ref().map(Vec::len));
-        let lr = self.lr as f32;
-        let wd = self.weight_decay as f32;
-        let momentum = self.momentum as f32;
-        let one_minus_dampening = (1.0 - self.dampening) as f32;
         let first_step = self.momentum_buffer.is_none();
         if self.momentum != 0.0 && first_step {
             self.momentum_buffer = Some(vec![0.0; params.len()]);
         }
-        let (decay, nesterov) = (self.weight_decay != 0.0, self.nesterov);
-        // grad = grad.add(param, alpha=weight_decay)
-        let decayed = |p: f32, g: f32| if decay { g + wd * p } else { g };
-        // One loop per case over zipped slices (no index, no per-value test of the optimizer's
-        // state), so the compiler vectorizes it; value by value, so pieces on several threads
-        // give the same bits as one thread.
+        let update = SgdUpdate {
+            lr: self.lr as f32,
+            weight_decay: (self.weight_decay != 0.0).then_some(self.weight_decay as f32),
+            momentum: self.momentum as f32,
+            one_minus_dampening: (1.0 - self.dampening) as f32,
+            nesterov: self.nesterov,
+            first_step,
+        };
+        // Value by value, so pieces on several threads give the same bits as one thread.
         let groups = for_values(params.len());
         match self.momentum_buffer.as_mut() {
             None => in_pieces([grads], [params], VALUES_PER_PIECE, groups, &|_, [g], [p]| {
-                for (p, &g) in p.iter_mut().zip(g) {
-                    // param.add_(grad, alpha=-lr)
-                    *p += -lr * decayed(*p, g);
-                }
+                update.plain(g, p);
             }),
             Some(buf) => {
                 in_pieces([grads], [params, buf], VALUES_PER_PIECE, groups, &|_, [g], [p, b]| {
-                    for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
-                        let g = decayed(*p, g);
-                        // buf = clone(grad) on the first step, else
-                        // buf.mul_(momentum).add_(grad, alpha=1-dampening)
-                        *b = if first_step { g } else { *b * momentum + one_minus_dampening * g };
-                        // nesterov: grad = grad.add(buf, alpha=momentum); else grad = buf
-                        let g = if nesterov { g + momentum * *b } else { *b };
-                        *p += -lr * g;
-                    }
+                    update.with_momentum(g, p, b);
                 })
             }
         }
@@ -233,6 +221,54 @@ impl Optimizer for Sgd {
         check("lr", lr, None, "finite and >= 0")?;
         self.lr = lr;
         Ok(())
+    }
+}
+
+/// The scalars of one SGD step, taken by value by the loops over each piece. Captured by
+/// reference, the compiler read them again after every store to the parameters (a piece might
+/// have held them) and left the loop scalar: SGD with momentum over 235,146 values took 359 us
+/// on one AVX2 core (29% of the medium MLP's train step), 75.5 us now.
+#[derive(Clone, Copy)]
+struct SgdUpdate {
+    lr: f32,
+    weight_decay: Option<f32>,
+    momentum: f32,
+    one_minus_dampening: f32,
+    nesterov: bool,
+    first_step: bool,
+}
+
+impl SgdUpdate {
+    /// grad = grad.add(param, alpha=weight_decay)
+    #[inline(always)]
+    fn decayed(self, p: f32, g: f32) -> f32 {
+        match self.weight_decay {
+            Some(wd) => g + wd * p,
+            None => g,
+        }
+    }
+
+    /// Without momentum: param.add_(grad, alpha=-lr).
+    #[inline(always)]
+    fn plain(self, grads: &[f32], params: &mut [f32]) {
+        for (p, &g) in params.iter_mut().zip(grads) {
+            *p += -self.lr * self.decayed(*p, g);
+        }
+    }
+
+    /// With the momentum buffer `bufs`.
+    #[inline(always)]
+    fn with_momentum(self, grads: &[f32], params: &mut [f32], bufs: &mut [f32]) {
+        for ((p, &g), b) in params.iter_mut().zip(grads).zip(bufs.iter_mut()) {
+            let g = self.decayed(*p, g);
+            // buf = clone(grad) on the first step, else
+            // buf.mul_(momentum).add_(grad, alpha=1-dampening)
+            *b =
+                if self.first_step { g } else { *b * self.momentum + self.one_minus_dampening * g };
+            // nesterov: grad = grad.add(buf, alpha=momentum); else grad = buf
+            let g = if self.nesterov { g + self.momentum * *b } else { *b };
+            *p += -self.lr * g;
+        }
     }
 }
 
@@ -381,51 +417,34 @@ impl Optimizer for Adam {
         let bias_correction2 = 1.0 - self.beta2.powf(step);
         let step_size = self.lr / bias_correction1;
         let bias_correction2_sqrt = bias_correction2.powf(0.5);
-        let decay = self.weight_decay != 0.0;
-        let decoupled_factor = (1.0 - self.lr * self.weight_decay) as f32;
-        let wd = self.weight_decay as f32;
-        let one_minus_beta1 = (1.0 - self.beta1) as f32;
-        let beta2 = self.beta2 as f32;
-        let one_minus_beta2 = (1.0 - self.beta2) as f32;
-        let bc2_sqrt = bias_correction2_sqrt as f32;
-        let eps = self.eps as f32;
-        let neg_step_size = (-step_size) as f32;
-
-        let (decoupled, amsgrad) = (self.decoupled_weight_decay, self.amsgrad);
+        let update = AdamUpdate {
+            weight_decay: (self.weight_decay != 0.0).then_some(if self.decoupled_weight_decay {
+                WeightDecay::Decoupled((1.0 - self.lr * self.weight_decay) as f32)
+            } else {
+                WeightDecay::L2(self.weight_decay as f32)
+            }),
+            one_minus_beta1: (1.0 - self.beta1) as f32,
+            beta2: self.beta2 as f32,
+            one_minus_beta2: (1.0 - self.beta2) as f32,
+            bc2_sqrt: bias_correction2_sqrt as f32,
+            eps: self.eps as f32,
+            neg_step_size: (-step_size) as f32,
+        };
+        let amsgrad = self.amsgrad;
         let state =
             [params, &mut self.exp_avg[..], &mut self.exp_avg_sq[..], &mut self.max_exp_avg_sq[..]];
         // Value by value, so pieces on several threads give the same bits as one thread.
         let groups = for_values(grads.len());
         in_pieces([grads], state, VALUES_PER_PIECE, groups, &|_, [g], [p, m, v, max]| {
-            for (i, (p, &g)) in p.iter_mut().zip(g).enumerate() {
-                let mut g = g;
-                if decay {
-                    if decoupled {
-                        // param.mul_(1 - lr * weight_decay)
-                        *p *= decoupled_factor;
-                    } else {
-                        // grad = grad.add(param, alpha=weight_decay)
-                        g += wd * *p;
-                    }
+            let values = p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut()));
+            if amsgrad {
+                for (((p, &g), (m, v)), max) in values.zip(max) {
+                    update.value(p, g, m, v, Some(max));
                 }
-                let (m, v) = (&mut m[i], &mut v[i]);
-                // exp_avg.lerp_(grad, 1 - beta1)
-                *m = lerp(*m, g, one_minus_beta1);
-                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                *v *= beta2;
-                *v += one_minus_beta2 * g * g;
-                let second = if amsgrad {
-                    // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
-                    let max = &mut max[i];
-                    *max = max.max(*v);
-                    *max
-                } else {
-                    *v
-                };
-                // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                let denom = second.sqrt() / bc2_sqrt + eps;
-                // param.addcdiv_(exp_avg, denom, value=-step_size)
-                *p += neg_step_size * *m / denom;
+            } else {
+                for ((p, &g), (m, v)) in values {
+                    update.value(p, g, m, v, None);
+                }
             }
         });
     }
@@ -438,6 +457,58 @@ impl Optimizer for Adam {
         check("lr", lr, None, "finite and >= 0")?;
         self.lr = lr;
         Ok(())
+    }
+}
+
+/// Adam's weight decay: added to the gradient (L2), or decoupled (AdamW: the parameter times
+/// `1 - lr * weight_decay` first).
+#[derive(Clone, Copy)]
+enum WeightDecay {
+    L2(f32),
+    Decoupled(f32),
+}
+
+/// The f32 scalars of one Adam step, taken by value by the loop over each piece (see
+/// [`SgdUpdate`]).
+#[derive(Clone, Copy)]
+struct AdamUpdate {
+    weight_decay: Option<WeightDecay>,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    bc2_sqrt: f32,
+    eps: f32,
+    neg_step_size: f32,
+}
+
+impl AdamUpdate {
+    /// One parameter `p`, its gradient, moments and (amsgrad) largest second moment.
+    #[inline(always)]
+    fn value(self, p: &mut f32, mut g: f32, m: &mut f32, v: &mut f32, max: Option<&mut f32>) {
+        match self.weight_decay {
+            // param.mul_(1 - lr * weight_decay)
+            Some(WeightDecay::Decoupled(factor)) => *p *= factor,
+            // grad = grad.add(param, alpha=weight_decay)
+            Some(WeightDecay::L2(wd)) => g += wd * *p,
+            None => {}
+        }
+        // exp_avg.lerp_(grad, 1 - beta1)
+        *m = lerp(*m, g, self.one_minus_beta1);
+        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        *v *= self.beta2;
+        *v += self.one_minus_beta2 * g * g;
+        let second = match max {
+            // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
+            Some(max) => {
+                *max = max.max(*v);
+                *max
+            }
+            None => *v,
+        };
+        // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        let denom = second.sqrt() / self.bc2_sqrt + self.eps;
+        // param.addcdiv_(exp_avg, denom, value=-step_size)
+        *p += self.neg_step_size * *m / denom;
     }
 }
 
