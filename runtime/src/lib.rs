@@ -61,8 +61,9 @@
 //! their weights baked in (`Config::weights`), on a microcontroller or in WebAssembly.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
-// Two `unsafe` blocks, in `kernels` and `gemm`: calling the AVX2+FMA build of a kernel after
-// the CPU check (the workspace denies `unsafe_code`; those calls allow it).
+// Three `unsafe` blocks (the workspace denies `unsafe_code`; each allows it and says why it is
+// sound): in `kernels` and `gemm`, calling the AVX2+FMA build of a kernel after the CPU check;
+// in `threads::pool`, lending a job on the stack to a helper thread until it returns.
 
 #[cfg(feature = "std")]
 pub mod batch;

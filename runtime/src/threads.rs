@@ -1,7 +1,10 @@
-//! How many threads the batched kernels use (with `std`: rayon's pool, one thread per core;
-//! without it everything runs on the calling thread). The kernels cut their work into shards
+//! How many threads the batched kernels use (with `std`: the calling thread and a helper per
+//! further core, [`mod@pool`]; without it everything runs on the calling thread). The kernels cut their work into shards
 //! whose boundaries depend on the shapes only, so the thread count changes the speed and never
 //! a result bit.
+
+#[cfg(feature = "std")]
+mod pool;
 
 #[cfg(feature = "std")]
 use std::cell::Cell;
@@ -27,12 +30,12 @@ pub fn set_threads(n: usize) {
 }
 
 /// The thread count the batched kernels use on the calling thread: [`with_threads`]'s, else
-/// [`set_threads`]'s, else the available cores (capped by rayon's pool, which has one thread
-/// per core).
+/// [`set_threads`]'s, else the available cores (more than the cores run as fast as the cores:
+/// there is one helper thread per further core).
 #[cfg(feature = "std")]
 pub fn threads() -> usize {
     match (LOCAL.with(Cell::get), THREADS.load(Ordering::Relaxed)) {
-        (0, 0) => rayon::current_num_threads(),
+        (0, 0) => pool::cores(),
         (0, n) | (n, _) => n,
     }
 }
@@ -68,7 +71,7 @@ pub(crate) fn for_work(macs: u64) -> usize {
 
 /// Values per piece of a pass that works value by value over a flat buffer (an optimizer
 /// step, a finiteness check): 2^16 values take tens of microseconds, against a few for a
-/// rayon hand-off.
+/// hand-off to a helper thread.
 #[cfg(feature = "std")]
 pub(crate) const VALUES_PER_PIECE: usize = 1 << 16;
 
@@ -90,10 +93,10 @@ pub fn zero(values: &mut [f32]) {
     });
 }
 
-/// Runs `a` and `b`, in parallel on rayon's pool when a thread of it is free.
+/// Runs `a` and `b`, in parallel when a helper thread is free.
 #[cfg(feature = "std")]
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    rayon::join(a, b);
+    pool::join(a, b);
 }
 
 /// Without `std`: `a`, then `b`.
@@ -110,7 +113,7 @@ pub(crate) trait Shards: Sized + Send {
 }
 
 /// Runs `f` on each of the `count` shards of `work`, in order within `groups` groups of
-/// consecutive shards, each group on its own rayon task when `groups > 1`.
+/// consecutive shards, each group on its own thread when `groups > 1` and a helper is free.
 pub(crate) fn in_shards<S: Shards>(work: S, count: usize, groups: usize, f: &(impl Fn(S) + Sync)) {
     if groups <= 1 || count <= 1 {
         let mut rest = work;

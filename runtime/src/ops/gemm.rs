@@ -22,8 +22,8 @@ pub const NR: usize = 16;
 pub const KC: usize = 256;
 /// Rows of `C` per shard: a multiple of [`MR`]; a batch of 64 rows makes 2 shards.
 pub const SHARD_ROWS: usize = 32;
-/// Multiply-adds below which a product runs on the calling thread only: a rayon hand-off
-/// costs microseconds.
+/// Multiply-adds below which a product runs on the calling thread only: a hand-off to a
+/// helper thread costs microseconds.
 pub const PARALLEL_MIN: usize = 1 << 20;
 
 /// A read-only `rows x cols` matrix in a slice: element `(i, j)` at `data[i * rs + j * cs]`
@@ -104,7 +104,7 @@ pub fn gemm_on(
     run_groups(&shard, 0, shards, groups.clamp(1, shards.max(1)), c, packed_a, a_len);
 }
 
-/// Shards `first..first + count` in `groups` groups, each on its own rayon task, the shards
+/// Shards `first..first + count` in `groups` groups, each on its own thread, the shards
 /// of a group in order (fixed shard boundaries: the grouping changes no result).
 fn run_groups(
     shard: &Shard<'_>,
