@@ -129,7 +129,7 @@ fn rows(net: &Network, layers: &[Layer], head: Option<&str>, out: &mut Vec<Value
         let params: usize = layer.params.iter().map(|&i| net.params[i].len).sum();
         out.push(json!({
             "name": layer.name,
-            "type": netspec_grammar::layers::label(&layer.op),
+            "type": netspec_grammar::layers::label(layer),
             "output": layer.output.to_string(),
             "params": params,
             "flops": layer.flops,

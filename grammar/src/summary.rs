@@ -285,7 +285,7 @@ fn collect_rows(net: &Network, layers: &[Layer], indent: &str, rows: &mut Vec<[S
     for layer in layers {
         let params: usize = layer.params.iter().map(|&i| net.params[i].len).sum();
         rows.push([
-            format!("{indent}{} ({})", layer.name, crate::layers::label(&layer.op)),
+            format!("{indent}{} ({})", layer.name, crate::layers::label(layer)),
             layer.output.to_string(),
             grouped(params as u64),
             grouped(layer.flops),

@@ -91,6 +91,26 @@ fn the_summary_labels_and_counts_the_new_layers() {
     assert_eq!(cells("silu1"), ["silu1", "(silu)", "4", "0", "8"]);
 }
 
+/// A window of height 1 on an image is labelled with both axes, so that it does not read as
+/// 1-D; on a sequence the label shows the one axis, whatever the kernel.
+#[test]
+fn the_summary_labels_windows_by_the_input_kind() {
+    let labels = |spec: &str| -> Vec<String> {
+        let n = net(spec);
+        n.layers.iter().map(netspec_grammar::layers::label).collect()
+    };
+    let image = labels(
+        "input image(2, 5, 8); conv 4 kernel (1, 3) pad (0, 1); conv 4 kernel 1; maxpool 1; \
+         flatten; dense 2; loss mse;",
+    );
+    assert_eq!(image[..3], ["conv 1x3 pad (0, 1)", "conv 1x1", "maxpool 1x1"]);
+    let sequence = labels(
+        "input sequence(2, 12); conv 4 kernel 3 pad 1; conv 4 kernel 1; maxpool 1; \
+         avgpool 3 stride 1; global_maxpool; dense 2; loss mse;",
+    );
+    assert_eq!(sequence[..4], ["conv 3 pad 1", "conv 1", "maxpool 1", "avgpool 3"]);
+}
+
 #[test]
 fn layernorm_on_an_image_says_to_flatten_first() {
     let found = errors("input image(1, 4, 4); layernorm; flatten; dense 2; loss mse;");
@@ -187,8 +207,7 @@ fn conv_options_per_axis_with_groups() {
     assert_eq!(n.param("conv1.weight").unwrap().shape, [8, 4, 10, 4]);
     assert_eq!(n.param("conv2.weight").unwrap().shape, [8, 1, 3, 3]);
     assert_eq!(n.param("conv3.weight").unwrap().shape, [6, 4, 3, 3]);
-    let labels: Vec<String> =
-        n.layers.iter().map(|l| netspec_grammar::layers::label(&l.op)).collect();
+    let labels: Vec<String> = n.layers.iter().map(netspec_grammar::layers::label).collect();
     assert_eq!(
         labels[..3],
         [
@@ -238,8 +257,8 @@ fn batchnorm_without_affine_has_buffers_but_no_parameters() {
     assert_eq!(n.param_count(), 2 * 27 + 2 + 2 * 2);
     assert_eq!(n.param("batchnorm2.weight").unwrap().shape, [2]);
     assert_eq!(n.buffer_count(), 2 * 3 + 2 * 2);
-    assert_eq!(netspec_grammar::layers::label(&n.layers[0].op), "batchnorm affine false");
-    assert_eq!(netspec_grammar::layers::label(&n.layers[2].op), "batchnorm");
+    assert_eq!(netspec_grammar::layers::label(&n.layers[0]), "batchnorm affine false");
+    assert_eq!(netspec_grammar::layers::label(&n.layers[2]), "batchnorm");
     let e = errors("input 4; batch 4; batchnorm affine no; loss mse;");
     assert_eq!(e[0].0, "`affine` takes `true` or `false`, not `no`");
     assert_eq!(e[0].1, "no");
@@ -262,7 +281,7 @@ fn batchnorm_without_running_statistics_has_no_buffers() {
     );
     assert_eq!(n.param("batchnorm2.weight").unwrap().shape, [3]);
     assert_eq!(
-        netspec_grammar::layers::label(&n.layers[0].op),
+        netspec_grammar::layers::label(&n.layers[0]),
         "batchnorm affine false track_running_stats false"
     );
     let e = errors("input 4; batch 4; dense 3; batchnorm track_running_stats false; loss mse;");

@@ -24,7 +24,7 @@ pub(super) fn items(
         // names are kind + index: `dense1`, `leaky_relu2`; a shortcut's layers are named after
         // their block (`residual1.shortcut.0`), their kind is their label's first word
         let kind = match name.contains('.') {
-            true => netspec_grammar::layers::label(&layer.op)
+            true => netspec_grammar::layers::label(layer)
                 .split(' ')
                 .next()
                 .unwrap_or_default()

@@ -1,7 +1,7 @@
 //! Elementwise activations: any shape in, the same shape out, no parameters. One line each.
 
 use super::{Argument, LayerKind, Lower};
-use crate::ir::{Activation, Op};
+use crate::ir::{Activation, Op, Shape};
 
 /// Every activation: keyword, [`Activation`] variant, forward FLOPs per value (the function
 /// counts 1, as `tanh` and `sigmoid` do; `identity` computes nothing).
@@ -71,7 +71,7 @@ const fn activation_with(
 }
 
 /// `relu`, or `leaky_relu 0.2` with the parameter's value.
-fn label(op: &Op) -> Option<String> {
+fn label(op: &Op, _input: &Shape) -> Option<String> {
     let Op::Activation(activation) = op else { return None };
     KINDS.iter().find_map(|kind| {
         let Lower::Activation(rule) = &kind.lower else { return None };

@@ -143,7 +143,7 @@ fn misspelled(statement: &Statement, option: &str) -> bool {
     })
 }
 
-/// `3x3`, `10x4`; `3` on a sequence (height 1).
+/// `3x3`, `10x4`, `1x3`; `3` on a sequence.
 pub(super) fn axes(pair: [usize; 2], sequence: bool) -> String {
     if sequence { pair[1].to_string() } else { format!("{}x{}", pair[0], pair[1]) }
 }
@@ -157,11 +157,11 @@ pub(super) fn axes_option(name: &str, pair: [usize; 2], neutral: usize) -> Strin
     }
 }
 
-fn label(op: &Op) -> Option<String> {
+fn label(op: &Op, input: &Shape) -> Option<String> {
     let Op::Conv { kernel, stride, pad, dilation, groups, .. } = op else { return None };
-    // A sequence's height entries are 1, 1, 0, 1: a kernel of height 1 reads as 1-D.
-    let sequence = kernel[0] == 1 && stride[0] == 1 && pad[0] == 0 && dilation[0] == 1;
-    let mut s = format!("conv {}", axes(*kernel, sequence && kernel[1] != 1));
+    // On a sequence the height entries are 1, 1, 0, 1: the label shows the length axis only.
+    let sequence = matches!(input, Shape::Sequence { .. });
+    let mut s = format!("conv {}", axes(*kernel, sequence));
     if sequence {
         s += &axes_option("stride", [stride[1]; 2], 1);
         s += &axes_option("pad", [pad[1]; 2], 0);

@@ -55,7 +55,7 @@ fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> 
     })
 }
 
-fn label(op: &Op) -> Option<String> {
+fn label(op: &Op, _input: &Shape) -> Option<String> {
     match op {
         Op::Dense { dropconnect: Some(p), .. } => Some(format!("dense, dropconnect {p}")),
         Op::Dense { .. } => Some("dense".into()),

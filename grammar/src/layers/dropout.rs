@@ -13,7 +13,7 @@ pub(super) const KINDS: &[LayerKind] = &[
         argument: Argument::Number,
         options: &["rescale"],
         lower: Lower::Plan(dropout),
-        label: |op| match op {
+        label: |op, _| match op {
             Op::Dropout { p, rescale: Rescale::Train } => Some(format!("dropout {p}")),
             Op::Dropout { p, rescale: Rescale::Test } => Some(format!("dropout {p}, rescale test")),
             _ => None,
@@ -28,7 +28,7 @@ pub(super) const NOISE: LayerKind = LayerKind {
     argument: Argument::Number,
     options: &[],
     lower: Lower::Plan(noise),
-    label: |op| match op {
+    label: |op, _| match op {
         Op::GaussianNoise { sigma } => Some(format!("noise {sigma}")),
         _ => None,
     },

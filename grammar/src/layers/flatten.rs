@@ -10,7 +10,7 @@ pub(super) const KINDS: &[LayerKind] = &[LayerKind {
     argument: Argument::None,
     options: &[],
     lower: Lower::Plan(plan),
-    label: |op| matches!(op, Op::Flatten).then(|| "flatten".into()),
+    label: |op, _| matches!(op, Op::Flatten).then(|| "flatten".into()),
 }];
 
 fn plan(checker: &mut Checker, layer: &LayerStatement<'_>) -> Option<LayerPlan> {

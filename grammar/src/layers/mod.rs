@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use crate::ast::{Number, OptionAst, OptionKind, Sizes, Statement, Word};
 use crate::check::Checker;
 use crate::diagnostic::Diagnostic;
-use crate::ir::{Fans, Init, Op, Role, Shape};
+use crate::ir::{Fans, Init, Layer, Op, Role, Shape};
 
 pub(crate) use activation::ActivationRule;
 pub(crate) use residual::shortcut_plans;
@@ -36,8 +36,9 @@ pub struct LayerKind {
     pub options: &'static [&'static str],
     /// How it is checked and lowered.
     pub(crate) lower: Lower,
-    /// Its label in the summary table, for the ops it lowers to (`None` for the others).
-    pub(crate) label: fn(&Op) -> Option<String>,
+    /// Its label in the summary table, for the ops it lowers to (`None` for the others), given
+    /// the layer's input shape.
+    pub(crate) label: fn(&Op, &Shape) -> Option<String>,
 }
 
 impl std::fmt::Debug for LayerKind {
@@ -237,9 +238,9 @@ pub fn keywords() -> Vec<&'static str> {
     all().map(|kind| kind.keyword).collect()
 }
 
-/// The label of an op in the summary table: `conv 3x3 pad 1`, `leaky_relu 0.2`.
-pub fn label(op: &Op) -> String {
-    all().find_map(|kind| (kind.label)(op)).unwrap_or_default()
+/// The label of a layer in the summary table: `conv 3x3 pad 1`, `leaky_relu 0.2`.
+pub fn label(layer: &Layer) -> String {
+    all().find_map(|kind| (kind.label)(&layer.op, &layer.input)).unwrap_or_default()
 }
 
 /// The layer kinds that take an option, for "does not apply" messages: `` `dense` and `conv` ``.

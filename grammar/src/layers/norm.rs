@@ -12,7 +12,7 @@ pub(super) const KINDS: &[LayerKind] = &[
         argument: Argument::None,
         options: &["eps", "momentum", "affine", "track_running_stats"],
         lower: Lower::Plan(batchnorm),
-        label: |op| match op {
+        label: |op, _| match op {
             Op::BatchNorm { affine, track_running_stats, .. } => Some(format!(
                 "batchnorm{}{}",
                 if *affine { "" } else { " affine false" },
@@ -26,7 +26,7 @@ pub(super) const KINDS: &[LayerKind] = &[
         argument: Argument::None,
         options: &["eps"],
         lower: Lower::Plan(layernorm),
-        label: |op| matches!(op, Op::LayerNorm { .. }).then(|| "layernorm".into()),
+        label: |op, _| matches!(op, Op::LayerNorm { .. }).then(|| "layernorm".into()),
     },
 ];
 

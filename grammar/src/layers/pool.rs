@@ -14,8 +14,8 @@ pub(super) const KINDS: &[LayerKind] = &[
         argument: Argument::Number,
         options: &["stride", "pad"],
         lower: Lower::Plan(|checker, layer| window(checker, layer, Op::MaxPool)),
-        label: |op| match op {
-            Op::MaxPool(pool) => Some(format!("maxpool {}", window_label(pool))),
+        label: |op, input| match op {
+            Op::MaxPool(pool) => Some(format!("maxpool {}", window_label(pool, input))),
             _ => None,
         },
     },
@@ -24,11 +24,11 @@ pub(super) const KINDS: &[LayerKind] = &[
         argument: Argument::Number,
         options: &["stride", "pad", "count_pad"],
         lower: Lower::Plan(|checker, layer| window(checker, layer, Op::AvgPool)),
-        label: |op| match op {
+        label: |op, input| match op {
             Op::AvgPool(pool) if !pool.count_pad => {
-                Some(format!("avgpool {} count_pad false", window_label(pool)))
+                Some(format!("avgpool {} count_pad false", window_label(pool, input)))
             }
-            Op::AvgPool(pool) => Some(format!("avgpool {}", window_label(pool))),
+            Op::AvgPool(pool) => Some(format!("avgpool {}", window_label(pool, input))),
             _ => None,
         },
     },
@@ -37,31 +37,30 @@ pub(super) const KINDS: &[LayerKind] = &[
         argument: Argument::None,
         options: &[],
         lower: Lower::Plan(|checker, layer| global(checker, layer, Op::GlobalAvgPool)),
-        label: |op| matches!(op, Op::GlobalAvgPool).then(|| "global_avgpool".into()),
+        label: |op, _| matches!(op, Op::GlobalAvgPool).then(|| "global_avgpool".into()),
     },
     LayerKind {
         keyword: "global_maxpool",
         argument: Argument::None,
         options: &[],
         lower: Lower::Plan(|checker, layer| global(checker, layer, Op::GlobalMaxPool)),
-        label: |op| matches!(op, Op::GlobalMaxPool).then(|| "global_maxpool".into()),
+        label: |op, _| matches!(op, Op::GlobalMaxPool).then(|| "global_maxpool".into()),
     },
     LayerKind {
         keyword: "fractional_maxpool",
         argument: Argument::Number,
         options: &[],
         lower: Lower::Plan(fractional_maxpool),
-        label: |op| match op {
+        label: |op, _| match op {
             Op::FractionalMaxPool { alpha } => Some(format!("fractional_maxpool {alpha}")),
             _ => None,
         },
     },
 ];
 
-/// `2x2`; `3` for a window of height 1 (1-D).
-fn window_label(pool: &Pool) -> String {
-    let sequence = pool.kernel[0] == 1 && pool.stride[0] == 1 && pool.pad[0] == 0;
-    axes(pool.kernel, sequence && pool.kernel[1] != 1)
+/// `2x2`, `1x3`; `3` on a sequence.
+fn window_label(pool: &Pool, input: &Shape) -> String {
+    axes(pool.kernel, matches!(input, Shape::Sequence { .. }))
 }
 
 /// A window sliding over each channel (nn.MaxPool2d, nn.AvgPool2d; 1d on a sequence).

@@ -17,7 +17,7 @@ pub(super) const RESIDUAL: LayerKind = LayerKind {
     argument: Argument::None,
     options: &["shortcut", "stochastic_depth"],
     lower: Lower::Residual,
-    label: |op| {
+    label: |op, _| {
         let Op::Residual { stochastic_depth, shortcut, .. } = op else { return None };
         let kind = if shortcut.is_empty() { "residual" } else { "residual shortcut" };
         Some(if *stochastic_depth > 0.0 {
