@@ -86,6 +86,15 @@ netspec::network! {
         input image(1, 12, 12); batch 2;
         conv 128 kernel 3 pad 1; relu; maxpool 2; flatten; dense 3; loss mse;
     }
+    // Every loss with its options, and the activations the networks above leave out.
+    network Losses {
+        input 12; batch 4;
+        dense 8; leaky_relu 0.2; dense 8; identity;
+        head class { dense 3; loss softmax_cross_entropy label_smoothing 0.1 class_weights(1, 2, 0.5); }
+        head robust { dense 2; loss huber delta 0.5; }
+        head absolute { dense 2; loss l1; }
+        head flag { dense 1; loss binary_cross_entropy pos_weight 3; }
+    }
 }
 
 #[test]
@@ -142,8 +151,21 @@ fn training_and_inference_do_not_allocate() {
     let mut wide_out = [0.0f32; 6];
     wide.predict_batch(&x288, &mut wide_out).unwrap();
 
+    let mut losses = Losses::new(&mut rng);
+    let (values, flags) = ([0.25f32; 8], [1.0f32; 4]);
+    let losses_targets =
+        LossesTargets { class: &labels[..4], robust: &values, absolute: &values, flag: &flags };
+    let mut losses_out = [LossesOutput::default(); 4];
+    let mut sgd5 = netspec::Sgd::new(0.1).momentum(0.9).build().unwrap();
+    losses.train_step(&inputs[..48], losses_targets, &mut sgd5, &mut rng).unwrap();
+
     let before = allocations();
     for training in [true, false] {
+        losses.set_training(training);
+        losses.train_step(&inputs[..48], losses_targets, &mut sgd5, &mut rng).unwrap();
+        losses.loss_and_grad(&inputs[..48], losses_targets).unwrap();
+        losses.predict_batch(&inputs[..48], &mut losses_out).unwrap();
+        std::hint::black_box(losses.predict(inputs[..12].try_into().unwrap()));
         conv.set_training(training);
         conv.train_step(&x36, &labels[..4], &mut adam3, &mut rng).unwrap();
         conv.resample(&mut rng);
