@@ -142,8 +142,10 @@ impl Config {
         // Warnings (a parameter count past `limits::PARAM_WARNING`) never fail the build; cargo
         // shows each `cargo:warning` line under the crate's name.
         let (_, warnings) = netspec_grammar::check_source_with_warnings(&source.text);
-        for line in source.render(&warnings).lines().filter(|line| !line.trim().is_empty()) {
-            println!("cargo:warning={line}");
+        if !warnings.is_empty() {
+            for line in source.render(&warnings).lines().filter(|line| !line.trim().is_empty()) {
+                println!("cargo:warning={line}");
+            }
         }
         let config = netspec_codegen::Config::new().runtime_path(&self.runtime_path);
         let tokens = match &self.weights {
