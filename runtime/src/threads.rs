@@ -1,7 +1,7 @@
 //! How many threads the batched kernels use (with `std`: the calling thread and a helper per
-//! further core, [`mod@pool`]; without it everything runs on the calling thread). The kernels cut their work into shards
-//! whose boundaries depend on the shapes only, so the thread count changes the speed and never
-//! a result bit.
+//! further core, from the private `threads::pool`; without it everything runs on the calling
+//! thread). The kernels cut their work into shards whose boundaries depend on the shapes only,
+//! so the thread count changes the speed and never a result bit.
 
 #[cfg(feature = "std")]
 mod pool;
@@ -82,7 +82,7 @@ pub(crate) fn for_values(len: usize) -> usize {
     if len >= 2 * VALUES_PER_PIECE { threads() } else { 1 }
 }
 
-/// Sets every value to 0, on [`threads`] threads in pieces of [`VALUES_PER_PIECE`] once
+/// Sets every value to 0, on [`threads`] threads in pieces of 2^16 values once
 /// `values` holds two pieces: zeroing is bound by memory bandwidth, and two cores draw more
 /// of it than one.
 #[cfg(feature = "std")]

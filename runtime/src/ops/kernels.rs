@@ -4,7 +4,7 @@
 //! x86-64) and, on x86-64, for AVX2 with FMA, and each call runs the FMA build when the CPU has
 //! both ([`Isa::detect`]). Both builds run the multiplications and additions in the same order;
 //! the FMA build fuses each multiply-add into one rounding (Rust never contracts `a * b + c` by
-//! itself, so the fusing is explicit, [`mul_add`]). Results are therefore bit-identical on
+//! itself, so the fusing is explicit, `mul_add`). Results are therefore bit-identical on
 //! machines of one build, and within rounding of each other across builds. AVX2 holds an
 //! 8-lane partial sum in one register instead of two, and its 16 registers hold larger tiles.
 
