@@ -106,9 +106,18 @@ fn the_summary_labels_windows_by_the_input_kind() {
     assert_eq!(image[..3], ["conv 1x3 pad (0, 1)", "conv 1x1", "maxpool 1x1"]);
     let sequence = labels(
         "input sequence(2, 12); conv 4 kernel 3 pad 1; conv 4 kernel 1; maxpool 1; \
-         avgpool 3 stride 1; global_maxpool; dense 2; loss mse;",
+         avgpool 3 stride 1 pad 1; global_maxpool; dense 2; loss mse;",
     );
-    assert_eq!(sequence[..4], ["conv 3 pad 1", "conv 1", "maxpool 1", "avgpool 3"]);
+    assert_eq!(sequence[..4], ["conv 3 pad 1", "conv 1", "maxpool 1", "avgpool 3 stride 1 pad 1"]);
+    // A pool's stride shows when it is not the window, its padding when it is not 0.
+    let pools = labels(
+        "input image(2, 8, 8); maxpool 2; avgpool 3 stride 1 pad 1 count_pad false; maxpool 2 \
+         stride 2; flatten; dense 2; loss mse;",
+    );
+    assert_eq!(
+        pools[..3],
+        ["maxpool 2x2", "avgpool 3x3 stride 1 pad 1 count_pad false", "maxpool 2x2"]
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `global_avgpool`, `global_maxpool`, `fractional_maxpool ALPHA`. On a sequence the windows
 //! slide along it (nn.MaxPool1d, nn.AvgPool1d).
 
-use super::conv::axes;
+use super::conv::{axes, axes_option};
 use super::{Argument, LayerKind, LayerPlan, LayerStatement, Lower, image_input, window_output};
 use crate::check::Checker;
 use crate::diagnostic::Diagnostic;
@@ -58,9 +58,18 @@ pub(super) const KINDS: &[LayerKind] = &[
     },
 ];
 
-/// `2x2`, `1x3`; `3` on a sequence.
+/// `2x2`, `3x3 stride 1 pad 1`; `3` on a sequence. The stride shows when it is not the
+/// window (its default), the padding when it is not 0.
 fn window_label(pool: &Pool, input: &Shape) -> String {
-    axes(pool.kernel, matches!(input, Shape::Sequence { .. }))
+    let sequence = matches!(input, Shape::Sequence { .. });
+    // A sequence's entries are on the second axis.
+    let axis = |pair: [usize; 2]| if sequence { [pair[1]; 2] } else { pair };
+    let mut label = axes(pool.kernel, sequence);
+    if pool.stride != pool.kernel {
+        // 0 is never a stride: the option always shows.
+        label += &axes_option("stride", axis(pool.stride), 0);
+    }
+    label + &axes_option("pad", axis(pool.pad), 0)
 }
 
 /// A window sliding over each channel (nn.MaxPool2d, nn.AvgPool2d; 1d on a sequence).
