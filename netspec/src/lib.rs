@@ -141,6 +141,7 @@ pub mod __private {
     pub use netspec_runtime::Role;
     #[cfg(feature = "std")]
     pub use netspec_runtime::network::fmt_network;
+    pub use netspec_runtime::ops::GradMode;
     pub use netspec_runtime::ops::activation::{
         Activation, add_into, dropout_backward, dropout_forward, dropout_predict, noise_forward,
         noise_predict, residual_backward, residual_forward, residual_predict,

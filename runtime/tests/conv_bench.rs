@@ -4,6 +4,7 @@
 //!
 //! `cargo test --release -p netspec-runtime --test conv_bench -- --ignored --nocapture`
 
+use netspec_runtime::ops::GradMode;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -115,7 +116,7 @@ fn conv_timing() {
                 &dy,
                 &mut dw,
                 Some(&mut db),
-                Some(&mut dx),
+                (Some(&mut dx), GradMode::Add),
                 &mut scratch,
                 rows,
             )

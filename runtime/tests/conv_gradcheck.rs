@@ -13,6 +13,7 @@
 //! distinct values at least 0.01 apart, so no perturbation changes an argmax.
 
 use netspec_runtime::Rng;
+use netspec_runtime::ops::GradMode;
 use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use netspec_runtime::ops::pool::{
     FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
@@ -123,7 +124,7 @@ fn conv2d_gradients() {
             &r,
             &mut dw,
             Some(&mut db),
-            Some(&mut dx),
+            (Some(&mut dx), GradMode::Add),
             &mut scratch_for(shape),
             rows,
         )
@@ -148,7 +149,7 @@ fn maxpool2d_gradients() {
         let (mut y, mut argmax) = (vec![0.0; r.len()], vec![0; r.len()]);
         maxpool2d_forward(shape, &x, &mut y, &mut argmax, rows).unwrap();
         let mut dx = vec![0.0; x.len()];
-        maxpool2d_backward(shape, &r, &argmax, &mut dx, rows).unwrap();
+        maxpool2d_backward(shape, &r, &argmax, &mut dx, GradMode::Add, rows).unwrap();
         let worst = check(&format!("{shape:?}"), &x, &dx, |x| {
             maxpool2d_forward(shape, x, &mut y, &mut argmax, rows).unwrap();
             dot(&y, &r)
@@ -179,7 +180,7 @@ fn avgpool2d_gradients() {
         let r = normal(&mut rng, rows * shape.output_len());
         let mut y = vec![0.0; r.len()];
         let mut dx = vec![0.0; x.len()];
-        avgpool2d_backward(shape, &r, &mut dx, rows).unwrap();
+        avgpool2d_backward(shape, &r, &mut dx, GradMode::Add, rows).unwrap();
         let worst = check(&format!("{shape:?}"), &x, &dx, |x| {
             avgpool2d_forward(shape, x, &mut y, rows).unwrap();
             dot(&y, &r)
@@ -197,7 +198,7 @@ fn global_avgpool_gradients() {
     let r = normal(&mut rng, rows * shape.channels);
     let mut y = vec![0.0; r.len()];
     let mut dx = vec![0.0; x.len()];
-    global_avgpool_backward(shape, &r, &mut dx, rows).unwrap();
+    global_avgpool_backward(shape, &r, &mut dx, GradMode::Add, rows).unwrap();
     let worst = check("global_avgpool", &x, &dx, |x| {
         global_avgpool_forward(shape, x, &mut y, rows).unwrap();
         dot(&y, &r)
@@ -220,7 +221,7 @@ fn fractional_maxpool2d_gradients() {
         let (mut y, mut argmax) = (vec![0.0; r.len()], vec![0; r.len()]);
         fractional_maxpool2d_forward(shape, &samples, &x, &mut y, &mut argmax, rows).unwrap();
         let mut dx = vec![0.0; x.len()];
-        fractional_maxpool2d_backward(shape, &r, &argmax, &mut dx, rows).unwrap();
+        fractional_maxpool2d_backward(shape, &r, &argmax, &mut dx, GradMode::Add, rows).unwrap();
         let worst = check(&format!("{shape:?}"), &x, &dx, |x| {
             fractional_maxpool2d_forward(shape, &samples, x, &mut y, &mut argmax, rows).unwrap();
             dot(&y, &r)

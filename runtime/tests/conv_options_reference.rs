@@ -6,6 +6,7 @@
 //! Tolerance as `conv_reference.rs`: `|got - want| <= 1e-5 * max(1, |want|)`; argmax indices
 //! exactly.
 
+use netspec_runtime::ops::GradMode;
 use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use netspec_runtime::ops::pool::{
     PoolShape, avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward,
@@ -75,8 +76,18 @@ fn conv_options_match_torch() {
         let (mut dweight, mut dbias) = (vec![1.0; c.weight.len()], vec![1.0; c.bias.len()]);
         let mut dx = vec![1.0; c.x.len()];
         let (db, dxs) = (Some(&mut dbias[..]), Some(&mut dx[..]));
-        conv2d_backward(shape, c.weight, c.x, c.dy, &mut dweight, db, dxs, &mut scratch, c.rows)
-            .unwrap();
+        conv2d_backward(
+            shape,
+            c.weight,
+            c.x,
+            c.dy,
+            &mut dweight,
+            db,
+            (dxs, GradMode::Add),
+            &mut scratch,
+            c.rows,
+        )
+        .unwrap();
         assert_close(c.name, "dx", &minus_one(&dx), c.dx);
         assert_close(c.name, "dweight", &minus_one(&dweight), c.dweight);
         assert_close(c.name, "dbias", &minus_one(&dbias), c.dbias);
@@ -98,10 +109,10 @@ fn pool_options_match_torch() {
             let mut values = vec![f32::MIN; c.y.len()];
             maxpool2d_forward_values(shape, c.x, &mut values, c.rows).unwrap();
             assert_eq!(bits(&values), bits(&y), "{}: values only", c.name);
-            maxpool2d_backward(shape, c.dy, &argmax, &mut dx, c.rows).unwrap();
+            maxpool2d_backward(shape, c.dy, &argmax, &mut dx, GradMode::Add, c.rows).unwrap();
         } else {
             avgpool2d_forward(shape, c.x, &mut y, c.rows).unwrap();
-            avgpool2d_backward(shape, c.dy, &mut dx, c.rows).unwrap();
+            avgpool2d_backward(shape, c.dy, &mut dx, GradMode::Add, c.rows).unwrap();
         }
         assert_close(c.name, "y", &y, c.y);
         assert_close(c.name, "dx", &minus_one(&dx), c.dx);

@@ -5,6 +5,7 @@
 //! Tolerance: `|got - want| <= 1e-5 * max(1, |want|)` (relative for values of magnitude 1 and
 //! above, absolute 1e-5 below); argmax indices exactly.
 
+use netspec_runtime::ops::GradMode;
 use netspec_runtime::ops::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use netspec_runtime::ops::pool::{
     FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward, avgpool2d_forward,
@@ -130,7 +131,7 @@ fn conv2d_matches_torch() {
             c.dy,
             &mut dweight,
             c.dbias.is_some().then_some(&mut dbias[..]),
-            Some(&mut dx),
+            (Some(&mut dx), GradMode::Add),
             &mut scratch_for(shape),
             c.rows,
         )
@@ -165,11 +166,11 @@ fn pools_match_torch() {
             assert_eq!(argmax, c.argmax, "{} argmax", c.name);
             // Max pooling copies values: exact.
             assert_eq!(y, c.y, "{} y", c.name);
-            maxpool2d_backward(shape, c.dy, &argmax, &mut dx, c.rows).unwrap();
+            maxpool2d_backward(shape, c.dy, &argmax, &mut dx, GradMode::Add, c.rows).unwrap();
         } else {
             avgpool2d_forward(shape, c.x, &mut y, c.rows).unwrap();
             assert_close(c.name, "y", &y, c.y);
-            avgpool2d_backward(shape, c.dy, &mut dx, c.rows).unwrap();
+            avgpool2d_backward(shape, c.dy, &mut dx, GradMode::Add, c.rows).unwrap();
         }
         dx.iter_mut().for_each(|d| *d -= 1.0);
         assert_close(c.name, "dx", &dx, c.dx);
@@ -184,7 +185,7 @@ fn global_avgpool_matches_torch() {
         global_avgpool_forward(shape, c.x, &mut y, c.rows).unwrap();
         assert_close(c.name, "y", &y, c.y);
         let mut dx = vec![1.0; c.x.len()]; // backward passes add into dx
-        global_avgpool_backward(shape, c.dy, &mut dx, c.rows).unwrap();
+        global_avgpool_backward(shape, c.dy, &mut dx, GradMode::Add, c.rows).unwrap();
         dx.iter_mut().for_each(|d| *d -= 1.0);
         assert_close(c.name, "dx", &dx, c.dx);
     }
@@ -206,7 +207,8 @@ fn fractional_maxpool_matches_torch() {
         assert_eq!(argmax, c.argmax, "{} argmax", c.name);
         assert_eq!(y, c.y, "{} y", c.name);
         let mut dx = vec![1.0; c.x.len()]; // backward passes add into dx
-        fractional_maxpool2d_backward(shape, c.dy, &argmax, &mut dx, c.rows).unwrap();
+        fractional_maxpool2d_backward(shape, c.dy, &argmax, &mut dx, GradMode::Add, c.rows)
+            .unwrap();
         dx.iter_mut().for_each(|d| *d -= 1.0);
         assert_close(c.name, "dx", &dx, c.dx);
     }

@@ -1,5 +1,6 @@
 //! Hand-computed values, shape edge cases and argument errors of the conv and pooling kernels.
 
+use netspec_runtime::ops::GradMode;
 use netspec_runtime::ops::conv::{ConvError, ConvShape, conv2d_backward, conv2d_forward};
 use netspec_runtime::ops::pool::{
     FRACTIONAL_EVAL_SAMPLE, FractionalPoolShape, ImageShape, PoolShape, avgpool2d_backward,
@@ -83,7 +84,7 @@ fn conv_by_hand() {
         &[1.0; 4],
         &mut dw,
         Some(&mut db),
-        Some(&mut dx),
+        (Some(&mut dx), GradMode::Add),
         &mut scratch_for(conv(1, 3, 3, 1, 2, 1, 0)),
         1,
     )
@@ -105,7 +106,7 @@ fn conv_backward_accumulates_weights_and_dx() {
         &[1.0; 4],
         &mut dw,
         Some(&mut db),
-        Some(&mut dx),
+        (Some(&mut dx), GradMode::Add),
         &mut scratch_for(shape),
         1,
     )
@@ -121,7 +122,7 @@ fn conv_backward_accumulates_weights_and_dx() {
         &[1.0; 4],
         &mut dw,
         None,
-        None,
+        (None, GradMode::Add),
         &mut scratch_for(shape),
         1,
     )
@@ -198,7 +199,7 @@ fn maxpool_by_hand_ties_and_padding() {
     assert_eq!(a, [0, 0, 1, 0, 0, 1, 2, 2, 3]);
     // Overlapping windows: the gradient sums at a shared argmax, added to dx.
     let mut dx = [10.0; 4];
-    maxpool2d_backward(s, &[1.0; 9], &a, &mut dx, 1).unwrap();
+    maxpool2d_backward(s, &[1.0; 9], &a, &mut dx, GradMode::Add, 1).unwrap();
     assert_eq!(dx, [14.0, 12.0, 12.0, 11.0]);
     // Channel offsets in argmax: channel 1 of a 2x2 image starts at 4.
     let s = pool(2, 2, 2, 2, 2, 0);
@@ -277,7 +278,7 @@ fn avgpool_by_hand_counts_padding() {
     avgpool2d_forward(s, &[1.0, 2.0, 3.0, 4.0], &mut y, 1).unwrap();
     assert_eq!(y, [0.25, 0.75, 0.5, 1.0, 2.5, 1.5, 0.75, 1.75, 1.0]);
     let mut dx = [0.0; 4];
-    avgpool2d_backward(s, &[4.0; 9], &mut dx, 1).unwrap();
+    avgpool2d_backward(s, &[4.0; 9], &mut dx, GradMode::Add, 1).unwrap();
     assert_eq!(dx, [4.0; 4]);
     // No padding, stride 2.
     let s = pool(1, 2, 4, 2, 2, 0);
@@ -299,7 +300,7 @@ fn global_avgpool_by_hand() {
     .unwrap();
     assert_eq!(y, [2.0, -1.0, 6.0, 0.0]);
     let mut dx = [0.0; 12];
-    global_avgpool_backward(s, &[3.0, 6.0, 0.0, -3.0], &mut dx, 2).unwrap();
+    global_avgpool_backward(s, &[3.0, 6.0, 0.0, -3.0], &mut dx, GradMode::Add, 2).unwrap();
     assert_eq!(dx, [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, -1.0, -1.0, -1.0]);
 }
 
@@ -332,7 +333,7 @@ fn fractional_intervals_by_hand() {
     assert_eq!(y, [9.0, 9.0, 8.0, 7.0]);
     assert_eq!(a, [1, 1, 6, 7]);
     let mut dx = [0.0; 9];
-    fractional_maxpool2d_backward(s, &[1.0, 2.0, 3.0, 4.0], &a, &mut dx, 1).unwrap();
+    fractional_maxpool2d_backward(s, &[1.0, 2.0, 3.0, 4.0], &a, &mut dx, GradMode::Add, 1).unwrap();
     assert_eq!(dx, [0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0]);
 }
 
@@ -458,19 +459,57 @@ fn bad_lengths_are_errors() {
     );
     let (mut dw, mut db, mut dx) = (vec![0.0; 36], vec![0.0; 4], vec![0.0; 128]);
     let dy = vec![0.0; 512];
-    let e = conv2d_backward(s, &w, &x, &dy[1..], &mut dw, None, None, &mut scratch_for(s), 2)
-        .unwrap_err();
+    let e = conv2d_backward(
+        s,
+        &w,
+        &x,
+        &dy[1..],
+        &mut dw,
+        None,
+        (None, GradMode::Add),
+        &mut scratch_for(s),
+        2,
+    )
+    .unwrap_err();
     assert_eq!(arg(e), "dy");
-    let e = conv2d_backward(s, &w, &x, &dy, &mut dw[1..], None, None, &mut scratch_for(s), 2)
-        .unwrap_err();
+    let e = conv2d_backward(
+        s,
+        &w,
+        &x,
+        &dy,
+        &mut dw[1..],
+        None,
+        (None, GradMode::Add),
+        &mut scratch_for(s),
+        2,
+    )
+    .unwrap_err();
     assert_eq!(arg(e), "dweight");
-    let e =
-        conv2d_backward(s, &w, &x, &dy, &mut dw, Some(&mut db[1..]), None, &mut scratch_for(s), 2)
-            .unwrap_err();
+    let e = conv2d_backward(
+        s,
+        &w,
+        &x,
+        &dy,
+        &mut dw,
+        Some(&mut db[1..]),
+        (None, GradMode::Add),
+        &mut scratch_for(s),
+        2,
+    )
+    .unwrap_err();
     assert_eq!(arg(e), "dbias");
-    let e =
-        conv2d_backward(s, &w, &x, &dy, &mut dw, None, Some(&mut dx[1..]), &mut scratch_for(s), 2)
-            .unwrap_err();
+    let e = conv2d_backward(
+        s,
+        &w,
+        &x,
+        &dy,
+        &mut dw,
+        None,
+        (Some(&mut dx[1..]), GradMode::Add),
+        &mut scratch_for(s),
+        2,
+    )
+    .unwrap_err();
     assert_eq!(arg(e), "dx");
     assert!(
         conv2d_backward(
@@ -480,7 +519,7 @@ fn bad_lengths_are_errors() {
             &dy,
             &mut dw,
             Some(&mut db),
-            Some(&mut dx),
+            (Some(&mut dx), GradMode::Add),
             &mut scratch_for(s),
             2
         )
@@ -489,7 +528,9 @@ fn bad_lengths_are_errors() {
     assert_eq!(s.scratch_len(), 9 * 64);
     let e = conv2d_forward(s, &w, None, &x, &mut y, &mut [0.0; 10], 2).unwrap_err();
     assert_eq!(arg(e), "scratch");
-    let e = conv2d_backward(s, &w, &x, &dy, &mut dw, None, None, &mut [0.0; 10], 2).unwrap_err();
+    let e =
+        conv2d_backward(s, &w, &x, &dy, &mut dw, None, (None, GradMode::Add), &mut [0.0; 10], 2)
+            .unwrap_err();
     assert_eq!(arg(e), "scratch");
 
     let p = pool(2, 4, 4, 2, 2, 0);
@@ -498,15 +539,21 @@ fn bad_lengths_are_errors() {
     assert_eq!(arg(maxpool2d_forward(p, &x[1..], &mut y, &mut a, 1).unwrap_err()), "x");
     assert_eq!(arg(avgpool2d_forward(p, &x, &mut y[1..], 1).unwrap_err()), "y");
     let mut dx = vec![0.0; 32];
-    assert_eq!(arg(maxpool2d_backward(p, &y[1..], &a, &mut dx, 1).unwrap_err()), "dy");
-    assert_eq!(arg(avgpool2d_backward(p, &y, &mut dx[1..], 1).unwrap_err()), "dx");
+    assert_eq!(
+        arg(maxpool2d_backward(p, &y[1..], &a, &mut dx, GradMode::Add, 1).unwrap_err()),
+        "dy"
+    );
+    assert_eq!(arg(avgpool2d_backward(p, &y, &mut dx[1..], GradMode::Add, 1).unwrap_err()), "dx");
     // An argmax that does not point into the row.
     a[3] = 32;
-    let err = maxpool2d_backward(p, &y, &a, &mut dx, 1).unwrap_err();
+    let err = maxpool2d_backward(p, &y, &a, &mut dx, GradMode::Add, 1).unwrap_err();
     assert_eq!(err, ConvError::Argmax { index: 3, value: 32, input_len: 32 });
     let g = ImageShape { channels: 2, height: 4, width: 4 };
     assert_eq!(arg(global_avgpool_forward(g, &x, &mut y[..3], 1).unwrap_err()), "y");
-    assert_eq!(arg(global_avgpool_backward(g, &y[..2], &mut dx[1..], 1).unwrap_err()), "dx");
+    assert_eq!(
+        arg(global_avgpool_backward(g, &y[..2], &mut dx[1..], GradMode::Add, 1).unwrap_err()),
+        "dx"
+    );
 
     let f = FractionalPoolShape::from_alpha(2, 4, 4, 1.5).unwrap();
     let (mut y, mut a) = (vec![0.0; 8], vec![0u32; 8]);
@@ -518,7 +565,7 @@ fn bad_lengths_are_errors() {
     assert!(matches!(e, ConvError::Sample { index: 0, .. }));
     assert!(fractional_maxpool2d_forward(f, &[0.5, 0.0], &x, &mut y, &mut a, 1).is_ok());
     assert_eq!(
-        arg(fractional_maxpool2d_backward(f, &y, &a[1..], &mut dx, 1).unwrap_err()),
+        arg(fractional_maxpool2d_backward(f, &y, &a[1..], &mut dx, GradMode::Add, 1).unwrap_err()),
         "argmax"
     );
 }
@@ -536,11 +583,113 @@ fn zero_rows_is_a_no_op() {
             &[],
             &mut dw,
             None,
-            Some(&mut []),
+            (Some(&mut []), GradMode::Add),
             &mut scratch_for(s),
             0
         )
         .is_ok()
     );
     assert_eq!(dw, [1.0; 36]);
+}
+
+/// `n` values in [-1, 1) from a fixed hash of their index and `seed`.
+fn hashed(n: usize, seed: u32) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 1000)
+        .map(|v| v as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+/// Runs `backward(dx, mode)` twice, adding into zeros and overwriting NaNs, with one row more
+/// in `dx` than the pass covers: both give the same values (`==`, so `+0` and `-0` agree), and
+/// the row past the pass is left alone.
+fn assert_overwrite_matches_add(
+    what: &str,
+    row: usize,
+    rows: usize,
+    mut backward: impl FnMut(&mut [f32], GradMode),
+) {
+    let mut added = vec![0.0; (rows + 1) * row];
+    backward(&mut added, GradMode::Add);
+    let mut overwritten = vec![f32::NAN; (rows + 1) * row];
+    backward(&mut overwritten, GradMode::Overwrite);
+    let (covered, past) = overwritten.split_at(rows * row);
+    for (i, (o, a)) in covered.iter().zip(&added).enumerate() {
+        assert!(o == a, "{what}: dx[{i}] is {o} overwritten, {a} added to zeros");
+    }
+    assert!(past.iter().all(|v| v.is_nan()), "{what}: the row past the pass was written");
+}
+
+/// Every backward kernel that writes an input gradient overwrites it as it would add to zeros:
+/// conv paths (im2col + col2im, pointwise, depthwise, grouped; register-tiled and packed,
+/// one shard and several, 1 and 2 threads) and every pooling.
+#[test]
+fn overwriting_input_gradients_matches_adding_to_zeros() {
+    let grouped = ConvShape { groups: 2, ..conv(4, 7, 6, 6, 3, 1, 1) };
+    let depthwise = ConvShape { groups: 8, ..conv(8, 6, 5, 8, 3, 1, 1) };
+    let pointwise_packed = conv(24, 5, 4, 32, 1, 1, 0);
+    let convs = [
+        ("3x3 stride 2, tiled", conv(3, 9, 8, 5, 3, 2, 1)),
+        ("3x3, packed", conv(3, 8, 8, 20, 3, 1, 1)),
+        ("pointwise, tiled", conv(6, 5, 4, 7, 1, 1, 0)),
+        ("pointwise, packed", pointwise_packed),
+        ("grouped", grouped),
+        ("depthwise", depthwise),
+    ];
+    for (what, shape) in convs {
+        let layer =
+            netspec_runtime::ops::conv::Conv2d { shape, weight: 0, bias: Some(shape.weight_len()) };
+        let params = hashed(shape.weight_len() + shape.filters, 1);
+        for (rows, threads) in [(3, 1), (20, 1), (20, 2)] {
+            let x = hashed(rows * shape.input_len(), 2);
+            let dy = hashed(rows * shape.output_len(), 3);
+            let mut work = vec![0.0; layer.batch_workspace_len(rows)];
+            let what = format!("conv {what}, {rows} rows on {threads} threads");
+            assert_overwrite_matches_add(&what, shape.input_len(), rows, |dx, mode| {
+                let mut grads = vec![0.0; params.len()];
+                let dx = (Some(&mut dx[..rows * shape.input_len()]), mode);
+                with_threads(threads, || {
+                    layer.backward_batch(&params, &mut grads, &x, &dy, dx, &mut work, rows)
+                });
+            });
+        }
+        let (x, dy) = (hashed(2 * shape.input_len(), 4), hashed(2 * shape.output_len(), 5));
+        let w = &params[..shape.weight_len()];
+        assert_overwrite_matches_add(what, shape.input_len(), 2, |dx, mode| {
+            let mut dw = vec![0.0; w.len()];
+            let dx = (Some(&mut dx[..2 * shape.input_len()]), mode);
+            conv2d_backward(shape, w, &x, &dy, &mut dw, None, dx, &mut scratch_for(shape), 2)
+                .unwrap();
+        });
+    }
+
+    let rows = 2;
+    // Overlapping, padded windows: several outputs add into one input.
+    for shape in [pool(3, 7, 6, 3, 2, 1), pool(2, 6, 6, 2, 2, 0)] {
+        let (x, dy) = (hashed(rows * shape.input_len(), 6), hashed(rows * shape.output_len(), 7));
+        let mut y = vec![0.0; dy.len()];
+        let mut argmax = vec![0; dy.len()];
+        maxpool2d_forward(shape, &x, &mut y, &mut argmax, rows).unwrap();
+        assert_overwrite_matches_add("maxpool", shape.input_len(), rows, |dx, mode| {
+            maxpool2d_backward(shape, &dy, &argmax, &mut dx[..x.len()], mode, rows).unwrap();
+        });
+        assert_overwrite_matches_add("avgpool", shape.input_len(), rows, |dx, mode| {
+            avgpool2d_backward(shape, &dy, &mut dx[..x.len()], mode, rows).unwrap();
+        });
+    }
+    let image = ImageShape { channels: 3, height: 4, width: 5 };
+    let dy = hashed(rows * image.channels, 8);
+    assert_overwrite_matches_add("global_avgpool", image.len(), rows, |dx, mode| {
+        global_avgpool_backward(image, &dy, &mut dx[..rows * image.len()], mode, rows).unwrap();
+    });
+    let fractional = FractionalPoolShape::from_alpha(2, 9, 8, 1.5).unwrap();
+    let (x, dy) =
+        (hashed(rows * fractional.input_len(), 9), hashed(rows * fractional.output_len(), 10));
+    let (mut y, mut argmax) = (vec![0.0; dy.len()], vec![0; dy.len()]);
+    let samples = [0.3, 0.7, 0.1, 0.9];
+    fractional_maxpool2d_forward(fractional, &samples, &x, &mut y, &mut argmax, rows).unwrap();
+    assert_overwrite_matches_add("fractional_maxpool", fractional.input_len(), rows, |dx, mode| {
+        let dx = &mut dx[..x.len()];
+        fractional_maxpool2d_backward(fractional, &dy, &argmax, dx, mode, rows).unwrap();
+    });
 }

@@ -64,6 +64,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
+    let dx = {
+        let mode = ctx.input_grad_mode(step);
+        quote!((#dx, #mode))
+    };
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let conv = quote!(Self::#layer_const);
     let shared = shared_scratch();
@@ -109,7 +113,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             doc: format!("`{name}` im2col scratch and partial gradients, per shard of samples."),
         }],
         forward: quote!(#conv.forward_batch(&self.core.params, #x, #y, &mut self.#work, n);),
-        // dW += dy x_cols^T, db += sum dy, dx += col2im(W^T dy)
+        // dW += dy x_cols^T, db += sum dy, dx (+)= col2im(W^T dy)
         backward: quote! {
             #conv.backward_batch(&self.core.params, &mut self.core.grads, #x, #dy, #dx, &mut self.#work, n);
         },

@@ -72,10 +72,10 @@ struct Plan<'a> {
     layer_out: Vec<(&'a str, Buf<'a>)>,
 }
 
-/// The layer output buffers whose gradient one elementwise activation or batch norm writes
-/// alone: no other layer reads the buffer (a residual block reads its input twice, every head
-/// its trunk's output), and no loss or activity penalty adds to its gradient. That layer's
-/// backward pass overwrites the gradient, so `output_gradients` does not zero it.
+/// The layer output buffers whose gradient one activation, batch norm, conv or pooling layer
+/// writes alone: no other layer reads the buffer (a residual block reads its input twice,
+/// every head its trunk's output), and no loss or activity penalty adds to its gradient. That
+/// layer's backward pass overwrites the gradient, so `output_gradients` does not zero it.
 fn overwritten_by_sole_readers<'a>(net: &ir::Network, plan: &Plan<'a>) -> Vec<&'a str> {
     let mut read: Vec<Buf<'a>> = Vec::new();
     for step in &plan.steps {
@@ -88,7 +88,19 @@ fn overwritten_by_sole_readers<'a>(net: &ir::Network, plan: &Plan<'a>) -> Vec<&'
     }
     plan.steps
         .iter()
-        .filter(|step| matches!(step.layer.op, Op::Activation(_) | Op::BatchNorm { .. }))
+        .filter(|step| {
+            matches!(
+                step.layer.op,
+                Op::Activation(_)
+                    | Op::BatchNorm { .. }
+                    | Op::Conv { .. }
+                    | Op::MaxPool(_)
+                    | Op::AvgPool(_)
+                    | Op::GlobalAvgPool
+                    | Op::GlobalMaxPool
+                    | Op::FractionalMaxPool { .. }
+            )
+        })
         .filter_map(|step| match step.x {
             Buf::Act(name) if read.iter().filter(|&&b| b == step.x).count() == 1 => Some(name),
             _ => None,
@@ -241,6 +253,17 @@ impl Ctx<'_> {
     /// ([`overwritten_by_sole_readers`]).
     fn overwrites_input_grad(&self, step: &Step<'_>) -> bool {
         matches!(step.x, Buf::Act(name) if self.overwritten.contains(&name))
+    }
+
+    /// The runtime's `GradMode` for `step`'s input gradient: `Overwrite` where
+    /// [`Ctx::overwrites_input_grad`], else `Add`.
+    fn input_grad_mode(&self, step: &Step<'_>) -> TokenStream {
+        let p = &self.p;
+        if self.overwrites_input_grad(step) {
+            quote!(#p::GradMode::Overwrite)
+        } else {
+            quote!(#p::GradMode::Add)
+        }
     }
 
     /// The values per sample of a buffer.

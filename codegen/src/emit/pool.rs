@@ -35,9 +35,10 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
         doc: format!("`{name}` index of each output's maximum in its sample's input row."),
     };
     let mut code = LayerCode::default();
-    // Backward kernels add into dx; none without an input gradient.
+    // None without an input gradient; each adds into dx or overwrites it, as `mode` says.
     let backward = |kernel: TokenStream| dx.as_ref().map(|_| kernel).unwrap_or_default();
     let dx = dx.clone().unwrap_or_default();
+    let mode = ctx.input_grad_mode(step);
     // Global max pooling: one window over the whole image.
     let whole =
         Pool { kernel: [height, width], stride: [height, width], pad: [0, 0], count_pad: true };
@@ -79,9 +80,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 code.forward = quote! {
                     #p::maxpool2d_forward(Self::#shape, #x, #y, &mut #argmax_rows, n) #expect;
                 };
-                // dx[argmax] += dy
+                // dx[argmax] (+)= dy
                 code.backward = backward(quote! {
-                    #p::maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, n) #expect;
+                    #p::maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, #mode, n) #expect;
                 });
                 // No backward pass reads predict's argmaxes.
                 code.predict = quote! {
@@ -101,9 +102,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                     )
                 };
                 code.forward = quote!(#p::avgpool2d_forward(Self::#shape, #x, #y, n) #expect;);
-                // dx += dy / k^2 over each window
+                // dx (+)= dy / k^2 over each window
                 code.backward = backward(quote! {
-                    #p::avgpool2d_backward(Self::#shape, #dy, #dx, n) #expect;
+                    #p::avgpool2d_backward(Self::#shape, #dy, #dx, #mode, n) #expect;
                 });
                 code.predict =
                     quote!(#p::avgpool2d_forward(Self::#shape, #one_x, #one_y, ROWS) #expect;);
@@ -118,9 +119,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
             code.doc =
                 format!("`{name}`: `y[c]` = the mean of channel c's {height}x{width} values");
             code.forward = quote!(#p::global_avgpool_forward(Self::#shape, #x, #y, n) #expect;);
-            // dx[c, :, :] += dy[c] / (H W)
+            // dx[c, :, :] (+)= dy[c] / (H W)
             code.backward = backward(quote! {
-                #p::global_avgpool_backward(Self::#shape, #dy, #dx, n) #expect;
+                #p::global_avgpool_backward(Self::#shape, #dy, #dx, #mode, n) #expect;
             });
             code.predict =
                 quote!(#p::global_avgpool_forward(Self::#shape, #one_x, #one_y, ROWS) #expect;);
@@ -163,9 +164,9 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
                 let samples = if training { &#samples_rows } else { &#eval_rows };
                 #forward(Self::#shape, samples, #x, #y, &mut #argmax_rows, n) #expect;
             };
-            // dx[argmax] += dy
+            // dx[argmax] (+)= dy
             code.backward = backward(quote! {
-                #p::fractional_maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, n) #expect;
+                #p::fractional_maxpool2d_backward(Self::#shape, #dy, &#argmax_rows, #dx, #mode, n) #expect;
             });
             // u = 0.5 in eval; drawn per sample with `rng` (predict_sample)
             let u = format_ident!("{name}_u");

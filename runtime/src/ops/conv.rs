@@ -28,6 +28,7 @@
 use core::fmt;
 use core::ops::Range;
 
+use crate::ops::GradMode;
 use crate::ops::gemm::{MR, View, gemm, workspace_len};
 use crate::ops::kernels::mul_add;
 
@@ -445,7 +446,7 @@ impl Conv2d {
     }
 
     /// [`conv2d_backward`] on the layer's weight: its gradients accumulate into `grads`, the
-    /// input gradient into `dx`.
+    /// input gradient goes into `dx` as `mode` says.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -453,7 +454,7 @@ impl Conv2d {
         grads: &mut [f32],
         x: &[f32],
         dy: &[f32],
-        dx: Option<&mut [f32]>,
+        (dx, mode): (Option<&mut [f32]>, GradMode),
         scratch: &mut [f32],
         rows: usize,
     ) {
@@ -466,7 +467,7 @@ impl Conv2d {
             None => (&mut grads[self.weight..][..len], None),
         };
         let weight = self.weight(params);
-        conv2d_backward(self.shape, weight, x, dy, dweight, dbias, dx, scratch, rows)
+        conv2d_backward(self.shape, weight, x, dy, dweight, dbias, (dx, mode), scratch, rows)
             .expect(GENERATED);
     }
 }
@@ -551,7 +552,7 @@ impl Conv2d {
         grads: &mut [f32],
         x: &[f32],
         dy: &[f32],
-        dx: Option<&mut [f32]>,
+        (dx, mode): (Option<&mut [f32]>, GradMode),
         work: &mut [f32],
         rows: usize,
     ) {
@@ -571,15 +572,14 @@ impl Conv2d {
             let dbias = self.bias.map(|_| dbias);
             if pack.is_empty() {
                 let rows = s.x.len() / input;
-                conv2d_backward(
-                    self.shape, weight, s.x, s.dy, dweight, dbias, s.out, scratch, rows,
-                )
-                .expect(GENERATED);
+                let dx = (s.out, mode);
+                conv2d_backward(self.shape, weight, s.x, s.dy, dweight, dbias, dx, scratch, rows)
+                    .expect(GENERATED);
             } else {
                 // The shards are the parallelism: each product stays on its shard's thread.
                 crate::threads::with_threads(1, || {
-                    let work = (scratch, pack);
-                    backward_packed(self.shape, weight, s.x, s.dy, dweight, dbias, s.out, work);
+                    let (dx, work) = ((s.out, mode), (scratch, pack));
+                    backward_packed(self.shape, weight, s.x, s.dy, dweight, dbias, dx, work);
                 });
             }
         };
@@ -650,8 +650,8 @@ crate::ops::kernels::dispatched_kernels! {
     ///
     /// - `dweight += dL/dweight` (accumulates, `[filters, in_channels, kernel, kernel]`);
     /// - `dbias += dL/dbias` when given (accumulates, `[filters]`);
-    /// - `dx += dL/dx` when given (accumulates, `rows` input rows). Pass `None` for the first
-    ///   layer.
+    /// - `dx += dL/dx` when given (`rows` input rows; accumulates, or overwrites `dx` for
+    ///   [`GradMode::Overwrite`]). Pass `None` for the first layer.
     ///
     /// `scratch` is exactly [`ConvShape::scratch_len`] values (overwritten).
     #[allow(clippy::too_many_arguments)]
@@ -662,7 +662,7 @@ crate::ops::kernels::dispatched_kernels! {
         dy: &[f32],
         dweight: &mut [f32],
         dbias: Option<&mut [f32]>,
-        dx: Option<&mut [f32]>,
+        dx: (Option<&mut [f32]>, GradMode),
         scratch: &mut [f32],
         rows: usize,
     ) -> Result<(), ConvError> = backward_body, backward_body;
@@ -1163,7 +1163,7 @@ fn backward_body<const FUSED: bool>(
     dy: &[f32],
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
-    dx: Option<&mut [f32]>,
+    (dx, mode): (Option<&mut [f32]>, GradMode),
     scratch: &mut [f32],
     rows: usize,
 ) -> Result<(), ConvError> {
@@ -1183,6 +1183,7 @@ fn backward_body<const FUSED: bool>(
         check_len(F, "dx", dx.len(), x.len(), "rows * in_channels * height * width")?;
     }
     check_scratch(F, &shape, scratch)?;
+    let dx = (dx, mode);
     backward_rows(shape, weight, (x, dy), dweight, dbias, dx, scratch, &mut Tiled::<FUSED>);
     Ok(())
 }
@@ -1257,7 +1258,9 @@ impl GradProducts for Packed<'_> {
 
 /// The backward pass over whole samples once the lengths are checked: per sample, the bias
 /// gradient, then per group `dW += dy cols^T` and `dx += col2im(W^T dy)` (for a pointwise
-/// conv `dx += W^T dy` straight; a depthwise one through [`depthwise::backward`]).
+/// conv `dx += W^T dy` straight; a depthwise one through [`depthwise::backward`]). With
+/// [`GradMode::Overwrite`] each sample's `dx` starts from 0 instead of its values: the
+/// products write it, or it is zeroed while in cache.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_rows(
@@ -1266,7 +1269,7 @@ fn backward_rows(
     (x, dy): (&[f32], &[f32]),
     dweight: &mut [f32],
     mut dbias: Option<&mut [f32]>,
-    mut dx: Option<&mut [f32]>,
+    (mut dx, mode): (Option<&mut [f32]>, GradMode),
     scratch: &mut [f32],
     products: &mut impl GradProducts,
 ) {
@@ -1278,8 +1281,13 @@ fn backward_rows(
         add_bias_grad(dbias.as_deref_mut(), dy, plane);
         let mut dx = dx.as_deref_mut().map(|dx| &mut dx[r * in_len..(r + 1) * in_len]);
         if depthwise {
-            depthwise::backward(&shape, weight, x, dy, dweight, dx, scratch);
+            depthwise::backward(&shape, weight, x, dy, dweight, (dx, mode), scratch);
             continue;
+        }
+        let add = mode == GradMode::Add;
+        if let Some(dx) = dx.as_deref_mut().filter(|_| !add && !shape.is_pointwise()) {
+            // col2im adds into dx
+            dx.fill(0.0);
         }
         for g in 0..shape.groups {
             let (dy, w) = (&dy[groups.output(g)], &weight[groups.weight(g)]);
@@ -1288,8 +1296,8 @@ fn backward_rows(
             let Some(dx) = dx.as_deref_mut() else { continue };
             let dx = &mut dx[groups.input(g)];
             if shape.is_pointwise() {
-                // The columns are the input itself: dx += W^T dy.
-                products.input_grad(dx, w, dy, plane, true);
+                // The columns are the input itself: dx (+)= W^T dy.
+                products.input_grad(dx, w, dy, plane, add);
             } else {
                 // dx += col2im(W^T dy)
                 products.input_grad(scratch, w, dy, plane, false);
@@ -1320,7 +1328,7 @@ fn backward_packed(
     dy: &[f32],
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
-    dx: Option<&mut [f32]>,
+    dx: (Option<&mut [f32]>, GradMode),
     (scratch, pack): (&mut [f32], &mut [f32]),
 ) {
     backward_rows(shape, weight, (x, dy), dweight, dbias, dx, scratch, &mut Packed(pack));
@@ -1375,7 +1383,7 @@ mod tests {
             &[f32],
             &mut [f32],
             Option<&mut [f32]>,
-            Option<&mut [f32]>,
+            (Option<&mut [f32]>, GradMode),
             &mut [f32],
             usize,
         ) -> Result<(), ConvError>;
@@ -1390,7 +1398,8 @@ mod tests {
             let (mut dw, mut db) = (vec![0.5; w.len()], vec![0.25; b.len()]);
             let mut dx = vec![0.0; x.len()];
             let (dbs, dxs) = (Some(&mut db[..]), Some(&mut dx[..]));
-            backward(shape, &w, &x, &dy, &mut dw, dbs, dxs, &mut scratch, rows).unwrap();
+            backward(shape, &w, &x, &dy, &mut dw, dbs, (dxs, GradMode::Add), &mut scratch, rows)
+                .unwrap();
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             results.push([bits(&y), bits(&dw), bits(&db), bits(&dx)]);
         }
@@ -1470,7 +1479,18 @@ mod tests {
         conv2d_forward(shape, &w, None, &x, &mut y, &mut scratch, rows).unwrap();
         let (mut dw, mut dx) = (vec![0.0; w.len()], vec![0.5; x.len()]);
         let dxs = Some(&mut dx[..]);
-        conv2d_backward(shape, &w, &x, &dy, &mut dw, None, dxs, &mut scratch, rows).unwrap();
+        conv2d_backward(
+            shape,
+            &w,
+            &x,
+            &dy,
+            &mut dw,
+            None,
+            (dxs, GradMode::Add),
+            &mut scratch,
+            rows,
+        )
+        .unwrap();
         let (mut want_y, mut want_dw) = (vec![0.0f64; y.len()], vec![0.0f64; w.len()]);
         let mut want_dx = vec![0.5f64; x.len()];
         for n in 0..rows {
@@ -1517,7 +1537,15 @@ mod tests {
             let dy = values(rows * shape.output_len(), 3);
             let (mut grads, mut dx) = (values(params.len(), 4), values(x.len(), 5));
             let mut work = vec![0.0; conv.batch_workspace_len(rows)];
-            conv.backward_batch(&params, &mut grads, &x, &dy, Some(&mut dx), &mut work, rows);
+            conv.backward_batch(
+                &params,
+                &mut grads,
+                &x,
+                &dy,
+                (Some(&mut dx), GradMode::Add),
+                &mut work,
+                rows,
+            );
             let (mut want_grads, mut want_dx) = (values(params.len(), 4), values(x.len(), 5));
             let mut scratch = vec![0.0; shape.scratch_len()];
             conv.backward(
@@ -1525,7 +1553,7 @@ mod tests {
                 &mut want_grads,
                 &x,
                 &dy,
-                Some(&mut want_dx),
+                (Some(&mut want_dx), GradMode::Add),
                 &mut scratch,
                 rows,
             );
@@ -1595,7 +1623,18 @@ mod tests {
             let (mut dw, mut db, mut dx) =
                 (vec![0.5; w.len()], vec![0.25; b.len()], values(x.len(), 5));
             let (dbs, dxs) = (Some(&mut db[..]), Some(&mut dx[..]));
-            conv2d_backward(shape, &w, &x, &dy, &mut dw, dbs, dxs, &mut scratch, rows).unwrap();
+            conv2d_backward(
+                shape,
+                &w,
+                &x,
+                &dy,
+                &mut dw,
+                dbs,
+                (dxs, GradMode::Add),
+                &mut scratch,
+                rows,
+            )
+            .unwrap();
 
             let mut cols = vec![0.0; shape.scratch_len()];
             let mut want_y = vec![0.0f64; y.len()];

@@ -1,6 +1,7 @@
 //! The layer kernels generated code calls: shape-independent forward and backward passes over
 //! flat slices or fixed-width rows. A forward pass overwrites its output; a backward pass adds
-//! into its input's gradient and accumulates its parameters' gradients.
+//! into its input's gradient (or overwrites it, where it takes a [`GradMode`]) and accumulates
+//! its parameters' gradients.
 
 pub mod activation;
 pub mod batchnorm;
@@ -13,6 +14,18 @@ pub mod layernorm;
 pub mod loss;
 pub mod pool;
 pub mod vmath;
+
+/// How a backward kernel writes its input's gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradMode {
+    /// Added to what the buffer holds, which starts at zero: the layers that read one input
+    /// sum their gradients in it.
+    Add,
+    /// Overwriting the buffer, for the input's only reader: nothing has to zero it first.
+    /// The values are those [`GradMode::Add`] leaves in a zeroed buffer (up to the sign of a
+    /// zero: `0 + -0` is `+0`).
+    Overwrite,
+}
 
 /// Two disjoint `len`-long pieces of `data`, at `a` and at `b`, to write (a norm layer's gamma
 /// and beta, or its running mean and variance).

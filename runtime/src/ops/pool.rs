@@ -20,11 +20,13 @@
 //!
 //! Max pooling records, for every output, the index of its maximum within the sample's input
 //! row (`c * height * width + ih * width + iw`) as a `u32` in a caller buffer shaped like the
-//! output; the backward pass scatters `dy` through it. Backward passes add into `dx`.
+//! output; the backward pass scatters `dy` through it. Backward passes add into `dx`, or
+//! overwrite it ([`GradMode::Overwrite`]) for the layer that is its only writer.
 //!
 //! All functions check the shape and every buffer length first and return a [`ConvError`]
 //! instead of panicking. Nothing allocates.
 
+use crate::ops::GradMode;
 use crate::ops::conv::{ConvError, check_len, out_size, product};
 use crate::rng::Rng;
 
@@ -416,12 +418,12 @@ fn window_max(
     (best, at as u32)
 }
 
-/// Scatters `dy` into `dx` through `argmax` (adds into `dx`): the backward pass of both max
-/// poolings.
+/// Scatters `dy` into `dx` through `argmax` (adds into `dx`, or into a zeroed sample row for
+/// [`GradMode::Overwrite`]): the backward pass of both max poolings.
 fn scatter_argmax(
     dy: &[f32],
     argmax: &[u32],
-    dx: &mut [f32],
+    (dx, mode): (&mut [f32], GradMode),
     in_len: usize,
     out_len: usize,
 ) -> Result<(), ConvError> {
@@ -430,6 +432,7 @@ fn scatter_argmax(
     }
     let rows = dy.chunks_exact(out_len).zip(argmax.chunks_exact(out_len));
     for ((dy, argmax), dx) in rows.zip(dx.chunks_exact_mut(in_len)) {
+        start_row(dx, mode);
         for (&g, &a) in dy.iter().zip(argmax) {
             dx[a as usize] += g;
         }
@@ -437,13 +440,23 @@ fn scatter_argmax(
     Ok(())
 }
 
+/// Zeroes one sample's input gradient row before a backward pass adds to it, when `mode`
+/// says the pass overwrites: the row is in cache for the adds that follow.
+#[inline(always)]
+fn start_row(dx: &mut [f32], mode: GradMode) {
+    if mode == GradMode::Overwrite {
+        dx.fill(0.0);
+    }
+}
+
 /// Max pooling backward over `rows` samples: each window's argmax in `dx` receives the window's
-/// `dy` (added, and summed where windows overlap).
+/// `dy` (summed where windows overlap; added to `dx`, or overwriting it, as `mode` says).
 pub fn maxpool2d_backward(
     shape: PoolShape,
     dy: &[f32],
     argmax: &[u32],
     dx: &mut [f32],
+    mode: GradMode,
     rows: usize,
 ) -> Result<(), ConvError> {
     const F: &str = "maxpool2d_backward";
@@ -457,7 +470,7 @@ pub fn maxpool2d_backward(
         rows,
     )?;
     check_len(F, "argmax", argmax.len(), dy.len(), OUT_FORMULA)?;
-    scatter_argmax(dy, argmax, dx, in_len, out_len)
+    scatter_argmax(dy, argmax, (dx, mode), in_len, out_len)
 }
 
 /// Average pooling forward over `rows` samples (overwrites `y`): each window's sum of the
@@ -501,12 +514,13 @@ pub fn avgpool2d_forward(
 }
 
 /// Average pooling backward over `rows` samples: `dx` receives `dy / divisor` (as the
-/// forward pass divides) at every input position of each window (added, and summed where windows overlap; padding
-/// positions are dropped).
+/// forward pass divides) at every input position of each window (summed where windows
+/// overlap, padding positions dropped; added to `dx`, or overwriting it, as `mode` says).
 pub fn avgpool2d_backward(
     shape: PoolShape,
     dy: &[f32],
     dx: &mut [f32],
+    mode: GradMode,
     rows: usize,
 ) -> Result<(), ConvError> {
     shape.check("avgpool2d")?;
@@ -521,6 +535,7 @@ pub fn avgpool2d_backward(
     let PoolShape { channels, height, width, .. } = shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
+        start_row(dx, mode);
         for c in 0..channels {
             let plane = &mut dx[c * height * width..(c + 1) * height * width];
             for oh in 0..oh_n {
@@ -584,11 +599,12 @@ pub fn global_avgpool_forward(
 }
 
 /// Global average pooling backward over `rows` samples: every value of channel `c` of `dx`
-/// receives `dy[c] / (height * width)` (added).
+/// receives `dy[c] / (height * width)` (added to `dx`, or overwriting it, as `mode` says).
 pub fn global_avgpool_backward(
     shape: ImageShape,
     dy: &[f32],
     dx: &mut [f32],
+    mode: GradMode,
     rows: usize,
 ) -> Result<(), ConvError> {
     shape.check("global_avgpool")?;
@@ -602,7 +618,11 @@ pub fn global_avgpool_backward(
     let spatial = shape.height * shape.width;
     for (dx, &g) in dx.chunks_exact_mut(spatial).zip(dy) {
         let share = g / spatial as f32;
-        dx.iter_mut().for_each(|dx| *dx += share);
+        match mode {
+            GradMode::Add => dx.iter_mut().for_each(|dx| *dx += share),
+            // 0 + share, as a zeroed row would get it (+0 for a -0 share)
+            GradMode::Overwrite => dx.fill(0.0 + share),
+        }
     }
     Ok(())
 }
@@ -794,12 +814,14 @@ pub fn fractional_maxpool2d_forward(
 }
 
 /// Fractional max pooling backward over `rows` samples: as [`maxpool2d_backward`], `dx`
-/// receives each output's `dy` at its argmax (added).
+/// receives each output's `dy` at its argmax (added to `dx`, or overwriting it, as `mode`
+/// says).
 pub fn fractional_maxpool2d_backward(
     shape: FractionalPoolShape,
     dy: &[f32],
     argmax: &[u32],
     dx: &mut [f32],
+    mode: GradMode,
     rows: usize,
 ) -> Result<(), ConvError> {
     const F: &str = "fractional_maxpool2d_backward";
@@ -813,5 +835,5 @@ pub fn fractional_maxpool2d_backward(
         rows,
     )?;
     check_len(F, "argmax", argmax.len(), dy.len(), OUT_FORMULA)?;
-    scatter_argmax(dy, argmax, dx, in_len, out_len)
+    scatter_argmax(dy, argmax, (dx, mode), in_len, out_len)
 }

@@ -14,6 +14,7 @@
 //! order from 0, the padding's zeros included), so its output is bit-identical to it.
 
 use super::{ConvShape, copy_row, dots};
+use crate::ops::GradMode;
 
 /// Where a channel's padded copy and the run lie, for one shape.
 struct Layout {
@@ -160,7 +161,8 @@ fn run_blocks<const W: usize>(
 }
 
 /// The gradients of [`forward`] for one sample: `dweight += dL/dweight` (each tap's dot over
-/// the run, with [`dots`]' 8 lanes, 4 taps at a time) and `dx += dL/dx` when given.
+/// the run, with [`dots`]' 8 lanes, 4 taps at a time) and `dx (+)= dL/dx` when given (added,
+/// or overwriting `dx` as `mode` says).
 #[inline(always)]
 pub(super) fn backward(
     shape: &ConvShape,
@@ -168,7 +170,7 @@ pub(super) fn backward(
     x: &[f32],
     dy: &[f32],
     dweight: &mut [f32],
-    mut dx: Option<&mut [f32]>,
+    (mut dx, mode): (Option<&mut [f32]>, GradMode),
     scratch: &mut [f32],
 ) {
     let layout = Layout::of(shape);
@@ -197,9 +199,12 @@ pub(super) fn backward(
             }
         }
         let Some(dx) = dx.as_deref_mut() else { continue };
-        // The input gradient accumulates in the padded copy, from dx's values.
+        // The input gradient accumulates in the padded copy, from dx's values or from 0.
         let dx = &mut dx[c * hw..][..hw];
-        layout.pad(shape, dx, padded);
+        match mode {
+            GradMode::Add => layout.pad(shape, dx, padded),
+            GradMode::Overwrite => padded.fill(0.0),
+        }
         for f in filters {
             layout.spread(&dy[f * plane..][..plane], run);
             for (&w, shift) in weight[f * taps..][..taps].iter().zip(layout.shifts(shape)) {
