@@ -70,14 +70,12 @@ pub(crate) fn for_work(macs: u64) -> usize {
 }
 
 /// Values per piece of a pass that works value by value over a flat buffer (an optimizer
-/// step, a finiteness check): 2^16 values take tens of microseconds, against a few for a
-/// hand-off to a helper thread.
-#[cfg(feature = "std")]
+/// step, a finiteness check, an activation): 2^16 values take tens of microseconds, against a
+/// few for a hand-off to a helper thread.
 pub(crate) const VALUES_PER_PIECE: usize = 1 << 16;
 
 /// Threads for a value-by-value pass over `len` values: [`threads`] from two pieces of
 /// [`VALUES_PER_PIECE`] on, else 1.
-#[cfg(feature = "std")]
 pub(crate) fn for_values(len: usize) -> usize {
     if len >= 2 * VALUES_PER_PIECE { threads() } else { 1 }
 }

@@ -1,10 +1,13 @@
 //! Elementwise layers over flat slices of whole rows: activations, dropout, Gaussian noise and
 //! the residual sum. Forward passes overwrite `y`; backward passes add into `dx`, the contract
 //! every backward kernel keeps, so an input read by several layers receives the sum of their
-//! gradients. One loop over all values, which the compiler vectorizes.
+//! gradients. One loop over all values, which the compiler vectorizes; the activations'
+//! loops run in pieces on [`threads`](crate::threads::threads) threads once a pass is long
+//! enough to gain (each value's result is the same whichever thread computes it).
 
 use crate::math::exp;
 use crate::rng::Rng;
+use crate::threads::{VALUES_PER_PIECE, for_values, in_pieces};
 
 /// An activation function, as the spec's activation layers name it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,6 +45,15 @@ impl Activation {
     /// `y = f(x)`.
     #[inline]
     pub fn forward(self, x: &[f32], y: &mut [f32]) {
+        let groups = for_values(y.len());
+        if groups == 1 {
+            return self.forward_piece(x, y);
+        }
+        in_pieces([x], [y], VALUES_PER_PIECE, groups, &|_, [x], [y]| self.forward_piece(x, y));
+    }
+
+    #[inline(always)]
+    fn forward_piece(self, x: &[f32], y: &mut [f32]) {
         let pairs = x.iter().zip(y);
         match self {
             // PyTorch: relu(x) = max(x, 0), NaN stays NaN.
@@ -80,6 +92,17 @@ impl Activation {
     /// `dx (+)= dy * f'(x)`: added to `dx` when `ADD`, else to 0.
     #[inline(always)]
     fn backward_into<const ADD: bool>(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let groups = for_values(dx.len());
+        if groups == 1 {
+            return self.backward_piece::<ADD>(x, y, dy, dx);
+        }
+        in_pieces([x, y, dy], [dx], VALUES_PER_PIECE, groups, &|_, [x, y, dy], [dx]| {
+            self.backward_piece::<ADD>(x, y, dy, dx)
+        });
+    }
+
+    #[inline(always)]
+    fn backward_piece<const ADD: bool>(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         let with_x = x.iter().zip(dy).zip(dx.iter_mut());
         match self {
             // threshold_backward: dy where x > 0.
@@ -343,6 +366,36 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&overwritten), bits(&added), "{act:?}");
             assert!(added.iter().all(|v| v.is_sign_positive() || *v < 0.0), "{act:?}: a -0");
+        }
+    }
+
+    /// A pass long enough to run in pieces gives, on 1 or 2 threads, the bits of one loop over
+    /// all values (which the value-by-value definition fixes), forward and both backward modes.
+    #[test]
+    fn long_passes_in_pieces_match_one_loop() {
+        let len = 2 * VALUES_PER_PIECE + 37;
+        let x: Vec<f32> = (0..len).map(|i| ((i * 7919) % 2001) as f32 / 250.0 - 4.0).collect();
+        let dy: Vec<f32> = (0..len).map(|i| ((i * 104_729) % 1001) as f32 / 500.0 - 1.0).collect();
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for act in EVERY {
+            let mut want_y = vec![0.0; len];
+            act.forward_piece(&x, &mut want_y);
+            let mut want_dx = vec![0.5; len];
+            act.backward_piece::<true>(&x, &want_y, &dy, &mut want_dx);
+            for threads in [1, 2] {
+                crate::threads::with_threads(threads, || {
+                    let mut y = vec![f32::NAN; len];
+                    act.forward(&x, &mut y);
+                    assert_eq!(bits(&y), bits(&want_y), "{act:?} forward, {threads} threads");
+                    let mut dx = vec![0.5; len];
+                    act.backward(&x, &y, &dy, &mut dx);
+                    assert_eq!(bits(&dx), bits(&want_dx), "{act:?} backward, {threads} threads");
+                    let (mut added, mut overwritten) = (vec![0.0; len], vec![f32::NAN; len]);
+                    act.backward(&x, &y, &dy, &mut added);
+                    act.backward_overwrite(&x, &y, &dy, &mut overwritten);
+                    assert_eq!(bits(&overwritten), bits(&added), "{act:?}, {threads} threads");
+                });
+            }
         }
     }
 
