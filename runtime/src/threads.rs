@@ -75,7 +75,9 @@ pub(crate) fn for_work(macs: u64) -> usize {
 pub(crate) const VALUES_PER_PIECE: usize = 1 << 16;
 
 /// Threads for a value-by-value pass over `len` values: [`threads`] from two pieces of
-/// [`VALUES_PER_PIECE`] on, else 1.
+/// [`VALUES_PER_PIECE`] on, else 1. Inlined, so that a short pass of a known length (an
+/// activation in a single-sample `predict`) costs no call.
+#[inline]
 pub(crate) fn for_values(len: usize) -> usize {
     if len >= 2 * VALUES_PER_PIECE { threads() } else { 1 }
 }
