@@ -7,6 +7,7 @@
 //! Measured values are printed (`cargo test --test layers_gradcheck -- --nocapture`).
 
 use netspec_runtime::Rng;
+use netspec_runtime::ops::GradMode;
 use netspec_runtime::ops::activation::Activation;
 use netspec_runtime::ops::layernorm::{self, LayerNormShape};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
@@ -93,7 +94,7 @@ fn activation_backward_matches_finite_differences() {
         act.forward(&x, &mut y);
         // From 0, to see tiny derivatives at full precision (adding into dx: the unit tests).
         let mut dx = vec![0.0; x.len()];
-        act.backward(&x, &y, &dy, &mut dx);
+        act.backward(&x, &y, &dy, &mut dx, GradMode::Add);
         let mut worst = 0.0f64;
         for ((&x, &dy), &dx) in x.iter().zip(&dy).zip(&dx) {
             let want = f64::from(dy) * derivative(reference, f64::from(x), 1e-3);

@@ -14,6 +14,7 @@
 //! NaN and infinities exactly where torch has them. The worst case of each comparison, in units
 //! of this tolerance, is printed (`cargo test --test layers_reference -- --nocapture`).
 
+use netspec_runtime::ops::GradMode;
 use netspec_runtime::ops::activation::Activation;
 use netspec_runtime::ops::layernorm::{self, LayerNormShape};
 
@@ -75,7 +76,7 @@ fn activations_match_torch() {
         assert_close(c.name, "y", &y, c.y);
         // From 0, to see tiny gradients at full precision (adding into dx: the unit tests).
         let mut dx = vec![0.0; c.x.len()];
-        act.backward(c.x, &y, c.dy, &mut dx);
+        act.backward(c.x, &y, c.dy, &mut dx, GradMode::Add);
         assert_close(c.name, "dx", &dx, c.dx);
     }
 }

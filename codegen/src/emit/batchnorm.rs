@@ -72,13 +72,12 @@ pub(super) fn code(
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
     let dx = option_tokens(ctx.grad_flat_mut(step.x));
+    let dx = {
+        let mode = ctx.input_grad_mode(step);
+        quote!((#dx, #mode))
+    };
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let bn = quote!(Self::#layer_const);
-    let backward = if ctx.overwrites_input_grad(step) {
-        format_ident!("backward_overwrite")
-    } else {
-        format_ident!("backward")
-    };
     // Without running statistics eval reads no buffers (a frozen network may have none).
     let buffers = if running.is_some() { quote!(&self.core.buffers) } else { quote!(&[]) };
     let predict = quote!(#bn.forward_eval(&self.core.params, #buffers, #one_x, #one_y););
@@ -139,7 +138,7 @@ pub(super) fn code(
         },
         // dx += gamma inv_std (dy - mean(dy) - x_hat mean(dy x_hat)) while training
         backward: quote! {
-            #bn.#backward(training, &self.core.params, &self.core.buffers, &mut self.core.grads, #x, (&#x_hat_rows, &self.#inv_std), #dy, #dx);
+            #bn.backward(training, &self.core.params, &self.core.buffers, &mut self.core.grads, #x, (&#x_hat_rows, &self.#inv_std), #dy, #dx);
         },
         predict,
         ..LayerCode::default()

@@ -30,12 +30,8 @@ pub(super) fn activation(
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let backward = ctx.grad_flat_mut(step.x).map(|dx| {
-        let (y, dy) = (ctx.flat(step.y), ctx.grad_flat(step.y));
-        if ctx.overwrites_input_grad(step) {
-            quote!(#f.backward_overwrite(#x, #y, #dy, #dx);)
-        } else {
-            quote!(#f.backward(#x, #y, #dy, #dx);)
-        }
+        let (y, dy, mode) = (ctx.flat(step.y), ctx.grad_flat(step.y), ctx.input_grad_mode(step));
+        quote!(#f.backward(#x, #y, #dy, #dx, #mode);)
     });
     Ok(LayerCode {
         doc: format!("`{}`: y = {formula}", layer.name),

@@ -6,6 +6,7 @@
 //! enough to gain (each value's result is the same whichever thread computes it).
 
 use crate::math::exp;
+use crate::ops::GradMode;
 use crate::rng::Rng;
 use crate::threads::{VALUES_PER_PIECE, for_values, in_pieces};
 
@@ -76,17 +77,15 @@ impl Activation {
         }
     }
 
-    /// `dx += dy * f'(x)`, from the forward pass's input `x` and output `y`.
+    /// `dx += dy * f'(x)`, from the forward pass's input `x` and output `y`; with
+    /// [`GradMode::Overwrite`] `dx = 0 + dy * f'(x)`, the same bits as adding to a zeroed `dx`
+    /// (`0 + -0` is `+0`), without reading it.
     #[inline]
-    pub fn backward(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        self.backward_into::<true>(x, y, dy, dx);
-    }
-
-    /// [`Activation::backward`] into a `dx` that nothing else writes: `dx = 0 + dy * f'(x)`,
-    /// the same bits as adding to a zeroed `dx` (`0 + -0` is `+0`), without reading it.
-    #[inline]
-    pub fn backward_overwrite(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        self.backward_into::<false>(x, y, dy, dx);
+    pub fn backward(self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], mode: GradMode) {
+        match mode {
+            GradMode::Add => self.backward_into::<true>(x, y, dy, dx),
+            GradMode::Overwrite => self.backward_into::<false>(x, y, dy, dx),
+        }
     }
 
     /// `dx (+)= dy * f'(x)`: added to `dx` when `ADD`, else to 0.
@@ -332,7 +331,7 @@ mod tests {
             let mut y = vec![0.0; x.len()];
             act.forward(&x, &mut y);
             let mut dx = vec![0.5; x.len()];
-            act.backward(&x, &y, &vec![2.0; x.len()], &mut dx);
+            act.backward(&x, &y, &vec![2.0; x.len()], &mut dx, GradMode::Add);
             for (i, &xi) in x.iter().enumerate() {
                 let f = |v: f32| {
                     let mut out = [0.0];
@@ -350,7 +349,7 @@ mod tests {
         }
     }
 
-    /// `backward_overwrite` writes the bits that `backward` adds to zeros, for every
+    /// Overwriting writes the bits that adding writes into zeros, for every
     /// activation, without reading `dx` (it starts as NaN); `dy` has zeros of both signs, whose
     /// sum with +0 is +0.
     #[test]
@@ -361,8 +360,8 @@ mod tests {
             let mut y = vec![0.0; x.len()];
             act.forward(&x, &mut y);
             let (mut added, mut overwritten) = (vec![0.0; x.len()], vec![f32::NAN; x.len()]);
-            act.backward(&x, &y, &dy, &mut added);
-            act.backward_overwrite(&x, &y, &dy, &mut overwritten);
+            act.backward(&x, &y, &dy, &mut added, GradMode::Add);
+            act.backward(&x, &y, &dy, &mut overwritten, GradMode::Overwrite);
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&overwritten), bits(&added), "{act:?}");
             assert!(added.iter().all(|v| v.is_sign_positive() || *v < 0.0), "{act:?}: a -0");
@@ -388,11 +387,11 @@ mod tests {
                     act.forward(&x, &mut y);
                     assert_eq!(bits(&y), bits(&want_y), "{act:?} forward, {threads} threads");
                     let mut dx = vec![0.5; len];
-                    act.backward(&x, &y, &dy, &mut dx);
+                    act.backward(&x, &y, &dy, &mut dx, GradMode::Add);
                     assert_eq!(bits(&dx), bits(&want_dx), "{act:?} backward, {threads} threads");
                     let (mut added, mut overwritten) = (vec![0.0; len], vec![f32::NAN; len]);
-                    act.backward(&x, &y, &dy, &mut added);
-                    act.backward_overwrite(&x, &y, &dy, &mut overwritten);
+                    act.backward(&x, &y, &dy, &mut added, GradMode::Add);
+                    act.backward(&x, &y, &dy, &mut overwritten, GradMode::Overwrite);
                     assert_eq!(bits(&overwritten), bits(&added), "{act:?}, {threads} threads");
                 });
             }

@@ -76,7 +76,7 @@ type Affine<'a> = Option<(&'a [f32], &'a [f32])>;
 /// dgamma and dbeta per channel, `None` for a layer without gamma and beta.
 type AffineGrads<'a> = Option<(&'a mut [f32], &'a mut [f32])>;
 
-use super::two_mut;
+use super::{GradMode, two_mut};
 use crate::math::{powi, sqrt};
 
 impl BatchNorm {
@@ -119,7 +119,8 @@ impl BatchNorm {
     }
 
     /// The backward pass of [`BatchNorm::forward`] in the same mode: dgamma and dbeta
-    /// accumulate into `grads`, the input gradient into `dx`.
+    /// accumulate into `grads`, the input gradient goes into `dx` as `mode` says
+    /// ([`GradMode::Overwrite`]: the same bits as adding it to zeros).
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -128,46 +129,11 @@ impl BatchNorm {
         buffers: &[f32],
         grads: &mut [f32],
         x: &[f32],
-        kept: (&[f32], &[f32]),
-        dy: &[f32],
-        dx: Option<&mut [f32]>,
-    ) {
-        let dx = dx.map(|dx| (dx, false));
-        self.backward_into(training, params, buffers, grads, x, kept, dy, dx);
-    }
-
-    /// [`BatchNorm::backward`], but the input gradient overwrites `dx` (with the same bits as
-    /// adding it to zeros) instead of adding to it: for a layer that is its input's only
-    /// reader, whose input gradient is then not zeroed before the backward pass.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_overwrite(
-        &self,
-        training: bool,
-        params: &[f32],
-        buffers: &[f32],
-        grads: &mut [f32],
-        x: &[f32],
-        kept: (&[f32], &[f32]),
-        dy: &[f32],
-        dx: Option<&mut [f32]>,
-    ) {
-        let dx = dx.map(|dx| (dx, true));
-        self.backward_into(training, params, buffers, grads, x, kept, dy, dx);
-    }
-
-    /// [`BatchNorm::backward`] into `dx`, overwriting it when its flag is set.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_into(
-        &self,
-        training: bool,
-        params: &[f32],
-        buffers: &[f32],
-        grads: &mut [f32],
-        x: &[f32],
         (x_hat, inv_std): (&[f32], &[f32]),
         dy: &[f32],
-        dx: Option<(&mut [f32], bool)>,
+        (dx, mode): (Option<&mut [f32]>, GradMode),
     ) {
+        let dx = dx.map(|dx| (dx, mode == GradMode::Overwrite));
         if training {
             self.backward_train(params, grads, x_hat, inv_std, dy, dx);
         } else if self.track_running_stats {
@@ -875,7 +841,7 @@ mod tests {
         }
     }
 
-    /// `backward_overwrite` writes the bits that `backward` adds to zeros, in every mode
+    /// Overwriting writes the bits that adding writes into zeros, in every mode
     /// (training; eval through the running statistics; eval through each row's own), for
     /// both builds' input-gradient kernel, without reading `dx` (it starts as NaN).
     #[test]
@@ -909,9 +875,10 @@ mod tests {
             let kept = (&x_hat[..], &inv_std[..]);
             let (mut added, mut overwritten) = (vec![0.0; x.len()], vec![f32::NAN; x.len()]);
             let (mut grads, mut grads_too) = (vec![0.0; 6], vec![0.0; 6]);
-            bn.backward(training, &params, &buffers, &mut grads, &x, kept, &dy, Some(&mut added));
-            let dx = Some(&mut overwritten[..]);
-            bn.backward_overwrite(training, &params, &buffers, &mut grads_too, &x, kept, &dy, dx);
+            let dx = (Some(&mut added[..]), GradMode::Add);
+            bn.backward(training, &params, &buffers, &mut grads, &x, kept, &dy, dx);
+            let dx = (Some(&mut overwritten[..]), GradMode::Overwrite);
+            bn.backward(training, &params, &buffers, &mut grads_too, &x, kept, &dy, dx);
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(
                 bits(&overwritten),
