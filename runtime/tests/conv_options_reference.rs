@@ -75,19 +75,9 @@ fn conv_options_match_torch() {
         assert_close(c.name, "y", &y, c.y);
         let (mut dweight, mut dbias) = (vec![1.0; c.weight.len()], vec![1.0; c.bias.len()]);
         let mut dx = vec![1.0; c.x.len()];
-        let (db, dxs) = (Some(&mut dbias[..]), Some(&mut dx[..]));
-        conv2d_backward(
-            shape,
-            c.weight,
-            c.x,
-            c.dy,
-            &mut dweight,
-            db,
-            (dxs, GradMode::Add),
-            &mut scratch,
-            c.rows,
-        )
-        .unwrap();
+        let (db, dxs) = (Some(&mut dbias[..]), (Some(&mut dx[..]), GradMode::Add));
+        let (w, rows) = (c.weight, c.rows);
+        conv2d_backward(shape, w, c.x, c.dy, &mut dweight, db, dxs, &mut scratch, rows).unwrap();
         assert_close(c.name, "dx", &minus_one(&dx), c.dx);
         assert_close(c.name, "dweight", &minus_one(&dweight), c.dweight);
         assert_close(c.name, "dbias", &minus_one(&dbias), c.dbias);

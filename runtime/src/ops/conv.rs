@@ -1478,19 +1478,8 @@ mod tests {
         let mut scratch = vec![f32::NAN; shape.scratch_len()];
         conv2d_forward(shape, &w, None, &x, &mut y, &mut scratch, rows).unwrap();
         let (mut dw, mut dx) = (vec![0.0; w.len()], vec![0.5; x.len()]);
-        let dxs = Some(&mut dx[..]);
-        conv2d_backward(
-            shape,
-            &w,
-            &x,
-            &dy,
-            &mut dw,
-            None,
-            (dxs, GradMode::Add),
-            &mut scratch,
-            rows,
-        )
-        .unwrap();
+        let dxs = (Some(&mut dx[..]), GradMode::Add);
+        conv2d_backward(shape, &w, &x, &dy, &mut dw, None, dxs, &mut scratch, rows).unwrap();
         let (mut want_y, mut want_dw) = (vec![0.0f64; y.len()], vec![0.0f64; w.len()]);
         let mut want_dx = vec![0.5f64; x.len()];
         for n in 0..rows {
@@ -1622,19 +1611,8 @@ mod tests {
             conv2d_forward(shape, &w, Some(&b), &x, &mut y, &mut scratch, rows).unwrap();
             let (mut dw, mut db, mut dx) =
                 (vec![0.5; w.len()], vec![0.25; b.len()], values(x.len(), 5));
-            let (dbs, dxs) = (Some(&mut db[..]), Some(&mut dx[..]));
-            conv2d_backward(
-                shape,
-                &w,
-                &x,
-                &dy,
-                &mut dw,
-                dbs,
-                (dxs, GradMode::Add),
-                &mut scratch,
-                rows,
-            )
-            .unwrap();
+            let (dbs, dxs) = (Some(&mut db[..]), (Some(&mut dx[..]), GradMode::Add));
+            conv2d_backward(shape, &w, &x, &dy, &mut dw, dbs, dxs, &mut scratch, rows).unwrap();
 
             let mut cols = vec![0.0; shape.scratch_len()];
             let mut want_y = vec![0.0f64; y.len()];
