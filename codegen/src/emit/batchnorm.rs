@@ -6,7 +6,7 @@ use netspec_grammar::Diagnostic;
 use netspec_grammar::ir::{BufferKind, Role, Shape};
 use quote::{format_ident, quote};
 
-use super::{Ctx, Field, LayerCode, Step, f32_tokens, option_tokens, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, f32_tokens, usize_lit};
 
 pub(super) fn code(
     ctx: &Ctx<'_>,
@@ -71,11 +71,7 @@ pub(super) fn code(
     let x_hat_rows = ctx.sample_field(&x_hat, step.width_out);
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
-    let dx = option_tokens(ctx.grad_flat_mut(step.x));
-    let dx = {
-        let mode = ctx.input_grad_mode(step);
-        quote!((#dx, #mode))
-    };
+    let dx = ctx.input_grad_arg(step);
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let bn = quote!(Self::#layer_const);
     // Without running statistics eval reads no buffers (a frozen network may have none).

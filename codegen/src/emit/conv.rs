@@ -6,7 +6,7 @@ use netspec_grammar::ir::{Op, Role, Shape};
 use quote::{format_ident, quote};
 
 use super::predict::shared_scratch;
-use super::{Ctx, Field, LayerCode, Step, option_tokens, usize_lit};
+use super::{Ctx, Field, LayerCode, Step, usize_lit};
 
 /// `(channels, height, width)` of an image shape, `(channels, 1, length)` of a sequence.
 pub(super) fn image(shape: Shape, step: &Step<'_>) -> Result<(usize, usize, usize), Diagnostic> {
@@ -63,11 +63,7 @@ pub(super) fn code(ctx: &Ctx<'_>, step: &Step<'_>) -> Result<LayerCode, Diagnost
     };
     let (x, y) = (ctx.flat(step.x), ctx.flat_mut(step.y));
     let dy = ctx.grad_flat(step.y);
-    let dx = option_tokens(ctx.grad_flat_mut(step.x));
-    let dx = {
-        let mode = ctx.input_grad_mode(step);
-        quote!((#dx, #mode))
-    };
+    let dx = ctx.input_grad_arg(step);
     let (one_x, one_y) = (ctx.one_flat(step.x), ctx.one_flat_mut(step.y));
     let conv = quote!(Self::#layer_const);
     let shared = shared_scratch();

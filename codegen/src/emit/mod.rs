@@ -266,6 +266,13 @@ impl Ctx<'_> {
         }
     }
 
+    /// `step`'s optional input gradient with its `GradMode`, `(Some(dx) or None, mode)`: the
+    /// `dx` argument of the conv and batch norm backward passes.
+    fn input_grad_arg(&self, step: &Step<'_>) -> TokenStream {
+        let (dx, mode) = (option_tokens(self.grad_flat_mut(step.x)), self.input_grad_mode(step));
+        quote!((#dx, #mode))
+    }
+
     /// The values per sample of a buffer.
     fn width(&self, buf: Buf<'_>) -> usize {
         match buf {

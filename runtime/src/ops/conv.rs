@@ -1285,9 +1285,9 @@ fn backward_rows(
             continue;
         }
         let add = mode == GradMode::Add;
-        if let Some(dx) = dx.as_deref_mut().filter(|_| !add && !shape.is_pointwise()) {
+        if let Some(dx) = dx.as_deref_mut().filter(|_| !shape.is_pointwise()) {
             // col2im adds into dx
-            dx.fill(0.0);
+            mode.start_row(dx);
         }
         for g in 0..shape.groups {
             let (dy, w) = (&dy[groups.output(g)], &weight[groups.weight(g)]);

@@ -27,6 +27,18 @@ pub enum GradMode {
     Overwrite,
 }
 
+impl GradMode {
+    /// Zeroes one sample's input-gradient row for [`GradMode::Overwrite`], right before a
+    /// backward pass adds into it (the row is then in cache for the adds); leaves it for
+    /// [`GradMode::Add`].
+    #[inline(always)]
+    pub(crate) fn start_row(self, dx: &mut [f32]) {
+        if self == GradMode::Overwrite {
+            dx.fill(0.0);
+        }
+    }
+}
+
 /// Two disjoint `len`-long pieces of `data`, at `a` and at `b`, to write (a norm layer's gamma
 /// and beta, or its running mean and variance).
 pub(crate) fn two_mut<T>(data: &mut [T], a: usize, b: usize, len: usize) -> (&mut [T], &mut [T]) {

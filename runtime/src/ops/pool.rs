@@ -432,21 +432,12 @@ fn scatter_argmax(
     }
     let rows = dy.chunks_exact(out_len).zip(argmax.chunks_exact(out_len));
     for ((dy, argmax), dx) in rows.zip(dx.chunks_exact_mut(in_len)) {
-        start_row(dx, mode);
+        mode.start_row(dx);
         for (&g, &a) in dy.iter().zip(argmax) {
             dx[a as usize] += g;
         }
     }
     Ok(())
-}
-
-/// Zeroes one sample's input gradient row before a backward pass adds to it, when `mode`
-/// says the pass overwrites: the row is in cache for the adds that follow.
-#[inline(always)]
-fn start_row(dx: &mut [f32], mode: GradMode) {
-    if mode == GradMode::Overwrite {
-        dx.fill(0.0);
-    }
 }
 
 /// Max pooling backward over `rows` samples: each window's argmax in `dx` receives the window's
@@ -535,7 +526,7 @@ pub fn avgpool2d_backward(
     let PoolShape { channels, height, width, .. } = shape;
     let (oh_n, ow_n) = (shape.out_height(), shape.out_width());
     for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
-        start_row(dx, mode);
+        mode.start_row(dx);
         for c in 0..channels {
             let plane = &mut dx[c * height * width..(c + 1) * height * width];
             for oh in 0..oh_n {
